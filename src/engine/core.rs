@@ -1,0 +1,266 @@
+//! The state every phase shares: roster, session, floor, ledger and the events of the input
+//! being handled.
+//!
+//! Phases own their own rules but go through `Core` to grant and release the floor, so
+//! accounting and the floor invariants (one holder at most, present and not muted) live in one
+//! place.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::event::{Audience, Event, EventKind, ReleaseReason, TurnKind};
+use crate::engine::ledger::Ledger;
+use crate::engine::member::{MemberId, Roster};
+use crate::engine::rng::Rng;
+use crate::engine::timer::Timer;
+use crate::protocol::{OnTimeout, PhaseSpec, Protocol};
+use crate::time::Millis;
+
+/// Where the session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Session {
+    NotStarted,
+    Running,
+    Paused { since: Millis },
+    Ended,
+}
+
+/// Who holds the floor and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Floor {
+    pub member: MemberId,
+    pub turn: TurnKind,
+    pub granted_at: Millis,
+    /// Start of the current unpaused stretch; `None` while paused.
+    pub segment_start: Option<Millis>,
+    /// Time held before the current stretch.
+    pub held_before_ms: u64,
+    /// The turn's cap; `None` when uncapped or in overtime.
+    pub timer: Option<Timer>,
+    pub overtime: bool,
+    pub responding_to: Option<MemberId>,
+    /// What an expiring turn does.
+    pub on_timeout: OnTimeout,
+}
+
+impl Floor {
+    /// Time held up to `at`, pauses excluded.
+    pub fn held_ms(&self, at: Millis) -> u64 {
+        self.held_before_ms + self.segment_start.map_or(0, |s| at.since(s))
+    }
+}
+
+/// What a release handed back to the phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    pub member: MemberId,
+    pub turn: TurnKind,
+    pub reason: ReleaseReason,
+    pub responding_to: Option<MemberId>,
+}
+
+/// Engine-wide settings that are not part of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Seeds every random choice (go-round order, breakout groups).
+    pub seed: u64,
+    /// Longest text accepted in `speak`, `note`, `broadcast` (characters).
+    pub max_text_chars: usize,
+}
+
+impl EngineConfig {
+    pub fn with_seed(seed: u64) -> EngineConfig {
+        EngineConfig {
+            seed,
+            max_text_chars: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Core {
+    pub protocol: Arc<Protocol>,
+    pub config: EngineConfig,
+    pub rng: Rng,
+    pub roster: Roster,
+    pub session: Session,
+    /// Index of the running phase.
+    pub phase_idx: Option<usize>,
+    /// The phase's own time limit, if it has one.
+    pub phase_timer: Option<Timer>,
+    pub phase_overtime: bool,
+    pub floor: Option<Floor>,
+    /// A member invited to speak who has not answered yet.
+    pub invitation: Option<MemberId>,
+    pub ledger: Ledger,
+    /// Ids for messages, notes and questions (one counter, so `hide` works on all of them).
+    pub next_item: u64,
+    pub hidden: Vec<u64>,
+    /// Events produced by the input being handled, drained by the engine.
+    #[serde(skip)]
+    pub out: Vec<Event>,
+}
+
+impl Core {
+    pub fn new(protocol: Arc<Protocol>, config: EngineConfig) -> Core {
+        Core {
+            rng: Rng::new(config.seed),
+            protocol,
+            config,
+            roster: Roster::default(),
+            session: Session::NotStarted,
+            phase_idx: None,
+            phase_timer: None,
+            phase_overtime: false,
+            floor: None,
+            invitation: None,
+            ledger: Ledger::default(),
+            next_item: 1,
+            hidden: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn emit(&mut self, at: Millis, kind: EventKind) {
+        self.out.push(Event {
+            at,
+            audience: Audience::Everyone,
+            kind,
+        });
+    }
+
+    pub fn emit_to(&mut self, at: Millis, audience: Audience, kind: EventKind) {
+        self.out.push(Event { at, audience, kind });
+    }
+
+    pub fn phase_spec(&self) -> Option<&PhaseSpec> {
+        self.phase_idx.and_then(|i| self.protocol.phases.get(i))
+    }
+
+    pub fn warn_ms(&self) -> u64 {
+        self.phase_spec().map_or(0, |p| p.warn_before_ms)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        matches!(self.session, Session::Paused { .. })
+    }
+
+    pub fn holder(&self) -> Option<&MemberId> {
+        self.floor.as_ref().map(|f| &f.member)
+    }
+
+    pub fn holds_floor(&self, member: &MemberId) -> bool {
+        self.holder() == Some(member)
+    }
+
+    /// A new id for a message, note or question.
+    pub fn new_item(&mut self) -> u64 {
+        let id = self.next_item;
+        self.next_item += 1;
+        id
+    }
+
+    /// Gives the floor to `member`. The caller has checked that the floor is free and that the
+    /// member is present and not muted; a debug assertion guards it.
+    pub fn grant(
+        &mut self,
+        at: Millis,
+        member: MemberId,
+        turn: TurnKind,
+        cap_ms: Option<u64>,
+        responding_to: Option<MemberId>,
+        on_timeout: OnTimeout,
+    ) {
+        debug_assert!(self.floor.is_none(), "grant while the floor is held");
+        debug_assert!(
+            self.roster
+                .get(&member)
+                .is_some_and(|m| m.present && !m.muted),
+            "grant to an absent or muted member"
+        );
+        let warn = self.warn_ms();
+        let timer = cap_ms.map(|ms| Timer::new(at, ms, warn));
+        let paused = self.is_paused();
+        self.emit(
+            at,
+            EventKind::FloorGranted {
+                member: member.clone(),
+                turn,
+                deadline: timer.map(|t| t.deadline),
+                responding_to: responding_to.clone(),
+            },
+        );
+        if self.invitation.as_ref() == Some(&member) {
+            self.invitation = None;
+        }
+        self.floor = Some(Floor {
+            member,
+            turn,
+            granted_at: at,
+            segment_start: (!paused).then_some(at),
+            held_before_ms: 0,
+            timer,
+            overtime: false,
+            responding_to,
+            on_timeout,
+        });
+    }
+
+    /// Takes the floor back, credits the time held and reports who had it.
+    pub fn release(&mut self, at: Millis, reason: ReleaseReason) -> Option<Released> {
+        let floor = self.floor.take()?;
+        let held_ms = floor.held_ms(at);
+        self.ledger.credit(&floor.member, floor.turn, held_ms);
+        if reason == ReleaseReason::Passed {
+            self.ledger.count_pass(&floor.member);
+        } else {
+            self.ledger.count_turn(&floor.member, floor.turn);
+        }
+        self.emit(
+            at,
+            EventKind::FloorReleased {
+                member: floor.member.clone(),
+                turn: floor.turn,
+                reason,
+                held_ms,
+            },
+        );
+        Some(Released {
+            member: floor.member,
+            turn: floor.turn,
+            reason,
+            responding_to: floor.responding_to,
+        })
+    }
+
+    /// Freezes the floor's running time (pause).
+    pub fn freeze_floor(&mut self, at: Millis) {
+        if let Some(f) = self.floor.as_mut() {
+            if let Some(s) = f.segment_start.take() {
+                f.held_before_ms += at.since(s);
+            }
+        }
+    }
+
+    /// Restarts the floor's running time and moves every core timer later (resume).
+    pub fn thaw(&mut self, at: Millis, shift_ms: u64) {
+        if let Some(f) = self.floor.as_mut() {
+            f.segment_start = Some(at);
+            if let Some(t) = f.timer.as_mut() {
+                t.shift(shift_ms);
+            }
+        }
+        if let Some(t) = self.phase_timer.as_mut() {
+            t.shift(shift_ms);
+        }
+    }
+
+    /// Whether `member` may take the floor now: present, not muted.
+    pub fn can_speak(&self, member: &MemberId) -> bool {
+        self.roster
+            .get(member)
+            .is_some_and(|m| m.present && !m.muted)
+    }
+}

@@ -1,0 +1,256 @@
+//! What happened in a room, as the engine reports it.
+//!
+//! Every state change is an event, so the event log is the source of truth for reconnecting
+//! clients, the transcript and the equity report. Events carry an audience: most go to
+//! everyone, a few are private (a private note, a nudge, an invitation). The room actor
+//! numbers all of them in one sequence, so a member may see gaps in the numbers where an
+//! event was for someone else.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::member::{MemberId, Role};
+use crate::time::Millis;
+
+/// Who may see an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", content = "member", rename_all = "snake_case")]
+pub enum Audience {
+    Everyone,
+    /// Facilitators, moderators and organizers.
+    Staff,
+    /// One member, and staff.
+    MemberAndStaff(MemberId),
+    /// One member only (a private note).
+    Member(MemberId),
+}
+
+impl Audience {
+    /// Whether a member with this id and role may see the event.
+    pub fn includes(&self, member: &MemberId, role: Role) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Staff => role.is_staff(),
+            Audience::MemberAndStaff(m) => m == member || role.is_staff(),
+            Audience::Member(m) => m == member,
+        }
+    }
+}
+
+/// An event with its time and audience.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened on the room's timeline. For timer-driven events this is the deadline,
+    /// not the moment the timer was noticed, so accounting does not drift.
+    pub at: Millis,
+    pub audience: Audience,
+    pub kind: EventKind,
+}
+
+/// Why a floor holder stopped holding the floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    Yielded,
+    Expired,
+    Revoked,
+    Muted,
+    Left,
+    Passed,
+    PhaseEnded,
+    SideSwapped,
+    /// A moderator's invited speaker took over a presentation.
+    HandedOver,
+}
+
+/// What kind of turn holds the floor. Reflect-back time is accounted apart from own-view time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnKind {
+    /// The speaker's own view.
+    Own,
+    /// Summing up the previous speaker.
+    Reflect,
+    /// The previous speaker clarifying after a reflect-back that missed.
+    Clarify,
+    /// A question of curiosity, or an audience question being put.
+    Question,
+    /// An answer to a question.
+    Answer,
+    /// A presentation.
+    Presentation,
+}
+
+/// The event payloads. The serde form is the `event` object of the wire protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    MemberJoined {
+        member: MemberId,
+        name: String,
+        role: Role,
+        community: Option<String>,
+    },
+    MemberLeft {
+        member: MemberId,
+    },
+    MemberRemoved {
+        member: MemberId,
+        by: MemberId,
+    },
+    SessionStarted,
+    SessionPaused,
+    /// All deadlines moved later by `shifted_ms`.
+    SessionResumed {
+        shifted_ms: u64,
+    },
+    SessionEnded,
+    PhaseStarted {
+        index: usize,
+        id: String,
+        kind: String,
+        title: String,
+        prompt: Option<String>,
+        deadline: Option<Millis>,
+    },
+    PhaseEnded {
+        index: usize,
+        id: String,
+    },
+    /// The phase's time ran out and the protocol leaves the next step to the facilitator.
+    PhaseOvertime {
+        index: usize,
+    },
+    /// Think time before the first turn, or the pause between speakers.
+    Interlude {
+        until: Millis,
+        think: bool,
+    },
+    FloorGranted {
+        member: MemberId,
+        turn: TurnKind,
+        deadline: Option<Millis>,
+        /// For a reflect-back or an answer: whom it responds to.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        responding_to: Option<MemberId>,
+    },
+    FloorReleased {
+        member: MemberId,
+        turn: TurnKind,
+        reason: ReleaseReason,
+        /// Time held on this turn, pauses excluded.
+        held_ms: u64,
+    },
+    TurnOvertime {
+        member: MemberId,
+    },
+    /// A deadline is close (turn or phase).
+    Warning {
+        deadline: Millis,
+        phase: bool,
+    },
+    DeadlineExtended {
+        deadline: Millis,
+        phase: bool,
+    },
+    HandRaised {
+        member: MemberId,
+        stance: Option<String>,
+    },
+    HandLowered {
+        member: MemberId,
+    },
+    /// The queue in the order the floor will go, after any change to it.
+    QueueChanged {
+        order: Vec<MemberId>,
+    },
+    Passed {
+        member: MemberId,
+        for_now: bool,
+    },
+    /// The previous speaker is asked to confirm the reflect-back.
+    ReflectionPending {
+        speaker: MemberId,
+        listener: MemberId,
+        until: Millis,
+        attempt: u32,
+    },
+    ReflectionConfirmed {
+        speaker: MemberId,
+        listener: MemberId,
+        /// True when the speaker let the confirmation window pass.
+        by_timeout: bool,
+    },
+    ClarificationRequested {
+        speaker: MemberId,
+        listener: MemberId,
+    },
+    Invited {
+        member: MemberId,
+        by: MemberId,
+    },
+    InvitationDeclined {
+        member: MemberId,
+    },
+    Muted {
+        member: MemberId,
+        by: MemberId,
+    },
+    Unmuted {
+        member: MemberId,
+        by: MemberId,
+    },
+    Said {
+        message: u64,
+        member: MemberId,
+        text: String,
+    },
+    /// A reflection note. `member` is absent for notes shared without names.
+    Noted {
+        message: u64,
+        member: Option<MemberId>,
+        text: String,
+    },
+    Hidden {
+        message: u64,
+        by: MemberId,
+    },
+    Broadcast {
+        by: MemberId,
+        text: String,
+    },
+    /// Fishbowl: the side that may speak now.
+    SideChanged {
+        side: String,
+        until: Millis,
+    },
+    QuestionAsked {
+        question: u64,
+        member: MemberId,
+        text: String,
+    },
+    QuestionUpvoted {
+        question: u64,
+        votes: u32,
+    },
+    QuestionApproved {
+        question: u64,
+        by: MemberId,
+    },
+    /// The approved question now being answered.
+    QuestionOnFloor {
+        question: u64,
+        asker: MemberId,
+        text: String,
+    },
+    Voted {
+        member: MemberId,
+        choice: String,
+    },
+    /// Poll counts per choice, overall and by community.
+    PollResults {
+        phase: String,
+        totals: Vec<(String, u32)>,
+        by_community: Vec<(String, Vec<(String, u32)>)>,
+        closed: bool,
+    },
+}

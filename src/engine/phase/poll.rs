@@ -1,0 +1,124 @@
+//! The `poll` phase: a short question with fixed choices, one vote per member (changeable
+//! until the poll closes), results by community, shown live or at close.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::command::Command;
+use crate::engine::core::Core;
+use crate::engine::equity::NO_COMMUNITY;
+use crate::engine::event::{Audience, EventKind};
+use crate::engine::member::MemberId;
+use crate::engine::phase::{Flow, Rules};
+use crate::engine::reject::{reject, RejectCode, Rejection};
+use crate::protocol::{PollSpec, Reveal};
+use crate::time::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Poll {
+    pub phase_id: String,
+    pub spec: PollSpec,
+    pub votes: BTreeMap<MemberId, String>,
+}
+
+impl Poll {
+    pub fn start(phase_id: String, spec: &PollSpec) -> Poll {
+        Poll {
+            phase_id,
+            spec: spec.clone(),
+            votes: BTreeMap::new(),
+        }
+    }
+
+    /// Counts per choice, overall and by community, in the protocol's choice order.
+    pub fn results(&self, core: &Core, closed: bool) -> EventKind {
+        let count = |filter: &dyn Fn(&MemberId) -> bool| -> Vec<(String, u32)> {
+            self.spec
+                .choices
+                .iter()
+                .map(|c| {
+                    let n = self
+                        .votes
+                        .iter()
+                        .filter(|(m, v)| *v == c && filter(m))
+                        .count() as u32;
+                    (c.clone(), n)
+                })
+                .collect()
+        };
+        let community_of = |m: &MemberId| -> String {
+            core.roster
+                .get(m)
+                .and_then(|m| m.community.clone())
+                .unwrap_or_else(|| NO_COMMUNITY.to_string())
+        };
+        let mut communities: Vec<String> = self.votes.keys().map(community_of).collect();
+        communities.sort();
+        communities.dedup();
+        let by_community = communities
+            .into_iter()
+            .map(|c| {
+                let counts = count(&|m: &MemberId| community_of(m) == c);
+                (c, counts)
+            })
+            .collect();
+        EventKind::PollResults {
+            phase: self.phase_id.clone(),
+            totals: count(&|_| true),
+            by_community,
+            closed,
+        }
+    }
+
+    fn vote(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        from: &MemberId,
+        choice: &str,
+    ) -> Result<Flow, Rejection> {
+        if !self.spec.choices.iter().any(|c| c == choice) {
+            return reject(
+                RejectCode::Invalid,
+                format!("choose one of: {}", self.spec.choices.join(", ")),
+            );
+        }
+        self.votes.insert(from.clone(), choice.to_string());
+        core.emit_to(
+            at,
+            Audience::MemberAndStaff(from.clone()),
+            EventKind::Voted {
+                member: from.clone(),
+                choice: choice.to_string(),
+            },
+        );
+        let audience = match self.spec.reveal {
+            Reveal::Live => Audience::Everyone,
+            Reveal::AtClose => Audience::Staff,
+        };
+        let results = self.results(core, false);
+        core.emit_to(at, audience, results);
+        Ok(Flow::Continue)
+    }
+}
+
+impl Rules for Poll {
+    fn command(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        from: &MemberId,
+        cmd: &Command,
+    ) -> Option<Result<Flow, Rejection>> {
+        match cmd {
+            Command::Vote { choice } => Some(self.vote(core, at, from, choice)),
+            _ => None,
+        }
+    }
+
+    fn close(&mut self, core: &mut Core, at: Millis) {
+        let results = self.results(core, true);
+        core.emit(at, results);
+    }
+}

@@ -1,0 +1,233 @@
+//! The `qa` phase: the audience submits questions and up-votes them; moderators approve them;
+//! approved questions take the floor one at a time for the answer time, answered by the first
+//! facilitator present, with the asker credited.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::command::Command;
+use crate::engine::core::{Core, Released};
+use crate::engine::event::{EventKind, TurnKind};
+use crate::engine::member::MemberId;
+use crate::engine::phase::{Flow, Rules};
+use crate::engine::reject::{reject, RejectCode, Rejection};
+use crate::engine::timer::Timer;
+use crate::protocol::{OnTimeout, QaSpec};
+use crate::time::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    pub id: u64,
+    pub asker: MemberId,
+    pub text: String,
+    pub voters: Vec<MemberId>,
+    pub approved: bool,
+    pub answered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Qa {
+    pub spec: QaSpec,
+    pub questions: Vec<Question>,
+    /// Approved, unanswered questions in the order they will be answered.
+    pub approved: Vec<u64>,
+    /// The question on the floor and its answer window.
+    pub current: Option<(u64, Timer)>,
+}
+
+impl Qa {
+    pub fn start(spec: &QaSpec) -> Qa {
+        Qa {
+            spec: spec.clone(),
+            questions: Vec::new(),
+            approved: Vec::new(),
+            current: None,
+        }
+    }
+
+    fn find(&mut self, core: &Core, id: u64) -> Result<&mut Question, Rejection> {
+        match self.questions.iter_mut().find(|q| q.id == id) {
+            Some(q) if !core.hidden.contains(&id) => Ok(q),
+            _ => reject(
+                RejectCode::UnknownItem,
+                format!("there is no question {id}"),
+            ),
+        }
+    }
+
+    fn ask(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        from: &MemberId,
+        text: &str,
+    ) -> Result<Flow, Rejection> {
+        let text = text.trim();
+        if text.is_empty() {
+            return reject(RejectCode::Invalid, "a question needs some text");
+        }
+        if text.chars().count() > self.spec.max_question_chars as usize {
+            return reject(
+                RejectCode::TooLong,
+                format!(
+                    "questions are limited to {} characters",
+                    self.spec.max_question_chars
+                ),
+            );
+        }
+        let id = core.new_item();
+        self.questions.push(Question {
+            id,
+            asker: from.clone(),
+            text: text.to_string(),
+            voters: Vec::new(),
+            approved: false,
+            answered: false,
+        });
+        core.emit(
+            at,
+            EventKind::QuestionAsked {
+                question: id,
+                member: from.clone(),
+                text: text.to_string(),
+            },
+        );
+        Ok(Flow::Continue)
+    }
+
+    fn upvote(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        from: &MemberId,
+        id: u64,
+    ) -> Result<Flow, Rejection> {
+        let q = self.find(core, id)?;
+        if &q.asker == from {
+            return reject(
+                RejectCode::NotAllowed,
+                "you cannot up-vote your own question",
+            );
+        }
+        if q.voters.contains(from) {
+            return reject(RejectCode::Duplicate, "you already up-voted this question");
+        }
+        q.voters.push(from.clone());
+        let votes = q.voters.len() as u32;
+        core.emit(
+            at,
+            EventKind::QuestionUpvoted {
+                question: id,
+                votes,
+            },
+        );
+        Ok(Flow::Continue)
+    }
+
+    fn approve(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        from: &MemberId,
+        id: u64,
+    ) -> Result<Flow, Rejection> {
+        let q = self.find(core, id)?;
+        if q.approved {
+            return reject(RejectCode::Duplicate, "this question is already approved");
+        }
+        q.approved = true;
+        self.approved.push(id);
+        core.emit(
+            at,
+            EventKind::QuestionApproved {
+                question: id,
+                by: from.clone(),
+            },
+        );
+        Ok(Flow::Continue)
+    }
+
+    fn finish_current(&mut self) {
+        if let Some((id, _)) = self.current.take() {
+            if let Some(q) = self.questions.iter_mut().find(|q| q.id == id) {
+                q.answered = true;
+            }
+        }
+    }
+}
+
+impl Rules for Qa {
+    fn command(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        from: &MemberId,
+        cmd: &Command,
+    ) -> Option<Result<Flow, Rejection>> {
+        Some(match cmd {
+            Command::Ask { text } => self.ask(core, at, from, text),
+            Command::Upvote { question } => self.upvote(core, at, from, *question),
+            Command::Approve { question } => self.approve(core, at, from, *question),
+            _ => return None,
+        })
+    }
+
+    fn released(&mut self, _core: &mut Core, _at: Millis, r: Released) -> Flow {
+        if r.turn == TurnKind::Answer {
+            self.finish_current();
+        }
+        Flow::Continue
+    }
+
+    fn settle(&mut self, core: &mut Core, at: Millis) -> Flow {
+        if self.current.is_some() || core.floor.is_some() {
+            return Flow::Continue;
+        }
+        self.approved.retain(|id| !core.hidden.contains(id));
+        if self.approved.is_empty() {
+            return Flow::Continue;
+        }
+        let id = self.approved.remove(0);
+        let Some(q) = self.questions.iter().find(|q| q.id == id).cloned() else {
+            return Flow::Continue;
+        };
+        core.emit(
+            at,
+            EventKind::QuestionOnFloor {
+                question: id,
+                asker: q.asker.clone(),
+                text: q.text,
+            },
+        );
+        self.current = Some((id, Timer::new(at, self.spec.answer_ms, 0)));
+        if let Some(answerer) = core.roster.first_facilitator().map(|m| m.id.clone()) {
+            if core.can_speak(&answerer) {
+                core.grant(
+                    at,
+                    answerer,
+                    TurnKind::Answer,
+                    Some(self.spec.answer_ms),
+                    Some(q.asker),
+                    OnTimeout::Advance,
+                );
+            }
+        }
+        Flow::Continue
+    }
+
+    fn next_deadline(&self) -> Option<Millis> {
+        self.current.map(|(_, t)| t.deadline)
+    }
+
+    fn fire(&mut self, _core: &mut Core, at: Millis) -> Flow {
+        if self.current.is_some_and(|(_, t)| t.deadline <= at) {
+            self.finish_current();
+        }
+        Flow::Continue
+    }
+
+    fn shift(&mut self, ms: u64) {
+        if let Some((_, t)) = self.current.as_mut() {
+            t.shift(ms);
+        }
+    }
+}

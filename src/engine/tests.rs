@@ -1,0 +1,1064 @@
+//! Engine behaviour, driven through the harness on simulated time.
+
+use crate::engine::command::{Command, ExtendTarget};
+use crate::engine::core::Session;
+use crate::engine::event::{EventKind, ReleaseReason, TurnKind};
+use crate::engine::harness::*;
+use crate::engine::member::Role;
+use crate::engine::reject::RejectCode;
+use crate::protocol::*;
+
+fn raise(h: &mut Harness, who: &str) {
+    h.ok(who, Command::RaiseHand { stance: None });
+}
+
+fn raise_with(h: &mut Harness, who: &str, stance: &str) {
+    h.ok(
+        who,
+        Command::RaiseHand {
+            stance: Some(stance.into()),
+        },
+    );
+}
+
+fn yield_floor(h: &mut Harness, who: &str) {
+    h.ok(who, Command::YieldFloor { to: None });
+}
+
+// Presentation.
+
+#[test]
+fn presentation_gives_the_facilitator_the_floor_until_the_phase_ends() {
+    let mut h = Harness::new(vec![
+        phase("intro", presentation(300)),
+        phase("think", reflection(60, NoteVisibility::None)),
+    ]);
+    h.room(&TWO_CITIES);
+    h.start();
+    assert_eq!(h.holder().as_deref(), Some("f"));
+    assert_eq!(h.turn(), Some(TurnKind::Presentation));
+    h.advance(299_999);
+    assert_eq!(h.engine.phase_index(), Some(0));
+    h.advance(1);
+    assert_eq!(h.engine.phase_index(), Some(1));
+    assert_eq!(h.holder(), None);
+    assert_eq!(h.engine.ledger().speaking_ms(&id("f")), 300_000);
+}
+
+#[test]
+fn invited_panelist_takes_over_a_presentation_only_after_accepting() {
+    let mut h = Harness::new(vec![phase("intro", presentation(300))]);
+    h.room(&TWO_CITIES);
+    h.join("mod", Role::Moderator, None);
+    h.start();
+    h.ok("mod", Command::GrantFloor { member: id("a1") });
+    assert_eq!(
+        h.holder().as_deref(),
+        Some("f"),
+        "nobody is put on the floor without consent"
+    );
+    h.refused("b1", Command::AcceptFloor, RejectCode::NoInvitation);
+    h.ok("a1", Command::AcceptFloor);
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+}
+
+#[test]
+fn declining_an_invitation_leaves_the_floor_alone() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Moderator)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.ok("f", Command::GrantFloor { member: id("b2") });
+    h.ok("b2", Command::DeclineFloor);
+    assert_eq!(h.holder(), None);
+    assert_eq!(h.engine.invitation(), None);
+    h.refused("b2", Command::AcceptFloor, RejectCode::NoInvitation);
+}
+
+// Go-rounds.
+
+#[test]
+fn round_gives_everyone_one_turn_in_join_order_then_advances() {
+    let mut h = Harness::new(vec![
+        phase("r", PhaseKind::Round(round(60))),
+        phase("end", reflection(30, NoteVisibility::None)),
+    ]);
+    h.room(&TWO_CITIES);
+    h.start();
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    yield_floor(&mut h, "a1");
+    assert_eq!(h.holder().as_deref(), Some("a2"));
+    h.advance(60_000); // a2 runs out of time
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    h.advance(60_000);
+    h.advance(60_000);
+    assert_eq!(h.own_turns(), ["a1", "a2", "b1", "b2"]);
+    assert_eq!(h.phase_kind(), Some("reflection"));
+    assert_eq!(h.engine.ledger().speaking_ms(&id("a2")), 60_000);
+    assert_eq!(h.engine.ledger().speaking_ms(&id("a1")), 0);
+}
+
+#[test]
+fn round_pass_and_pass_for_now_and_second_chance() {
+    let mut spec = round(60);
+    spec.second_chance = true;
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.ok("a1", Command::Pass { for_now: true }); // goes to the end
+    h.ok("a2", Command::Pass { for_now: false }); // second chance at the end
+    yield_floor(&mut h, "b1");
+    yield_floor(&mut h, "b2");
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    yield_floor(&mut h, "a1");
+    assert_eq!(h.holder().as_deref(), Some("a2"), "second chance");
+    yield_floor(&mut h, "a2");
+    assert_eq!(h.engine.session(), Session::Ended);
+    assert_eq!(h.engine.ledger().get(&id("a2")).unwrap().passes, 1);
+    assert_eq!(h.engine.ledger().turns(&id("a2")), 1);
+}
+
+#[test]
+fn round_refuses_passing_when_the_protocol_does_not_allow_it() {
+    let mut spec = round(60);
+    spec.allow_pass = false;
+    spec.allow_pass_for_now = false;
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.refused(
+        "a1",
+        Command::Pass { for_now: false },
+        RejectCode::NotAllowed,
+    );
+    h.refused(
+        "a1",
+        Command::Pass { for_now: true },
+        RejectCode::NotAllowed,
+    );
+    h.refused(
+        "a2",
+        Command::Pass { for_now: false },
+        RejectCode::NotYourTurn,
+    );
+    h.refused(
+        "a2",
+        Command::RaiseHand { stance: None },
+        RejectCode::WrongPhase,
+    );
+}
+
+#[test]
+fn round_think_time_and_pauses_between_speakers() {
+    let mut spec = round(60);
+    spec.think_ms = 120_000;
+    spec.pause_between_ms = 5_000;
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+    h.room(&[("a1", "A"), ("b1", "B")]);
+    h.start();
+    assert_eq!(h.holder(), None);
+    h.advance(119_999);
+    assert_eq!(h.holder(), None);
+    h.advance(1);
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    yield_floor(&mut h, "a1");
+    assert_eq!(h.holder(), None, "pause between speakers");
+    h.advance(5_000);
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    yield_floor(&mut h, "b1");
+    assert_eq!(
+        h.engine.session(),
+        Session::Ended,
+        "no pause after the last speaker"
+    );
+}
+
+#[test]
+fn round_orders_random_by_seed_and_alternates_communities() {
+    let people = [
+        ("a1", "A"),
+        ("a2", "A"),
+        ("a3", "A"),
+        ("b1", "B"),
+        ("b2", "B"),
+        ("b3", "B"),
+    ];
+    let order_for = |seed: u64, order: RoundOrder| {
+        let mut spec = round(10);
+        spec.order = order;
+        let mut h = Harness::with_seed(vec![phase("r", PhaseKind::Round(spec))], seed);
+        h.room(&people);
+        h.start();
+        while h.step() {}
+        h.own_turns()
+    };
+    assert_eq!(
+        order_for(1, RoundOrder::Random),
+        order_for(1, RoundOrder::Random)
+    );
+    assert_ne!(
+        order_for(1, RoundOrder::Random),
+        order_for(2, RoundOrder::Random)
+    );
+    assert_eq!(
+        order_for(1, RoundOrder::AlternateCommunities),
+        ["a1", "b1", "a2", "b2", "a3", "b3"]
+    );
+}
+
+#[test]
+fn round_skips_absent_members_and_takes_latecomers_at_the_end() {
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.leave("a2");
+    h.join("late", Role::Participant, Some("Boulder"));
+    yield_floor(&mut h, "a1");
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    yield_floor(&mut h, "b1");
+    yield_floor(&mut h, "b2");
+    assert_eq!(h.holder().as_deref(), Some("late"));
+    h.leave("late");
+    assert_eq!(h.engine.session(), Session::Ended);
+    // a reconnect does not earn a second turn
+    assert_eq!(h.own_turns(), ["a1", "b1", "b2", "late"]);
+}
+
+// Reflect-back.
+
+#[test]
+fn reflect_back_confirmed_then_own_turn() {
+    let mut spec = round(60);
+    spec.reflect_back = Some(reflect_back());
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+    h.room(&[("a1", "A"), ("b1", "B"), ("a2", "A")]);
+    h.start();
+    h.advance(40_000);
+    yield_floor(&mut h, "a1");
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    assert_eq!(h.turn(), Some(TurnKind::Reflect));
+    h.advance(10_000);
+    yield_floor(&mut h, "b1");
+    assert_eq!(h.holder(), None, "waiting for a1 to confirm");
+    h.refused("b1", Command::ConfirmReflection, RejectCode::NotYourTurn);
+    h.ok("a1", Command::ConfirmReflection);
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    assert_eq!(h.turn(), Some(TurnKind::Own));
+    h.advance(20_000);
+    yield_floor(&mut h, "b1");
+    let b1 = h.engine.ledger().get(&id("b1")).unwrap().clone();
+    assert_eq!(
+        (b1.reflect_ms, b1.speaking_ms),
+        (10_000, 20_000),
+        "reflect-back time is kept apart"
+    );
+    assert_eq!((b1.reflect_turns, b1.turns), (1, 1));
+}
+
+#[test]
+fn reflect_back_clarification_retries_up_to_the_attempt_limit() {
+    let mut spec = round(60);
+    spec.reflect_back = Some(reflect_back()); // max 2 attempts
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+    h.room(&[("a1", "A"), ("b1", "B")]);
+    h.start();
+    yield_floor(&mut h, "a1");
+    yield_floor(&mut h, "b1"); // attempt 1
+    h.ok("a1", Command::RequestClarification);
+    assert_eq!(
+        (h.holder().as_deref(), h.turn()),
+        (Some("a1"), Some(TurnKind::Clarify))
+    );
+    h.advance(20_000); // clarification runs out
+    assert_eq!(
+        (h.holder().as_deref(), h.turn()),
+        (Some("b1"), Some(TurnKind::Reflect)),
+        "attempt 2"
+    );
+    yield_floor(&mut h, "b1");
+    h.ok("a1", Command::RequestClarification);
+    yield_floor(&mut h, "a1");
+    assert_eq!(
+        (h.holder().as_deref(), h.turn()),
+        (Some("b1"), Some(TurnKind::Own)),
+        "attempts used up"
+    );
+    assert_eq!(h.grants(TurnKind::Reflect), ["b1", "b1"]);
+}
+
+#[test]
+fn reflect_back_silence_counts_as_confirmed() {
+    let mut q = queue(QueueOrdering::Fifo);
+    q.reflect_back = Some(reflect_back());
+    let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    raise(&mut h, "a1");
+    raise(&mut h, "b1");
+    yield_floor(&mut h, "a1");
+    assert_eq!(h.turn(), Some(TurnKind::Reflect));
+    h.advance(30_000);
+    h.advance(15_000);
+    assert_eq!(
+        (h.holder().as_deref(), h.turn()),
+        (Some("b1"), Some(TurnKind::Own))
+    );
+    assert_eq!(
+        h.count(|e| matches!(
+            e,
+            EventKind::ReflectionConfirmed {
+                by_timeout: true,
+                ..
+            }
+        )),
+        1
+    );
+}
+
+#[test]
+fn reflect_back_is_skipped_when_the_previous_speaker_left() {
+    let mut q = queue(QueueOrdering::Fifo);
+    q.reflect_back = Some(reflect_back());
+    let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    raise(&mut h, "a1");
+    yield_floor(&mut h, "a1");
+    h.leave("a1");
+    raise(&mut h, "b1");
+    assert_eq!(
+        (h.holder().as_deref(), h.turn()),
+        (Some("b1"), Some(TurnKind::Own))
+    );
+}
+
+// Open floor.
+
+#[test]
+fn queue_fifo_serves_hands_in_order_and_lowering_removes() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.start();
+    assert_eq!(h.holder(), None);
+    raise(&mut h, "b2");
+    assert_eq!(h.holder().as_deref(), Some("b2"), "let next speak");
+    raise(&mut h, "a1");
+    raise(&mut h, "b1");
+    raise(&mut h, "a2");
+    h.refused(
+        "a1",
+        Command::RaiseHand { stance: None },
+        RejectCode::AlreadyQueued,
+    );
+    h.ok("b1", Command::LowerHand);
+    h.refused("b1", Command::LowerHand, RejectCode::NotQueued);
+    assert_eq!(h.queue(), ["a1", "a2"]);
+    h.advance(60_000);
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    assert_eq!(
+        h.engine.ledger().get(&id("a1")).unwrap().queue_wait_ms,
+        60_000
+    );
+}
+
+#[test]
+fn queue_alternates_communities() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::AlternateCommunities)),
+    )]);
+    h.room(&[
+        ("a1", "A"),
+        ("a2", "A"),
+        ("a3", "A"),
+        ("b1", "B"),
+        ("b2", "B"),
+    ]);
+    h.start();
+    raise(&mut h, "a1");
+    for m in ["a2", "a3", "b1", "b2"] {
+        raise(&mut h, m);
+    }
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    assert_eq!(h.queue(), ["b1", "a2", "b2", "a3"]);
+    for _ in 0..5 {
+        h.advance(60_000);
+    }
+    assert_eq!(h.own_turns(), ["a1", "b1", "a2", "b2", "a3"]);
+}
+
+#[test]
+fn queue_alternates_stance_lanes_and_falls_back_when_a_lane_is_empty() {
+    let mut q = queue(QueueOrdering::AlternateStance);
+    q.stances = vec!["pro".into(), "con".into(), "question".into()];
+    let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+    h.room(&[
+        ("p1", "A"),
+        ("p2", "A"),
+        ("p3", "B"),
+        ("c1", "B"),
+        ("q1", "A"),
+    ]);
+    h.start();
+    h.refused(
+        "p1",
+        Command::RaiseHand { stance: None },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "p1",
+        Command::RaiseHand {
+            stance: Some("maybe".into()),
+        },
+        RejectCode::Invalid,
+    );
+    raise_with(&mut h, "p1", "pro");
+    raise_with(&mut h, "p2", "pro");
+    raise_with(&mut h, "p3", "pro");
+    raise_with(&mut h, "c1", "con");
+    raise_with(&mut h, "q1", "question");
+    while h.holder().is_some() {
+        h.advance(60_000);
+    }
+    assert_eq!(h.own_turns(), ["p1", "c1", "q1", "p2", "p3"]);
+}
+
+#[test]
+fn progressive_queue_serves_the_least_heard_first() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Progressive)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.start();
+    raise(&mut h, "a1");
+    h.advance(50_000);
+    raise(&mut h, "a2");
+    yield_floor(&mut h, "a1"); // a1 spoke 50 s
+    h.advance(10_000);
+    raise(&mut h, "a1");
+    raise(&mut h, "b1");
+    yield_floor(&mut h, "a2"); // a2 spoke 10 s
+    assert_eq!(h.holder().as_deref(), Some("b1"), "b1 has spoken least");
+    raise(&mut h, "a2");
+    assert_eq!(h.queue(), ["a2", "a1"]);
+}
+
+#[test]
+fn first_timers_first_and_moderator_pins() {
+    let mut q = queue(QueueOrdering::Fifo);
+    q.first_timers_first = true;
+    let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    raise(&mut h, "a1");
+    yield_floor(&mut h, "a1");
+    raise(&mut h, "b2");
+    raise(&mut h, "a1");
+    raise(&mut h, "b1");
+    // b2 holds the floor; a1 already spoke, so b1 goes first.
+    assert_eq!(h.queue(), ["b1", "a1"]);
+    h.ok(
+        "m",
+        Command::MoveInQueue {
+            member: id("a1"),
+            position: 0,
+        },
+    );
+    assert_eq!(h.queue(), ["a1", "b1"]);
+    h.refused(
+        "m",
+        Command::MoveInQueue {
+            member: id("a2"),
+            position: 0,
+        },
+        RejectCode::NotQueued,
+    );
+    h.refused(
+        "a2",
+        Command::MoveInQueue {
+            member: id("a1"),
+            position: 1,
+        },
+        RejectCode::Forbidden,
+    );
+}
+
+#[test]
+fn moderator_ordering_waits_for_a_grant_and_a_raised_hand_is_consent() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Moderator)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    raise(&mut h, "a1");
+    raise(&mut h, "b1");
+    assert_eq!(h.holder(), None);
+    h.ok("m", Command::GrantFloor { member: id("b1") });
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    // Granting to someone who did not raise a hand is an invitation.
+    h.ok("m", Command::GrantFloor { member: id("a2") });
+    h.ok("a2", Command::AcceptFloor);
+    assert_eq!(
+        h.queue(),
+        ["a2", "a1"],
+        "accepted while the floor is busy: first in line"
+    );
+}
+
+// Moderation.
+
+#[test]
+fn mute_takes_the_floor_and_blocks_hands_until_unmuted() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    raise(&mut h, "a1");
+    raise(&mut h, "b1");
+    h.advance(5_000);
+    h.ok("m", Command::Mute { member: id("a1") });
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    assert_eq!(
+        h.count(|e| matches!(
+            e,
+            EventKind::FloorReleased {
+                reason: ReleaseReason::Muted,
+                ..
+            }
+        )),
+        1
+    );
+    h.refused("a1", Command::RaiseHand { stance: None }, RejectCode::Muted);
+    h.refused(
+        "m",
+        Command::Mute { member: id("a1") },
+        RejectCode::Duplicate,
+    );
+    h.refused(
+        "m",
+        Command::GrantFloor { member: id("a1") },
+        RejectCode::Muted,
+    );
+    h.refused(
+        "m",
+        Command::Mute { member: id("f") },
+        RejectCode::Forbidden,
+    );
+    h.ok("m", Command::Unmute { member: id("a1") });
+    raise(&mut h, "a1");
+    assert_eq!(h.queue(), ["a1"]);
+}
+
+#[test]
+fn removed_members_cannot_return() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    raise(&mut h, "b1");
+    h.ok("m", Command::Remove { member: id("b1") });
+    assert_eq!(h.holder(), None);
+    let rejoin = h.engine.handle(
+        h.now,
+        crate::engine::Input::Join {
+            member: id("b1"),
+            name: "b1".into(),
+            role: Role::Participant,
+            community: None,
+        },
+    );
+    assert_eq!(rejoin.result.unwrap_err().code, RejectCode::Removed);
+    h.refused(
+        "b1",
+        Command::RaiseHand { stance: None },
+        RejectCode::Removed,
+    );
+    h.refused(
+        "m",
+        Command::Remove {
+            member: id("nobody"),
+        },
+        RejectCode::UnknownMember,
+    );
+}
+
+#[test]
+fn revoke_floor_moves_on() {
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    h.ok("m", Command::RevokeFloor);
+    assert_eq!(h.holder().as_deref(), Some("a2"));
+}
+
+#[test]
+fn hide_applies_to_known_messages_once() {
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    h.ok(
+        "a1",
+        Command::Speak {
+            text: "Housing costs worry me.".into(),
+        },
+    );
+    h.refused(
+        "a2",
+        Command::Speak {
+            text: "me too".into(),
+        },
+        RejectCode::NotYourTurn,
+    );
+    h.refused(
+        "a1",
+        Command::Speak { text: "   ".into() },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "a1",
+        Command::Speak {
+            text: "x".repeat(2_001),
+        },
+        RejectCode::TooLong,
+    );
+    h.ok("m", Command::Hide { message: 1 });
+    h.refused("m", Command::Hide { message: 1 }, RejectCode::Duplicate);
+    h.refused("m", Command::Hide { message: 99 }, RejectCode::UnknownItem);
+    assert_eq!(h.engine.hidden(), &[1]);
+}
+
+// Time: pause, extend, overtime, warnings.
+
+#[test]
+fn pause_freezes_every_remaining_time_and_speaking_time() {
+    let mut h = Harness::new(vec![
+        phase("r", PhaseKind::Round(round(60))),
+        phase("think", reflection(60, NoteVisibility::None)),
+    ]);
+    h.room(&[("a1", "A"), ("b1", "B")]);
+    h.start();
+    h.advance(20_000);
+    h.ok("f", Command::Pause);
+    assert_eq!(h.engine.next_deadline(), None);
+    h.refused("a1", Command::YieldFloor { to: None }, RejectCode::Paused);
+    h.refused("f", Command::NextPhase, RejectCode::Paused);
+    h.advance(600_000);
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    h.ok("f", Command::Resume);
+    h.refused("f", Command::Resume, RejectCode::Invalid);
+    h.advance(39_999);
+    assert_eq!(h.holder().as_deref(), Some("a1"));
+    h.advance(1);
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    assert_eq!(h.engine.ledger().speaking_ms(&id("a1")), 60_000);
+}
+
+#[test]
+fn extend_turn_and_phase_and_overtime() {
+    let mut q = queue(QueueOrdering::Fifo);
+    q.duration_ms = Some(300_000);
+    q.on_turn_timeout = OnTimeout::Overtime;
+    let mut p = phase("q", PhaseKind::Queue(q));
+    p.on_timeout = OnTimeout::Overtime;
+    p.warn_before_ms = 15_000;
+    let mut h = Harness::new(vec![p]);
+    h.room(&TWO_CITIES);
+    h.start();
+    raise(&mut h, "a1");
+    h.ok(
+        "f",
+        Command::Extend {
+            seconds: 30,
+            target: ExtendTarget::Turn,
+        },
+    );
+    h.advance(75_000);
+    assert_eq!(
+        h.count(|e| matches!(e, EventKind::Warning { phase: false, .. })),
+        1
+    );
+    h.advance(15_000);
+    assert_eq!(h.count(|e| matches!(e, EventKind::TurnOvertime { .. })), 1);
+    assert_eq!(
+        h.holder().as_deref(),
+        Some("a1"),
+        "overtime keeps the floor"
+    );
+    h.ok(
+        "f",
+        Command::Extend {
+            seconds: 10,
+            target: ExtendTarget::Turn,
+        },
+    );
+    h.advance(10_000);
+    assert_eq!(h.count(|e| matches!(e, EventKind::TurnOvertime { .. })), 2);
+    h.refused(
+        "f",
+        Command::Extend {
+            seconds: 0,
+            target: ExtendTarget::Turn,
+        },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "a1",
+        Command::Extend {
+            seconds: 10,
+            target: ExtendTarget::Turn,
+        },
+        RejectCode::Forbidden,
+    );
+    h.ok(
+        "f",
+        Command::Extend {
+            seconds: 60,
+            target: ExtendTarget::Phase,
+        },
+    );
+    assert_eq!(h.engine.phase_timer().unwrap().deadline, T0 + 360_000);
+    h.now = T0 + 360_000;
+    h.advance(0);
+    assert!(h.engine.phase_overtime());
+    assert_eq!(
+        h.engine.session(),
+        Session::Running,
+        "overtime waits for the facilitator"
+    );
+    h.ok("f", Command::NextPhase);
+    assert_eq!(h.engine.session(), Session::Ended);
+    assert_eq!(
+        h.engine.ledger().speaking_ms(&id("a1")),
+        360_000,
+        "overtime counts as speaking time"
+    );
+}
+
+#[test]
+fn late_ticks_do_not_stretch_turns() {
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.advance(185_000); // three turns end while nobody ticked
+    assert_eq!(h.holder().as_deref(), Some("b2"));
+    for m in ["a1", "a2", "b1"] {
+        assert_eq!(h.engine.ledger().speaking_ms(&id(m)), 60_000);
+    }
+    assert_eq!(h.engine.floor().unwrap().granted_at, T0 + 180_000);
+}
+
+// Other phase kinds.
+
+#[test]
+fn fishbowl_lets_only_the_inner_side_speak_and_swaps() {
+    let spec = FishbowlSpec {
+        sides: FishbowlSides::Community,
+        stances: Vec::new(),
+        swap_after_ms: 600_000,
+        turn_ms: 120_000,
+        rounds: 1,
+    };
+    let mut h = Harness::new(vec![phase("fb", PhaseKind::Fishbowl(spec))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.refused(
+        "b1",
+        Command::RaiseHand { stance: None },
+        RejectCode::NotAllowed,
+    );
+    raise(&mut h, "a1");
+    raise(&mut h, "a2");
+    h.advance(600_000);
+    assert_eq!(h.count(|e| matches!(e, EventKind::SideChanged { .. })), 2);
+    assert!(h.queue().is_empty(), "hands are cleared at the swap");
+    h.refused(
+        "a1",
+        Command::RaiseHand { stance: None },
+        RejectCode::NotAllowed,
+    );
+    raise(&mut h, "b1");
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    h.advance(600_000);
+    assert_eq!(h.engine.session(), Session::Ended);
+}
+
+#[test]
+fn curiosity_question_is_answered_by_the_member_it_is_for() {
+    let spec = CuriositySpec {
+        budget_ms: 900_000,
+        question_ms: 30_000,
+        answer_ms: 60_000,
+    };
+    let mut h = Harness::new(vec![phase("c", PhaseKind::Curiosity(spec))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    raise(&mut h, "a1");
+    assert_eq!(h.turn(), Some(TurnKind::Question));
+    h.refused(
+        "a1",
+        Command::YieldFloor { to: Some(id("a1")) },
+        RejectCode::UnknownMember,
+    );
+    h.refused(
+        "a2",
+        Command::YieldFloor { to: Some(id("b1")) },
+        RejectCode::NotYourTurn,
+    );
+    h.ok("a1", Command::YieldFloor { to: Some(id("b1")) });
+    let f = h.engine.floor().unwrap();
+    assert_eq!((f.member.as_str(), f.turn), ("b1", TurnKind::Answer));
+    assert_eq!(f.responding_to, Some(id("a1")));
+    h.advance(900_000);
+    assert_eq!(
+        h.engine.session(),
+        Session::Ended,
+        "the budget closes the phase"
+    );
+}
+
+#[test]
+fn reflection_notes_private_or_shared_without_names() {
+    let mut h = Harness::new(vec![
+        phase("private", reflection(60, NoteVisibility::Private)),
+        phase("shared", reflection(60, NoteVisibility::SharedAnonymous)),
+        phase("silent", reflection(60, NoteVisibility::None)),
+    ]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.ok(
+        "a1",
+        Command::Note {
+            text: "I heard more worry than anger.".into(),
+        },
+    );
+    let last = h.log.last().unwrap().clone();
+    assert_eq!(
+        last.audience,
+        crate::engine::event::Audience::Member(id("a1"))
+    );
+    h.refused(
+        "f",
+        Command::Note {
+            text: "staff note".into(),
+        },
+        RejectCode::Forbidden,
+    );
+    h.advance(60_000);
+    h.ok(
+        "b1",
+        Command::Note {
+            text: "We both want safe streets.".into(),
+        },
+    );
+    match &h.log.last().unwrap().kind {
+        EventKind::Noted { member, .. } => assert_eq!(member, &None),
+        other => panic!("{other:?}"),
+    }
+    h.advance(60_000);
+    h.refused(
+        "b1",
+        Command::Note { text: "x".into() },
+        RejectCode::NotAllowed,
+    );
+}
+
+#[test]
+fn qa_questions_upvotes_approval_and_answer_time() {
+    let spec = QaSpec {
+        duration_ms: None,
+        answer_ms: 120_000,
+        max_question_chars: 280,
+    };
+    let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    h.ok(
+        "a1",
+        Command::Ask {
+            text: "How will the bond be repaid?".into(),
+        },
+    );
+    h.refused(
+        "a1",
+        Command::Ask {
+            text: "x".repeat(281),
+        },
+        RejectCode::TooLong,
+    );
+    h.refused(
+        "a1",
+        Command::Upvote { question: 1 },
+        RejectCode::NotAllowed,
+    );
+    h.ok("b1", Command::Upvote { question: 1 });
+    h.refused("b1", Command::Upvote { question: 1 }, RejectCode::Duplicate);
+    h.refused(
+        "b1",
+        Command::Upvote { question: 7 },
+        RejectCode::UnknownItem,
+    );
+    h.refused(
+        "b1",
+        Command::Approve { question: 1 },
+        RejectCode::Forbidden,
+    );
+    h.ok("m", Command::Approve { question: 1 });
+    let f = h.engine.floor().unwrap();
+    assert_eq!(
+        (f.member.as_str(), f.turn, f.responding_to.clone()),
+        ("f", TurnKind::Answer, Some(id("a1")))
+    );
+    h.advance(120_000);
+    assert_eq!(h.holder(), None);
+}
+
+#[test]
+fn poll_counts_one_changeable_vote_per_member_by_community() {
+    let spec = PollSpec {
+        question: "Should the cities share a transit pass?".into(),
+        choices: vec!["yes".into(), "no".into(), "unsure".into()],
+        duration_ms: Some(60_000),
+        reveal: Reveal::AtClose,
+        pairs_with: None,
+    };
+    let mut h = Harness::new(vec![phase("poll", PhaseKind::Poll(spec))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.ok(
+        "a1",
+        Command::Vote {
+            choice: "yes".into(),
+        },
+    );
+    h.ok(
+        "a1",
+        Command::Vote {
+            choice: "no".into(),
+        },
+    );
+    h.ok(
+        "b1",
+        Command::Vote {
+            choice: "no".into(),
+        },
+    );
+    h.refused(
+        "b2",
+        Command::Vote {
+            choice: "maybe".into(),
+        },
+        RejectCode::Invalid,
+    );
+    h.advance(60_000);
+    let closed = h
+        .log
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::PollResults {
+                totals,
+                by_community,
+                closed: true,
+                ..
+            } => Some((totals.clone(), by_community.clone())),
+            _ => None,
+        })
+        .expect("results at close");
+    assert_eq!(
+        closed.0,
+        vec![("yes".into(), 0), ("no".into(), 2), ("unsure".into(), 0)]
+    );
+    assert_eq!(closed.1.len(), 2);
+}
+
+// Session and roles.
+
+#[test]
+fn session_lifecycle_refusals() {
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+    h.room(&TWO_CITIES);
+    h.refused(
+        "a1",
+        Command::RaiseHand { stance: None },
+        RejectCode::NotStarted,
+    );
+    h.refused("f", Command::Pause, RejectCode::NotStarted);
+    h.refused("ghost", Command::Start, RejectCode::UnknownMember);
+    h.start();
+    h.refused("f", Command::Start, RejectCode::AlreadyStarted);
+    h.ok("f", Command::End);
+    h.refused("f", Command::Start, RejectCode::Ended);
+    h.refused("a1", Command::Pass { for_now: false }, RejectCode::Ended);
+}
+
+#[test]
+fn role_matrix() {
+    use crate::engine::command::Capability;
+    let commands = [
+        Command::RaiseHand { stance: None },
+        Command::Note { text: "n".into() },
+        Command::Start,
+        Command::Pause,
+        Command::Broadcast { text: "b".into() },
+        Command::Mute { member: id("a1") },
+        Command::Hide { message: 1 },
+    ];
+    for role in Role::ALL {
+        for cmd in &commands {
+            let mut h = Harness::new(vec![phase(
+                "q",
+                PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+            )]);
+            h.room(&TWO_CITIES);
+            h.join("x", role, Some("Dayton"));
+            if !matches!(cmd, Command::Start) {
+                h.start();
+            }
+            let allowed = role.may(cmd.capability());
+            let res = h.cmd("x", cmd.clone());
+            match (allowed, res) {
+                (false, Err(e)) => assert_eq!(e.code, RejectCode::Forbidden, "{role} {cmd:?}"),
+                (false, Ok(())) => panic!("{role} may not {cmd:?}"),
+                (true, Err(e)) => assert_ne!(e.code, RejectCode::Forbidden, "{role} {cmd:?}"),
+                (true, Ok(())) => {}
+            }
+            let _ = Capability::Participate;
+        }
+    }
+}
+
+#[test]
+fn every_phase_advances_on_next_phase_and_the_session_ends_after_the_last() {
+    let mut h = Harness::new(vec![
+        phase("a", presentation(60)),
+        phase("b", PhaseKind::Round(round(60))),
+        phase("c", PhaseKind::Queue(queue(QueueOrdering::Fifo))),
+        phase("d", reflection(60, NoteVisibility::Private)),
+    ]);
+    h.room(&TWO_CITIES);
+    h.start();
+    for i in 1..4 {
+        h.ok("f", Command::NextPhase);
+        assert_eq!(h.engine.phase_index(), Some(i));
+    }
+    h.ok("f", Command::NextPhase);
+    assert_eq!(h.engine.session(), Session::Ended);
+    assert_eq!(h.count(|e| matches!(e, EventKind::PhaseEnded { .. })), 4);
+}

@@ -1,0 +1,252 @@
+//! What a member sees of a room: the snapshot sent on join and resume.
+//!
+//! Built from engine state for one viewer, so private things (someone else's invitation,
+//! private notes, live poll counts before they are revealed, equity figures) stay with the
+//! people allowed to see them.
+
+use serde::Serialize;
+
+use crate::engine::core::Session;
+use crate::engine::equity::Equity;
+use crate::engine::event::{EventKind, TurnKind};
+use crate::engine::member::{MemberId, Role};
+use crate::engine::phase::reflect_back::LoopState;
+use crate::engine::phase::round::RoundStage;
+use crate::engine::phase::PhaseState;
+use crate::engine::Engine;
+use crate::protocol::Reveal;
+use crate::time::Millis;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomView {
+    pub protocol: String,
+    pub title: String,
+    pub session: Session,
+    pub agenda: Vec<AgendaItem>,
+    pub phase: Option<PhaseView>,
+    pub floor: Option<FloorView>,
+    pub queue: Vec<QueueEntry>,
+    pub members: Vec<MemberView>,
+    /// The pending invitation to speak, shown to the invited member and to staff.
+    pub invitation: Option<MemberId>,
+    /// Think time or the pause between speakers, until this moment.
+    pub interlude_until: Option<Millis>,
+    pub reflection: Option<PendingReflection>,
+    /// Fishbowl: the side in the inner circle and when it swaps.
+    pub side: Option<(String, Millis)>,
+    pub questions: Vec<QuestionView>,
+    pub current_question: Option<u64>,
+    pub poll: Option<PollView>,
+    pub hidden: Vec<u64>,
+    /// Staff only.
+    pub equity: Option<Equity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgendaItem {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseView {
+    pub index: usize,
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub prompt: Option<String>,
+    pub deadline: Option<Millis>,
+    pub overtime: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloorView {
+    pub member: MemberId,
+    pub turn: TurnKind,
+    pub deadline: Option<Millis>,
+    pub held_ms: u64,
+    pub overtime: bool,
+    pub responding_to: Option<MemberId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueEntry {
+    pub member: MemberId,
+    pub stance: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberView {
+    pub id: MemberId,
+    pub name: String,
+    pub role: Role,
+    pub community: Option<String>,
+    pub present: bool,
+    pub muted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingReflection {
+    pub speaker: MemberId,
+    pub listener: MemberId,
+    pub until: Millis,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionView {
+    pub id: u64,
+    pub asker: MemberId,
+    pub text: String,
+    pub votes: u32,
+    pub voted: bool,
+    pub approved: bool,
+    pub answered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PollView {
+    pub question: String,
+    pub choices: Vec<String>,
+    pub my_vote: Option<String>,
+    /// Present when results are visible to this viewer.
+    pub results: Option<EventKind>,
+}
+
+impl Engine {
+    /// The room as `viewer` (with `role`) sees it at `now`.
+    pub fn view(&self, now: Millis, viewer: &MemberId, role: Role) -> RoomView {
+        let core = &self.core;
+        let staff = role.is_staff();
+        let phase = core.phase_spec().map(|spec| PhaseView {
+            index: core.phase_idx.unwrap_or(0),
+            id: spec.id.clone(),
+            kind: spec.kind.name().to_string(),
+            title: spec.title.clone(),
+            prompt: spec.prompt.clone(),
+            deadline: core.phase_timer.map(|t| t.deadline),
+            overtime: core.phase_overtime,
+        });
+        let floor = core.floor.as_ref().map(|f| FloorView {
+            member: f.member.clone(),
+            turn: f.turn,
+            deadline: f.timer.map(|t| t.deadline),
+            held_ms: f.held_ms(now),
+            overtime: f.overtime,
+            responding_to: f.responding_to.clone(),
+        });
+        let queue = match &self.phase {
+            Some(PhaseState::Queue(q)) => &q.open.hands[..],
+            Some(PhaseState::Fishbowl(f)) => &f.queue.open.hands[..],
+            Some(PhaseState::Curiosity(c)) => &c.open.hands[..],
+            _ => &[],
+        }
+        .iter()
+        .map(|h| QueueEntry {
+            member: h.member.clone(),
+            stance: h.stance.clone(),
+        })
+        .collect();
+        let members = core
+            .roster
+            .all()
+            .into_iter()
+            .map(|m| MemberView {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                role: m.role,
+                community: m.community.clone(),
+                present: m.present,
+                muted: m.muted,
+            })
+            .collect();
+        let invitation = core.invitation.clone().filter(|m| staff || m == viewer);
+        let looping = match &self.phase {
+            Some(PhaseState::Round(r)) => r.looping.as_ref(),
+            Some(PhaseState::Queue(q)) => q.looping.as_ref(),
+            _ => None,
+        };
+        let reflection = looping.and_then(|l| match &l.state {
+            LoopState::Pending {
+                speaker,
+                listener,
+                attempt,
+                until,
+            } => Some(PendingReflection {
+                speaker: speaker.clone(),
+                listener: listener.clone(),
+                until: *until,
+                attempt: *attempt,
+            }),
+            _ => None,
+        });
+        let interlude_until = match &self.phase {
+            Some(PhaseState::Round(r)) => match r.stage {
+                RoundStage::Thinking { until } | RoundStage::Gap { until } => Some(until),
+                _ => None,
+            },
+            _ => None,
+        };
+        let side = match &self.phase {
+            Some(PhaseState::Fishbowl(f)) => Some((f.side().to_string(), f.until)),
+            _ => None,
+        };
+        let (questions, current_question) = match &self.phase {
+            Some(PhaseState::Qa(qa)) => (
+                qa.questions
+                    .iter()
+                    .filter(|q| !core.hidden.contains(&q.id))
+                    .map(|q| QuestionView {
+                        id: q.id,
+                        asker: q.asker.clone(),
+                        text: q.text.clone(),
+                        votes: q.voters.len() as u32,
+                        voted: q.voters.contains(viewer),
+                        approved: q.approved,
+                        answered: q.answered,
+                    })
+                    .collect(),
+                qa.current.map(|(id, _)| id),
+            ),
+            _ => (Vec::new(), None),
+        };
+        let poll = match &self.phase {
+            Some(PhaseState::Poll(p)) => Some(PollView {
+                question: p.spec.question.clone(),
+                choices: p.spec.choices.clone(),
+                my_vote: p.votes.get(viewer).cloned(),
+                results: (staff || p.spec.reveal == Reveal::Live).then(|| p.results(core, false)),
+            }),
+            _ => None,
+        };
+        RoomView {
+            protocol: core.protocol.name.clone(),
+            title: core.protocol.title.clone(),
+            session: core.session,
+            agenda: core
+                .protocol
+                .phases
+                .iter()
+                .map(|p| AgendaItem {
+                    id: p.id.clone(),
+                    kind: p.kind.name().to_string(),
+                    title: p.title.clone(),
+                })
+                .collect(),
+            phase,
+            floor,
+            queue,
+            members,
+            invitation,
+            interlude_until,
+            reflection,
+            side,
+            questions,
+            current_question,
+            poll,
+            hidden: core.hidden.clone(),
+            equity: staff.then(|| self.equity()),
+        }
+    }
+}

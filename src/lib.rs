@@ -1,0 +1,12 @@
+//! Commonground: a real-time facilitation server for civil-discourse town halls.
+//!
+//! Layout (functional core, imperative shell):
+//! - `engine`: the pure dialogue engine. One state machine per room; inputs carry the time;
+//!   it reports events and its next deadline. All protocol rules live here.
+//! - `protocol`: protocol files (`protocols/*.toml`) loaded and validated into typed phase
+//!   configurations the engine consumes.
+//! - `time`: instants on the server's timeline (Unix milliseconds).
+
+pub mod engine;
+pub mod protocol;
+pub mod time;

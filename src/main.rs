@@ -1,0 +1,3 @@
+//! The `commonground` binary.
+
+fn main() {}
