@@ -2,9 +2,13 @@
 //! and the Gini coefficient of speaking time.
 //!
 //! The Gini is taken over the whole roster of participants, silent ones included as zero (a
-//! known pitfall is to leave them out). It uses the pairwise form
-//! `G = sum_i sum_j |x_i - x_j| / (2 n^2 mean)` and splits the sum exactly into pairs within
-//! one community and pairs across communities, so `within + between == gini`.
+//! known pitfall is to leave them out), in the pairwise form
+//! `G = sum_i sum_j |x_i - x_j| / (2 n^2 mean)`. It is split by community the standard way
+//! (Lambert and Aronson; Dagum): `within` is the communities' own Ginis weighted by their share
+//! of people times their share of speaking time; `between` is the Gini of everyone's time
+//! replaced by their community's mean, so it is zero when the communities spoke equally per
+//! head; `overlap` is the rest (a quiet member of a loud community next to a loud member of a
+//! quiet one). `within + between + overlap == gini`.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +49,7 @@ pub struct Equity {
     pub gini: f64,
     pub gini_within: f64,
     pub gini_between: f64,
+    pub gini_overlap: f64,
     /// Participants who have not had an own-view turn yet.
     pub not_spoken: Vec<MemberId>,
 }
@@ -106,7 +111,12 @@ pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
         .iter()
         .map(|p| (p.speaking_ms, p.community.as_deref()))
         .collect();
-    let (gini, gini_within, gini_between) = gini_split(&values);
+    let Split {
+        gini,
+        within: gini_within,
+        between: gini_between,
+        overlap: gini_overlap,
+    } = gini_split(&values);
     let not_spoken = people
         .iter()
         .filter(|p| p.turns == 0)
@@ -120,6 +130,7 @@ pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
         gini,
         gini_within,
         gini_between,
+        gini_overlap,
         not_spoken,
     }
 }
@@ -127,32 +138,81 @@ pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
 /// Gini of `values`, 0 when everyone is equal (or nobody spoke), up to `(n-1)/n` when one
 /// person did all the talking.
 pub fn gini(values: &[u64]) -> f64 {
-    let tagged: Vec<(u64, Option<&str>)> = values.iter().map(|v| (*v, None)).collect();
-    gini_split(&tagged).0
-}
-
-/// `(total, within-group part, between-group part)` of the Gini over grouped values.
-pub fn gini_split(values: &[(u64, Option<&str>)]) -> (f64, f64, f64) {
     let n = values.len();
-    let sum: u64 = values.iter().map(|v| v.0).sum();
+    let sum: u64 = values.iter().sum();
     if n == 0 || sum == 0 {
-        return (0.0, 0.0, 0.0);
+        return 0.0;
     }
-    let mean = sum as f64 / n as f64;
-    let denom = 2.0 * (n as f64) * (n as f64) * mean;
-    let (mut within, mut between) = (0.0, 0.0);
+    let mut diffs = 0.0;
     for (i, a) in values.iter().enumerate() {
         for b in &values[i + 1..] {
-            // Each unordered pair appears twice in the double sum.
-            let d = 2.0 * a.0.abs_diff(b.0) as f64;
-            if a.1 == b.1 {
-                within += d;
-            } else {
-                between += d;
-            }
+            diffs += 2.0 * a.abs_diff(*b) as f64;
         }
     }
-    ((within + between) / denom, within / denom, between / denom)
+    diffs / (2.0 * (n as f64) * (sum as f64))
+}
+
+/// The Gini and its decomposition by group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Split {
+    pub gini: f64,
+    pub within: f64,
+    pub between: f64,
+    pub overlap: f64,
+}
+
+fn gini_f(values: &[f64]) -> f64 {
+    let n = values.len();
+    let sum: f64 = values.iter().sum();
+    if n == 0 || sum <= 0.0 {
+        return 0.0;
+    }
+    let mut diffs = 0.0;
+    for (i, a) in values.iter().enumerate() {
+        for b in &values[i + 1..] {
+            diffs += 2.0 * (a - b).abs();
+        }
+    }
+    diffs / (2.0 * n as f64 * sum)
+}
+
+/// Splits the Gini of grouped values into within, between and overlap parts.
+pub fn gini_split(values: &[(u64, Option<&str>)]) -> Split {
+    let total = gini(&values.iter().map(|v| v.0).collect::<Vec<_>>());
+    let n = values.len() as f64;
+    let sum: f64 = values.iter().map(|v| v.0 as f64).sum();
+    if total == 0.0 || sum == 0.0 {
+        return Split {
+            gini: total,
+            within: 0.0,
+            between: 0.0,
+            overlap: 0.0,
+        };
+    }
+    let mut groups: BTreeMap<Option<&str>, Vec<f64>> = BTreeMap::new();
+    for (v, g) in values {
+        groups.entry(*g).or_default().push(*v as f64);
+    }
+    let mut within = 0.0;
+    for members in groups.values() {
+        let s_g: f64 = members.iter().sum();
+        within += (members.len() as f64 / n) * (s_g / sum) * gini_f(members);
+    }
+    let means: Vec<f64> = values
+        .iter()
+        .map(|(_, g)| {
+            let m = &groups[g];
+            m.iter().sum::<f64>() / m.len() as f64
+        })
+        .collect();
+    let between = gini_f(&means);
+    let overlap = (total - within - between).max(0.0);
+    Split {
+        gini: total,
+        within,
+        between,
+        overlap,
+    }
 }
 
 #[cfg(test)]
@@ -188,17 +248,33 @@ mod tests {
             (0, Some("b")),
             (3, None),
         ];
-        let (g, w, b) = gini_split(&v);
-        assert!((g - (w + b)).abs() < 1e-12);
-        assert!(w > 0.0 && b > 0.0);
-        // Two groups with equal members inside each: all inequality is between groups.
-        let (_, w, b) = gini_split(&[
+        let s = gini_split(&v);
+        assert!(
+            (s.gini - (s.within + s.between + s.overlap)).abs() < 1e-9,
+            "{s:?}"
+        );
+        assert!(s.within > 0.0 && s.between > 0.0);
+    }
+
+    #[test]
+    fn split_attributes_group_gaps_to_between_and_equal_groups_to_within() {
+        // Equal inside each community, unequal across: all of it is between.
+        let s = gini_split(&[
             (1, Some("a")),
             (1, Some("a")),
             (4, Some("b")),
             (4, Some("b")),
         ]);
-        assert_eq!(w, 0.0);
-        assert!(b > 0.0);
+        assert!(s.within.abs() < 1e-12 && s.overlap.abs() < 1e-9);
+        assert!((s.between - s.gini).abs() < 1e-9);
+        // Communities equal on average, people unequal: nothing between.
+        let s = gini_split(&[
+            (1, Some("a")),
+            (5, Some("a")),
+            (1, Some("b")),
+            (5, Some("b")),
+        ]);
+        assert!(s.between.abs() < 1e-12);
+        assert!(s.within > 0.0);
     }
 }
