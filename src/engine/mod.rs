@@ -17,6 +17,7 @@ pub mod command;
 pub mod core;
 pub mod equity;
 pub mod event;
+pub mod groups;
 pub mod ledger;
 pub mod member;
 pub mod phase;

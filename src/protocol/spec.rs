@@ -270,7 +270,9 @@ impl Protocol {
     /// for go-rounds, think time and `n` full turns with their pauses. Queue phases without a
     /// set length count as zero, which `describe` says out loud.
     pub fn planned_ms(&self, n: u64) -> u64 {
-        self.phases.iter().map(|p| p.planned_ms(n)).sum()
+        self.phases
+            .iter()
+            .fold(0u64, |acc, p| acc.saturating_add(p.planned_ms(n)))
     }
 }
 

@@ -172,10 +172,30 @@ impl fmt::Display for Crowd {
     }
 }
 
-/// Parses `A:n,B:m`.
+/// Parses `A:n,B:m`. Names may contain commas ("Dayton, OH:4,Boulder, CO:5"): a piece
+/// belongs to the next count that follows it.
 pub fn parse_communities(spec: &str) -> Result<Vec<(String, usize)>, CrowdError> {
+    let ends_with_count = |s: &str| {
+        s.rsplit_once(':').is_some_and(|(_, n)| {
+            !n.trim().is_empty() && n.trim().chars().all(|c| c.is_ascii_digit())
+        })
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut pending = String::new();
+    for piece in spec.split(',') {
+        if !pending.is_empty() {
+            pending.push(',');
+        }
+        pending.push_str(piece);
+        if ends_with_count(&pending) {
+            parts.push(std::mem::take(&mut pending));
+        }
+    }
+    if !pending.trim().is_empty() {
+        parts.push(pending);
+    }
     let mut out = Vec::new();
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let (name, n) = part
             .rsplit_once(':')
             .ok_or_else(|| CrowdError::Communities(format!("{part:?} is not NAME:COUNT")))?;
@@ -274,6 +294,18 @@ mod tests {
         assert_eq!(
             c.to_string(),
             "8 participants (Boulder: 4, Dayton: 4), 4 average, 2 quiet, 2 talkative"
+        );
+    }
+
+    #[test]
+    fn community_names_may_contain_commas() {
+        let c = parse_communities("Dayton, OH:4,Boulder, CO:5").unwrap();
+        assert_eq!(
+            c,
+            vec![
+                ("Dayton, OH".to_string(), 4),
+                ("Boulder, CO".to_string(), 5)
+            ]
         );
     }
 

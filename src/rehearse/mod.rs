@@ -15,11 +15,95 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::protocol::Protocol;
-use crate::rehearse::crowd::{Crowd, Models};
+use crate::rehearse::crowd::{Crowd, CrowdError, Models};
 use crate::rehearse::sim::{simulate, RunResult};
 
 /// Most runs one rehearsal may ask for.
 pub const MAX_RUNS: u32 = 1_000;
+/// Crowd size when neither `participants` nor `communities` is given and the protocol names
+/// no group size.
+pub const DEFAULT_PARTICIPANTS: usize = 8;
+
+/// What an organizer asks a rehearsal for (the CLI flags and the API query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Crowd size, split evenly over two communities when `communities` is not given.
+    pub participants: Option<usize>,
+    /// `A:n,B:m`.
+    pub communities: Option<String>,
+    pub talkative: usize,
+    pub quiet: usize,
+    pub runs: u32,
+    pub seed: u64,
+}
+
+impl Default for Request {
+    fn default() -> Request {
+        Request {
+            participants: None,
+            communities: None,
+            talkative: 0,
+            quiet: 0,
+            runs: 20,
+            seed: 1,
+        }
+    }
+}
+
+impl Request {
+    /// The crowd this request describes, for `protocol`.
+    pub fn crowd(&self, protocol: &Protocol) -> Result<Crowd, CrowdError> {
+        let communities = match (&self.communities, self.participants) {
+            (Some(spec), n) => {
+                let c = crowd::parse_communities(spec)?;
+                let total: usize = c.iter().map(|x| x.1).sum();
+                if n.is_some_and(|n| n != total) {
+                    return Err(CrowdError::Invalid(format!(
+                        "--participants {} does not match the {total} people in --communities",
+                        n.unwrap_or(0)
+                    )));
+                }
+                c
+            }
+            (None, n) => {
+                let n = n
+                    .or(protocol.group_size.map(|g| g.max as usize))
+                    .unwrap_or(DEFAULT_PARTICIPANTS);
+                vec![
+                    ("City A".to_string(), n.div_ceil(2)),
+                    ("City B".to_string(), n / 2),
+                ]
+            }
+        };
+        Crowd::build(&communities, self.talkative, self.quiet)
+    }
+
+    /// Runs the rehearsal for each protocol on the same crowd (built for the first).
+    pub fn run(
+        &self,
+        protocols: &[Arc<Protocol>],
+        models: &Models,
+    ) -> Result<Vec<Summary>, CrowdError> {
+        if self.runs == 0 || self.runs > MAX_RUNS {
+            return Err(CrowdError::Invalid(format!("runs must be 1 to {MAX_RUNS}")));
+        }
+        let Some(first) = protocols.first() else {
+            return Err(CrowdError::Invalid("name at least one protocol".into()));
+        };
+        let crowd = self.crowd(first)?;
+        Ok(protocols
+            .iter()
+            .map(|p| {
+                summarize(
+                    p,
+                    &crowd,
+                    &rehearse(p, &crowd, models, self.runs, self.seed),
+                    self.seed,
+                )
+            })
+            .collect())
+    }
+}
 
 /// min / median / max of a figure over runs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
