@@ -213,6 +213,9 @@ proptest! {
                 now = now + ms;
             }
             let tick = engine.handle(now, Input::Tick);
+            let floor_before = engine.floor().map(|f| (f.member.clone(), f.granted_at, f.timer.map(|t| t.deadline)));
+            let phase_before = (engine.phase_index(), engine.phase_timer().map(|t| t.deadline));
+            let by_facilitator = matches!(&op, Op::Cmd(i, _) if PEOPLE[*i].1 == Role::Facilitator);
             let mut events = tick.events;
             let before = engine.clone();
             let input = match op {
@@ -241,6 +244,23 @@ proptest! {
                 }
             }
             check_invariants(&engine, now)?;
+            // Deadlines never move earlier, except by a facilitator's action.
+            if !by_facilitator {
+                if let (Some((m, g, Some(d0))), Some(f)) = (&floor_before, engine.floor()) {
+                    if &f.member == m && f.granted_at == *g {
+                        if let Some(d1) = f.timer.map(|t| t.deadline) {
+                            prop_assert!(d1 >= *d0, "turn deadline moved earlier: {} -> {}", d0, d1);
+                        }
+                    }
+                }
+                if let (idx, Some(d0)) = phase_before {
+                    if engine.phase_index() == idx {
+                        if let Some(d1) = engine.phase_timer().map(|t| t.deadline) {
+                            prop_assert!(d1 >= d0, "phase deadline moved earlier: {} -> {}", d0, d1);
+                        }
+                    }
+                }
+            }
             prop_assert_eq!(engine.ledger().total_floor_ms(), held_total, "speaking time does not add up");
         }
     }

@@ -1062,3 +1062,112 @@ fn every_phase_advances_on_next_phase_and_the_session_ends_after_the_last() {
     assert_eq!(h.engine.session(), Session::Ended);
     assert_eq!(h.count(|e| matches!(e, EventKind::PhaseEnded { .. })), 4);
 }
+
+#[test]
+fn remaining_refusal_paths() {
+    let mut h = Harness::new(vec![
+        phase("r", PhaseKind::Round(round(60))),
+        phase("q", PhaseKind::Queue(queue(QueueOrdering::Fifo))),
+    ]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.join("o", Role::Observer, None);
+    h.start();
+    h.refused("a1", Command::ConfirmReflection, RejectCode::WrongPhase);
+    h.refused(
+        "m",
+        Command::GrantFloor { member: id("b1") },
+        RejectCode::WrongPhase,
+    );
+    h.refused(
+        "m",
+        Command::Approve { question: 1 },
+        RejectCode::WrongPhase,
+    );
+    h.refused(
+        "a1",
+        Command::Vote {
+            choice: "yes".into(),
+        },
+        RejectCode::WrongPhase,
+    );
+    h.refused(
+        "a1",
+        Command::Note { text: "n".into() },
+        RejectCode::WrongPhase,
+    );
+    h.refused(
+        "a1",
+        Command::YieldFloor { to: Some(id("b1")) },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "o",
+        Command::Speak { text: "hi".into() },
+        RejectCode::Forbidden,
+    );
+    h.refused(
+        "f",
+        Command::Extend {
+            seconds: 3_601,
+            target: ExtendTarget::Turn,
+        },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "f",
+        Command::Extend {
+            seconds: 30,
+            target: ExtendTarget::Phase,
+        },
+        RejectCode::NotAllowed,
+    );
+    h.refused(
+        "m",
+        Command::Unmute { member: id("a2") },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "m",
+        Command::Remove { member: id("f") },
+        RejectCode::Forbidden,
+    );
+    h.ok("f", Command::NextPhase);
+    h.refused("m", Command::RevokeFloor, RejectCode::NoFloor);
+    h.refused(
+        "m",
+        Command::GrantFloor { member: id("o") },
+        RejectCode::Invalid,
+    );
+    h.refused(
+        "m",
+        Command::GrantFloor {
+            member: id("ghost"),
+        },
+        RejectCode::UnknownMember,
+    );
+    h.leave("b2");
+    h.refused(
+        "m",
+        Command::GrantFloor { member: id("b2") },
+        RejectCode::UnknownMember,
+    );
+    h.refused(
+        "b2",
+        Command::RaiseHand { stance: None },
+        RejectCode::UnknownMember,
+    );
+    raise(&mut h, "a1");
+    h.refused(
+        "m",
+        Command::GrantFloor { member: id("a1") },
+        RejectCode::Invalid,
+    );
+    // In an open floor, passing means giving up the floor you hold.
+    h.ok("a1", Command::Pass { for_now: false });
+    h.refused(
+        "a1",
+        Command::Pass { for_now: false },
+        RejectCode::NotYourTurn,
+    );
+}
