@@ -1171,3 +1171,25 @@ fn remaining_refusal_paths() {
         RejectCode::NotYourTurn,
     );
 }
+
+#[test]
+fn a_hand_raised_while_waiting_to_be_confirmed_is_served_by_the_own_turn() {
+    // Found by the property test: the listener raised a hand during the confirmation window
+    // and then held the floor while still queued.
+    let mut q = queue(QueueOrdering::Fifo);
+    q.reflect_back = Some(reflect_back());
+    let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    raise(&mut h, "a1");
+    yield_floor(&mut h, "a1");
+    raise(&mut h, "b1");
+    h.advance(30_000); // b1's reflect-back runs out; a1 has 15 s to confirm
+    raise(&mut h, "b1");
+    h.advance(15_000);
+    assert_eq!(
+        (h.holder().as_deref(), h.turn()),
+        (Some("b1"), Some(TurnKind::Own))
+    );
+    assert!(h.queue().is_empty());
+}

@@ -71,6 +71,9 @@ impl TurnQueue {
         if !core.can_speak(&member) {
             return;
         }
+        // A listener may have raised a hand while waiting for the reflect-back to be
+        // confirmed; the turn they get now serves it.
+        self.open.drop_hand(core, at, &member);
         core.grant(
             at,
             member.clone(),
