@@ -56,6 +56,11 @@ pub enum Command {
     Vote {
         choice: String,
     },
+    /// Vote to move on to the next agenda item (`agree: false` takes the vote back).
+    MoveOn {
+        #[serde(default = "yes")]
+        agree: bool,
+    },
 
     // Agenda (facilitators).
     Start,
@@ -72,6 +77,16 @@ pub enum Command {
     Broadcast {
         text: String,
     },
+    /// Split into breakout groups now (again), optionally with another size, reusing the
+    /// previous groups or reshuffling so people meet someone new.
+    OpenBreakouts {
+        #[serde(default)]
+        group_size: Option<u32>,
+        #[serde(default)]
+        assignment: Option<Assignment>,
+    },
+    /// Recall the groups early, after the protocol's closing countdown.
+    CloseBreakouts,
 
     // Floor and moderation (moderators and facilitators).
     /// Invite a member to speak; they take the floor only when they accept.
@@ -98,6 +113,41 @@ pub enum Command {
     Approve {
         question: u64,
     },
+    /// Fold a duplicate question into another (votes are combined, the duplicate is hidden).
+    MergeQuestions {
+        question: u64,
+        into: u64,
+    },
+    /// Place an approved question at a position in the answer order.
+    OrderQuestion {
+        question: u64,
+        position: u32,
+    },
+    /// Move a participant to another breakout group.
+    MoveToGroup {
+        member: MemberId,
+        group: u32,
+    },
+
+    // Participants.
+    /// Ask the facilitators for help (from a breakout group, for example).
+    AskHelp,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How `open_breakouts` forms groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignment {
+    /// A fresh mixed assignment.
+    New,
+    /// The previous breakout's groups, with newcomers placed where the mix needs them.
+    Reuse,
+    /// A fresh assignment that repeats as few earlier pairs as it can.
+    Reshuffle,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +202,13 @@ impl Command {
             Command::Remove { .. } => "remove",
             Command::Hide { .. } => "hide",
             Command::Approve { .. } => "approve",
+            Command::OpenBreakouts { .. } => "open_breakouts",
+            Command::CloseBreakouts => "close_breakouts",
+            Command::MergeQuestions { .. } => "merge_questions",
+            Command::OrderQuestion { .. } => "order_question",
+            Command::MoveToGroup { .. } => "move_to_group",
+            Command::AskHelp => "ask_help",
+            Command::MoveOn { .. } => "move_on",
         }
     }
 
@@ -174,14 +231,18 @@ impl Command {
             | Command::Note { .. }
             | Command::Ask { .. }
             | Command::Upvote { .. }
-            | Command::Vote { .. } => Capability::Participate,
+            | Command::Vote { .. }
+            | Command::AskHelp
+            | Command::MoveOn { .. } => Capability::Participate,
             Command::Start
             | Command::Pause
             | Command::Resume
             | Command::NextPhase
             | Command::Extend { .. }
             | Command::End
-            | Command::Broadcast { .. } => Capability::Facilitate,
+            | Command::Broadcast { .. }
+            | Command::OpenBreakouts { .. }
+            | Command::CloseBreakouts => Capability::Facilitate,
             Command::GrantFloor { .. }
             | Command::RevokeFloor
             | Command::Mute { .. }
@@ -189,7 +250,10 @@ impl Command {
             | Command::MoveInQueue { .. }
             | Command::Remove { .. }
             | Command::Hide { .. }
-            | Command::Approve { .. } => Capability::Moderate,
+            | Command::Approve { .. }
+            | Command::MergeQuestions { .. }
+            | Command::OrderQuestion { .. }
+            | Command::MoveToGroup { .. } => Capability::Moderate,
         }
     }
 
@@ -245,6 +309,8 @@ impl Command {
                 | Command::NextPhase
                 | Command::End
                 | Command::RevokeFloor
+                | Command::CloseBreakouts
+                | Command::AskHelp
         )
     }
 }

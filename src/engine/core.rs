@@ -98,6 +98,8 @@ pub struct Core {
     /// Ids for messages, notes and questions (one counter, so `hide` works on all of them).
     pub next_item: u64,
     pub hidden: Vec<u64>,
+    /// The most recent breakout groups, for `open_breakouts` with reuse or reshuffle.
+    pub last_groups: Option<Vec<Vec<crate::engine::member::MemberId>>>,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
@@ -119,6 +121,7 @@ impl Core {
             ledger: Ledger::default(),
             next_item: 1,
             hidden: Vec::new(),
+            last_groups: None,
             out: Vec::new(),
         }
     }
@@ -227,12 +230,34 @@ impl Core {
                 held_ms,
             },
         );
+        self.emit_equity(at);
         Some(Released {
             member: floor.member,
             turn: floor.turn,
             reason,
             responding_to: floor.responding_to,
         })
+    }
+
+    /// A compact equity summary for staff, after each turn.
+    pub fn emit_equity(&mut self, at: Millis) {
+        let e = crate::engine::equity::compute(&self.roster, &self.ledger);
+        self.emit_to(
+            at,
+            Audience::Staff,
+            EventKind::EquityUpdated {
+                gini: e.gini,
+                gini_within: e.gini_within,
+                gini_between: e.gini_between,
+                total_speaking_ms: e.total_speaking_ms,
+                by_community: e
+                    .communities
+                    .iter()
+                    .map(|c| (c.community.clone(), c.speaking_ms))
+                    .collect(),
+                not_spoken: e.not_spoken.len() as u32,
+            },
+        );
     }
 
     /// Freezes the floor's running time (pause).

@@ -246,6 +246,60 @@ pub enum EventKind {
         member: MemberId,
         choice: String,
     },
+    QuestionsMerged {
+        question: u64,
+        into: u64,
+        votes: u32,
+    },
+    /// The approved questions in the order they will be answered.
+    QuestionOrder {
+        order: Vec<u64>,
+    },
+    /// The hall split into groups (group index = position), each running `protocol`.
+    BreakoutOpened {
+        protocol: String,
+        groups: Vec<Vec<MemberId>>,
+        until: Option<Millis>,
+    },
+    /// A member was placed in (or moved to) a group.
+    BreakoutMoved {
+        member: MemberId,
+        group: u32,
+    },
+    /// The facilitator recalled the groups; they close at `until`.
+    BreakoutClosing {
+        until: Millis,
+    },
+    BreakoutClosed,
+    HelpRequested {
+        member: MemberId,
+    },
+    /// A private invitation to raise a hand, for a participant who has not spoken yet.
+    Nudged {
+        member: MemberId,
+    },
+    /// The floor has been quiet: anyone may vote to move on.
+    MoveOnOffered,
+    MoveOnTally {
+        votes: u32,
+        eligible: u32,
+        threshold_pct: u32,
+    },
+    /// Enough participants voted to move on; the phase ends.
+    MoveOnCarried {
+        votes: u32,
+        eligible: u32,
+    },
+    /// Fairness figures after a turn, for staff.
+    EquityUpdated {
+        gini: f64,
+        gini_within: f64,
+        gini_between: f64,
+        total_speaking_ms: u64,
+        /// Own-view speaking time per community.
+        by_community: Vec<(String, u64)>,
+        not_spoken: u32,
+    },
     /// Poll counts per choice, overall and by community.
     PollResults {
         phase: String,

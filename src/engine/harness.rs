@@ -215,6 +215,8 @@ pub(crate) fn queue(ordering: QueueOrdering) -> QueueSpec {
         stances: Vec::new(),
         reflect_back: None,
         on_turn_timeout: OnTimeout::Advance,
+        nudge_after_ms: None,
+        move_on: None,
     }
 }
 

@@ -556,6 +556,16 @@ impl Engine {
                 Ok(())
             }
             Command::Remove { member } => self.remove(at, from, member),
+            Command::AskHelp => {
+                self.core.emit_to(
+                    at,
+                    Audience::Staff,
+                    EventKind::HelpRequested {
+                        member: from.clone(),
+                    },
+                );
+                Ok(())
+            }
             Command::Hide { message } => {
                 if *message == 0 || *message >= self.core.next_item {
                     return reject(

@@ -56,6 +56,10 @@ fn command() -> impl Strategy<Value = Command> {
         1 => Just(Command::AcceptFloor),
         1 => Just(Command::DeclineFloor),
         1 => Just(Command::Note { text: "note".into() }),
+        1 => any::<bool>().prop_map(|agree| Command::MoveOn { agree }),
+        1 => Just(Command::AskHelp),
+        1 => Just(Command::CloseBreakouts),
+        1 => (member(), 0u32..3).prop_map(|(member, group)| Command::MoveToGroup { member, group }),
         1 => Just(Command::Ask { text: "why?".into() }),
         1 => (1u64..6).prop_map(|question| Command::Upvote { question }),
         1 => prop_oneof![Just("yes"), Just("no"), Just("x")].prop_map(|c| Command::Vote { choice: c.into() }),
@@ -102,6 +106,11 @@ fn protocol() -> Vec<PhaseSpec> {
     q.on_turn_timeout = OnTimeout::Overtime;
     let mut q2 = queue(QueueOrdering::Progressive);
     q2.duration_ms = Some(300_000);
+    q2.nudge_after_ms = Some(45_000);
+    q2.move_on = Some(MoveOnSpec {
+        threshold_pct: 60,
+        offer_after_silence_ms: Some(30_000),
+    });
     let mut p_overtime = phase("q2", PhaseKind::Queue(q2));
     p_overtime.on_timeout = OnTimeout::Overtime;
     p_overtime.warn_before_ms = 10_000;
@@ -146,6 +155,16 @@ fn protocol() -> Vec<PhaseSpec> {
                 pairs_with: None,
             }),
         ),
+        phase(
+            "groups",
+            PhaseKind::Breakout(BreakoutSpec {
+                duration_ms: 120_000,
+                group_size: 2,
+                min_group_size: 2,
+                protocol: "p".into(),
+                closing_countdown_ms: 10_000,
+            }),
+        ),
         phase("think", reflection(60, NoteVisibility::Private)),
     ]
 }
@@ -185,7 +204,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_input_sequence_breaks_an_invariant(ops in proptest::collection::vec(op(), 1..160), seed in 0u64..4, skip in 0usize..10) {
+    fn no_input_sequence_breaks_an_invariant(ops in proptest::collection::vec(op(), 1..160), seed in 0u64..4, skip in 0usize..11) {
         let mut engine = Engine::new(std::sync::Arc::new(Protocol {
             name: "p".into(), title: "p".into(), description: String::new(), group_size: None, phases: protocol(),
         }), crate::engine::EngineConfig::with_seed(seed));

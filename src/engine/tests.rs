@@ -1193,3 +1193,369 @@ fn a_hand_raised_while_waiting_to_be_confirmed_is_served_by_the_own_turn() {
     );
     assert!(h.queue().is_empty());
 }
+
+// Town-hall flow: breakouts, Q&A moderation, help, live equity.
+
+fn breakout_spec(size: u32, min: u32, countdown_s: u64) -> PhaseKind {
+    PhaseKind::Breakout(BreakoutSpec {
+        duration_ms: 600_000,
+        group_size: size,
+        min_group_size: min,
+        protocol: "small".into(),
+        closing_countdown_ms: countdown_s * 1000,
+    })
+}
+
+fn opened_groups(h: &Harness) -> Vec<Vec<String>> {
+    h.log
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::BreakoutOpened { groups, .. } => Some(
+                groups
+                    .iter()
+                    .map(|g| g.iter().map(|m| m.0.clone()).collect())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .expect("groups announced")
+}
+
+#[test]
+fn breakout_splits_participants_into_mixed_groups_and_recalls_with_a_countdown() {
+    let mut h = Harness::new(vec![
+        phase("groups", breakout_spec(4, 3, 60)),
+        phase("after", reflection(60, NoteVisibility::None)),
+    ]);
+    let people: Vec<(String, &str)> = (0..6)
+        .map(|i| (format!("a{i}"), "Dayton"))
+        .chain((0..6).map(|i| (format!("b{i}"), "Boulder")))
+        .collect();
+    h.join("f", Role::Facilitator, None);
+    h.join("m", Role::Moderator, None);
+    h.join("o", Role::Observer, None);
+    for (n, c) in &people {
+        h.join(n, Role::Participant, Some(c));
+    }
+    h.start();
+    let groups = opened_groups(&h);
+    assert_eq!(groups.len(), 3);
+    for g in &groups {
+        assert_eq!(g.len(), 4);
+        assert_eq!(
+            g.iter().filter(|m| m.starts_with('a')).count(),
+            2,
+            "mixed: {g:?}"
+        );
+        assert!(
+            !g.iter().any(|m| m == "o" || m == "f" || m == "m"),
+            "observers and staff are not assigned"
+        );
+    }
+    // A late joiner goes where there is room and the mix needs them.
+    h.join("late", Role::Participant, Some("Boulder"));
+    assert_eq!(h.count(|e| matches!(e, EventKind::BreakoutMoved { .. })), 1);
+    h.refused("a0", Command::CloseBreakouts, RejectCode::Forbidden);
+    h.refused(
+        "m",
+        Command::MoveToGroup {
+            member: id("a0"),
+            group: 9,
+        },
+        RejectCode::Invalid,
+    );
+    let target = (0..3)
+        .find(|&i| !groups[i].contains(&"a0".to_string()))
+        .unwrap() as u32;
+    h.ok(
+        "m",
+        Command::MoveToGroup {
+            member: id("a0"),
+            group: target,
+        },
+    );
+    h.ok("a1", Command::AskHelp);
+    assert_eq!(
+        h.log.last().unwrap().audience,
+        crate::engine::event::Audience::Staff
+    );
+    h.ok("f", Command::CloseBreakouts);
+    h.refused("f", Command::CloseBreakouts, RejectCode::Duplicate);
+    h.advance(59_999);
+    assert_eq!(
+        h.phase_kind(),
+        Some("breakout"),
+        "nobody is cut off mid-sentence"
+    );
+    h.advance(1);
+    assert_eq!(h.phase_kind(), Some("reflection"));
+    assert_eq!(h.count(|e| matches!(e, EventKind::BreakoutClosed)), 1);
+}
+
+#[test]
+fn breakouts_reuse_or_reshuffle_the_previous_groups() {
+    let mut h = Harness::new(vec![
+        phase("g1", breakout_spec(2, 2, 0)),
+        phase("g2", breakout_spec(2, 2, 0)),
+    ]);
+    h.room(&[
+        ("a1", "A"),
+        ("a2", "A"),
+        ("a3", "A"),
+        ("b1", "B"),
+        ("b2", "B"),
+        ("b3", "B"),
+    ]);
+    h.start();
+    let first = opened_groups(&h);
+    assert!(
+        first.iter().all(|g| g.len() == 2 && g[0][..1] != g[1][..1]),
+        "cross-community pairs: {first:?}"
+    );
+    h.ok("f", Command::CloseBreakouts);
+    assert_eq!(h.engine.phase_index(), Some(1));
+    h.ok(
+        "f",
+        Command::OpenBreakouts {
+            group_size: None,
+            assignment: Some(crate::engine::command::Assignment::Reuse),
+        },
+    );
+    assert_eq!(opened_groups(&h), first);
+    h.ok(
+        "f",
+        Command::OpenBreakouts {
+            group_size: None,
+            assignment: Some(crate::engine::command::Assignment::Reshuffle),
+        },
+    );
+    let second = opened_groups(&h);
+    assert_ne!(second, first, "people meet someone new");
+    h.refused(
+        "f",
+        Command::OpenBreakouts {
+            group_size: Some(1),
+            assignment: None,
+        },
+        RejectCode::Invalid,
+    );
+}
+
+#[test]
+fn breakout_with_fewer_people_than_a_group_makes_one_group() {
+    let mut h = Harness::new(vec![phase("g", breakout_spec(4, 3, 0))]);
+    h.room(&[("a1", "A"), ("b1", "B")]);
+    h.start();
+    assert_eq!(
+        opened_groups(&h),
+        vec![vec!["a1".to_string(), "b1".to_string()]]
+    );
+}
+
+#[test]
+fn qa_merge_and_order() {
+    let spec = QaSpec {
+        duration_ms: None,
+        answer_ms: 60_000,
+        max_question_chars: 280,
+    };
+    let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    h.ok(
+        "a1",
+        Command::Ask {
+            text: "Who pays for the bridge?".into(),
+        },
+    ); // 1
+    h.ok(
+        "b1",
+        Command::Ask {
+            text: "How is the bridge funded?".into(),
+        },
+    ); // 2
+    h.ok(
+        "a2",
+        Command::Ask {
+            text: "When do buses start?".into(),
+        },
+    ); // 3
+    h.ok("b2", Command::Upvote { question: 2 });
+    h.ok(
+        "m",
+        Command::MergeQuestions {
+            question: 2,
+            into: 1,
+        },
+    );
+    let merged = h.log.iter().find_map(|e| match e.kind {
+        EventKind::QuestionsMerged { votes, .. } => Some(votes),
+        _ => None,
+    });
+    assert_eq!(merged, Some(2), "b1 and b2 now count for question 1");
+    h.refused(
+        "b2",
+        Command::Upvote { question: 2 },
+        RejectCode::UnknownItem,
+    );
+    h.refused(
+        "m",
+        Command::MergeQuestions {
+            question: 1,
+            into: 1,
+        },
+        RejectCode::Invalid,
+    );
+    // Approve with the floor busy so the order matters.
+    h.ok("m", Command::Approve { question: 1 });
+    h.ok("m", Command::Approve { question: 3 });
+    h.refused(
+        "m",
+        Command::OrderQuestion {
+            question: 2,
+            position: 0,
+        },
+        RejectCode::NotQueued,
+    );
+    h.ok(
+        "m",
+        Command::OrderQuestion {
+            question: 3,
+            position: 0,
+        },
+    );
+    h.advance(60_000);
+    let on_floor: Vec<u64> = h
+        .log
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::QuestionOnFloor { question, .. } => Some(question),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(on_floor, [1, 3]);
+}
+
+#[test]
+fn staff_get_equity_after_every_turn() {
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.advance(60_000);
+    let updates: Vec<_> = h
+        .log
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::EquityUpdated { .. }))
+        .collect();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].audience, crate::engine::event::Audience::Staff);
+    match &updates[0].kind {
+        EventKind::EquityUpdated {
+            not_spoken,
+            total_speaking_ms,
+            ..
+        } => {
+            assert_eq!((*not_spoken, *total_speaking_ms), (3, 60_000));
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn nudges_invite_the_silent_once_others_have_spoken() {
+    let mut q = queue(QueueOrdering::Fifo);
+    q.nudge_after_ms = Some(300_000);
+    let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.advance(300_000);
+    assert_eq!(
+        h.count(|e| matches!(e, EventKind::Nudged { .. })),
+        0,
+        "nobody spoke yet: no nudges"
+    );
+    raise(&mut h, "a1");
+    raise(&mut h, "b2");
+    h.advance(300_000);
+    let nudged: Vec<(String, crate::engine::event::Audience)> = h
+        .log
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Nudged { member } => Some((member.0.clone(), e.audience.clone())),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<&str> = nudged.iter().map(|n| n.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["a2", "b1"],
+        "b2 is waiting with a hand up; a1 spoke"
+    );
+    assert_eq!(
+        nudged[0].1,
+        crate::engine::event::Audience::MemberAndStaff(id("a2"))
+    );
+    h.advance(600_000);
+    assert_eq!(
+        h.count(|e| matches!(e, EventKind::Nudged { .. })),
+        2,
+        "once per person per phase"
+    );
+}
+
+#[test]
+fn the_group_can_vote_to_move_on() {
+    let mut q = queue(QueueOrdering::Fifo);
+    q.move_on = Some(MoveOnSpec {
+        threshold_pct: 75,
+        offer_after_silence_ms: Some(60_000),
+    });
+    let mut h = Harness::new(vec![
+        phase("q", PhaseKind::Queue(q)),
+        phase("end", reflection(60, NoteVisibility::None)),
+    ]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.advance(60_000);
+    assert_eq!(
+        h.count(|e| matches!(e, EventKind::MoveOnOffered)),
+        1,
+        "offered after a quiet minute"
+    );
+    h.ok("a1", Command::MoveOn { agree: true });
+    h.refused("a1", Command::MoveOn { agree: true }, RejectCode::Duplicate);
+    h.ok("a2", Command::MoveOn { agree: true });
+    h.ok("a2", Command::MoveOn { agree: false });
+    h.refused("f", Command::MoveOn { agree: true }, RejectCode::Forbidden);
+    h.ok("a2", Command::MoveOn { agree: true });
+    assert_eq!(h.phase_kind(), Some("queue"), "2 of 4 is under 75%");
+    h.ok("b1", Command::MoveOn { agree: true });
+    assert_eq!(h.phase_kind(), Some("reflection"));
+    assert_eq!(
+        h.count(|e| matches!(
+            e,
+            EventKind::MoveOnCarried {
+                votes: 3,
+                eligible: 4
+            }
+        )),
+        1
+    );
+}
+
+#[test]
+fn move_on_is_refused_where_the_protocol_has_no_vote() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.start();
+    h.refused(
+        "a1",
+        Command::MoveOn { agree: true },
+        RejectCode::NotAllowed,
+    );
+}

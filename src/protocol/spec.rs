@@ -147,6 +147,20 @@ pub struct QueueSpec {
     pub stances: Vec<String>,
     pub reflect_back: Option<ReflectBackSpec>,
     pub on_turn_timeout: OnTimeout,
+    /// After this long in the phase, a participant who has not spoken while others have gets a
+    /// private, kind invitation to raise a hand (staff see who was nudged).
+    pub nudge_after_ms: Option<u64>,
+    /// The group may vote to move on to the next agenda item.
+    pub move_on: Option<MoveOnSpec>,
+}
+
+/// "Move on together": participants vote to end the phase early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveOnSpec {
+    /// Share of present participants whose votes end the phase, in percent (1..=100).
+    pub threshold_pct: u32,
+    /// Offer the vote to everyone when the floor has been empty, with no hands, this long.
+    pub offer_after_silence_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

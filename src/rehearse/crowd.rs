@@ -25,8 +25,7 @@ pub struct Model {
     pub pass: f64,
     /// Chance of confirming a reflect-back of one's words on the first attempt.
     pub confirm: f64,
-    /// Chance of raising a hand after being nudged (nudges arrive with the town-hall issue;
-    /// until then this only documents intent).
+    /// Chance of raising a hand after a nudge (on queue phases with `nudge_after`).
     pub nudge_response: f64,
     /// Chance of asking a question in a Q&A phase, and of voting in a poll.
     pub ask: f64,

@@ -390,6 +390,14 @@ impl Driver<'_> {
                     self.schedule(delay, Action::Command(speaker.clone(), key));
                 }
             }
+            EventKind::Nudged { member } => {
+                if let Some(m) = self.model(member).cloned() {
+                    if self.chance(m.nudge_response) {
+                        let delay = self.between(2_000.0, 10_000.0) as u64;
+                        self.schedule(delay, Action::Command(member.clone(), CommandKey::Raise));
+                    }
+                }
+            }
             EventKind::TurnOvertime { .. } => {
                 self.schedule(
                     30_000,

@@ -35,6 +35,8 @@ fn open_floor_fifo_uncapped() -> Arc<Protocol> {
             stances: Vec::new(),
             reflect_back: None,
             on_turn_timeout: OnTimeout::Advance,
+            nudge_after_ms: None,
+            move_on: None,
         }),
     )
 }
@@ -50,6 +52,8 @@ fn progressive_capped() -> Arc<Protocol> {
             stances: Vec::new(),
             reflect_back: None,
             on_turn_timeout: OnTimeout::Advance,
+            nudge_after_ms: None,
+            move_on: None,
         }),
     )
 }

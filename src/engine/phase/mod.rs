@@ -4,11 +4,13 @@
 //! released, to its own timers and to members coming and going. Everything common (the floor,
 //! pause, the agenda, moderation) is handled by the engine before a phase sees it.
 
+pub mod breakout;
 mod curiosity;
 mod fishbowl;
 pub mod open_floor;
 mod poll;
 mod presentation;
+pub mod pulse;
 mod qa;
 pub mod reflect_back;
 pub mod round;
@@ -24,6 +26,7 @@ use crate::engine::reject::{reject, RejectCode, Rejection};
 use crate::protocol::{PhaseKind, PhaseSpec};
 use crate::time::Millis;
 
+pub use breakout::Breakout;
 pub use curiosity::Curiosity;
 pub use fishbowl::Fishbowl;
 pub use poll::Poll;
@@ -124,8 +127,9 @@ pub enum PhaseState {
     Queue(TurnQueue),
     Fishbowl(Fishbowl),
     Curiosity(Curiosity),
-    /// Reflection and (until the town-hall issue) breakout: a timed phase.
+    /// Reflection: a timed phase with notes.
     Timed(Timed),
+    Breakout(Breakout),
     Qa(Qa),
     Poll(Poll),
 }
@@ -143,7 +147,7 @@ impl PhaseState {
                 let (s, f) = Round::start(r, core, at);
                 (PhaseState::Round(s), f)
             }
-            PhaseKind::Queue(q) => (PhaseState::Queue(TurnQueue::start(q)), Flow::Continue),
+            PhaseKind::Queue(q) => (PhaseState::Queue(TurnQueue::start(q, at)), Flow::Continue),
             PhaseKind::Fishbowl(f) => {
                 let (s, flow) = Fishbowl::start(f, core, at);
                 (PhaseState::Fishbowl(s), flow)
@@ -153,7 +157,10 @@ impl PhaseState {
                 PhaseState::Timed(Timed::reflection(r.notes)),
                 Flow::Continue,
             ),
-            PhaseKind::Breakout(_) => (PhaseState::Timed(Timed::breakout()), Flow::Continue),
+            PhaseKind::Breakout(b) => (
+                PhaseState::Breakout(Breakout::start(b, core, at)),
+                Flow::Continue,
+            ),
             PhaseKind::Qa(q) => (PhaseState::Qa(Qa::start(q)), Flow::Continue),
             PhaseKind::Poll(p) => (
                 PhaseState::Poll(Poll::start(spec.id.clone(), p)),
@@ -170,6 +177,7 @@ impl PhaseState {
             PhaseState::Fishbowl(s) => s,
             PhaseState::Curiosity(s) => s,
             PhaseState::Timed(s) => s,
+            PhaseState::Breakout(s) => s,
             PhaseState::Qa(s) => s,
             PhaseState::Poll(s) => s,
         }
@@ -183,6 +191,7 @@ impl PhaseState {
             PhaseState::Fishbowl(s) => s,
             PhaseState::Curiosity(s) => s,
             PhaseState::Timed(s) => s,
+            PhaseState::Breakout(s) => s,
             PhaseState::Qa(s) => s,
             PhaseState::Poll(s) => s,
         }

@@ -65,6 +65,15 @@ impl OpenFloor {
         self.hands.iter().any(|h| &h.member == member)
     }
 
+    /// Own-view turns `member` took in this phase.
+    pub fn turns_of(&self, member: &MemberId) -> u32 {
+        self.turns.get(member).copied().unwrap_or(0)
+    }
+
+    pub fn anyone_spoke(&self) -> bool {
+        !self.turns.is_empty()
+    }
+
     pub fn order(&self) -> Vec<MemberId> {
         self.hands.iter().map(|h| h.member.clone()).collect()
     }

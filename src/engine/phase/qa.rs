@@ -146,6 +146,78 @@ impl Qa {
         Ok(Flow::Continue)
     }
 
+    fn merge(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        by: &MemberId,
+        id: u64,
+        into: u64,
+    ) -> Result<Flow, Rejection> {
+        if id == into {
+            return reject(
+                RejectCode::Invalid,
+                "a question cannot be merged into itself",
+            );
+        }
+        let voters = self.find(core, id)?.voters.clone();
+        let asker = self.find(core, id)?.asker.clone();
+        let target = self.find(core, into)?;
+        if target.answered {
+            return reject(RejectCode::NotAllowed, "that question was already answered");
+        }
+        // The duplicate's asker and voters all count as votes for the question that stays.
+        for v in std::iter::once(asker).chain(voters) {
+            if v != target.asker && !target.voters.contains(&v) {
+                target.voters.push(v);
+            }
+        }
+        let votes = target.voters.len() as u32;
+        self.approved.retain(|q| *q != id);
+        core.hidden.push(id);
+        core.emit(
+            at,
+            EventKind::QuestionsMerged {
+                question: id,
+                into,
+                votes,
+            },
+        );
+        core.emit(
+            at,
+            EventKind::Hidden {
+                message: id,
+                by: by.clone(),
+            },
+        );
+        Ok(Flow::Continue)
+    }
+
+    fn order(
+        &mut self,
+        core: &mut Core,
+        at: Millis,
+        id: u64,
+        position: u32,
+    ) -> Result<Flow, Rejection> {
+        let Some(idx) = self.approved.iter().position(|q| *q == id) else {
+            return reject(
+                RejectCode::NotQueued,
+                "only approved, unanswered questions can be ordered",
+            );
+        };
+        let q = self.approved.remove(idx);
+        let pos = (position as usize).min(self.approved.len());
+        self.approved.insert(pos, q);
+        core.emit(
+            at,
+            EventKind::QuestionOrder {
+                order: self.approved.clone(),
+            },
+        );
+        Ok(Flow::Continue)
+    }
+
     fn finish_current(&mut self) {
         if let Some((id, _)) = self.current.take() {
             if let Some(q) = self.questions.iter_mut().find(|q| q.id == id) {
@@ -167,6 +239,12 @@ impl Rules for Qa {
             Command::Ask { text } => self.ask(core, at, from, text),
             Command::Upvote { question } => self.upvote(core, at, from, *question),
             Command::Approve { question } => self.approve(core, at, from, *question),
+            Command::MergeQuestions { question, into } => {
+                self.merge(core, at, from, *question, *into)
+            }
+            Command::OrderQuestion { question, position } => {
+                self.order(core, at, *question, *position)
+            }
             _ => return None,
         })
     }

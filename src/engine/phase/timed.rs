@@ -1,5 +1,5 @@
 //! Timed phases with no floor: `reflection` (silent writing, notes private or shared without
-//! names) and, until the town-hall issue gives it groups, `breakout`.
+//! names).
 
 use serde::{Deserialize, Serialize};
 

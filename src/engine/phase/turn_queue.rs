@@ -8,6 +8,7 @@ use crate::engine::core::{Core, Released};
 use crate::engine::event::{ReleaseReason, TurnKind};
 use crate::engine::member::MemberId;
 use crate::engine::phase::open_floor::{Hand, OpenFloor};
+use crate::engine::phase::pulse::Pulse;
 use crate::engine::phase::reflect_back::{LoopStep, Looping};
 use crate::engine::phase::{Flow, Rules};
 use crate::engine::reject::{reject, RejectCode, Rejection};
@@ -24,11 +25,15 @@ pub struct TurnQueue {
     pub last_own: Option<MemberId>,
     /// Stance carried by the hand now being served (for lane alternation).
     serving_stance: Option<String>,
+    /// Nudges and the move-on vote.
+    pub pulse: Option<Pulse>,
 }
 
 impl TurnQueue {
-    pub fn start(spec: &QueueSpec) -> TurnQueue {
+    pub fn start(spec: &QueueSpec, at: Millis) -> TurnQueue {
         TurnQueue {
+            pulse: (spec.nudge_after_ms.is_some() || spec.move_on.is_some())
+                .then(|| Pulse::new(spec, at)),
             open: OpenFloor::new(spec.ordering, spec.stances.clone(), spec.first_timers_first),
             turn_ms: spec.turn_ms,
             on_turn_timeout: spec.on_turn_timeout,
@@ -47,6 +52,7 @@ impl TurnQueue {
             looping: None,
             last_own: None,
             serving_stance: None,
+            pulse: None,
         }
     }
 
@@ -94,6 +100,17 @@ impl TurnQueue {
         }
     }
 
+    /// "Let next speak": serves the next hand when the floor is free.
+    fn serve_next(&mut self, core: &mut Core, at: Millis) {
+        let free = core.floor.is_none() && self.looping_idle();
+        if !free || self.open.ordering == QueueOrdering::Moderator {
+            return;
+        }
+        if let Some(hand) = self.open.pop_next(core, at) {
+            self.serve(core, at, hand);
+        }
+    }
+
     /// Ends the current turn without crediting a reflect-back target (fishbowl swap).
     pub fn reset_turns(&mut self) {
         if let Some(l) = self.looping.as_mut() {
@@ -119,6 +136,15 @@ impl Rules for TurnQueue {
                     self.open.raise(core, at, from, stance.clone(), None);
                 }),
             Command::LowerHand => self.open.lower(core, at, from),
+            Command::MoveOn { agree } => {
+                let Some(pulse) = self.pulse.as_mut() else {
+                    return Some(reject(
+                        RejectCode::NotAllowed,
+                        "this phase has no move-on vote",
+                    ));
+                };
+                return Some(pulse.vote(core, at, from, *agree));
+            }
             Command::MoveInQueue { member, position } => {
                 self.open.move_to(core, at, member, *position)
             }
@@ -170,26 +196,30 @@ impl Rules for TurnQueue {
     }
 
     fn settle(&mut self, core: &mut Core, at: Millis) -> Flow {
-        if core.floor.is_some()
-            || !self.looping_idle()
-            || self.open.ordering == QueueOrdering::Moderator
-        {
-            return Flow::Continue;
-        }
-        if let Some(hand) = self.open.pop_next(core, at) {
-            self.serve(core, at, hand);
+        self.serve_next(core, at);
+        if let Some(p) = self.pulse.as_mut() {
+            p.observe(core, &self.open, at);
         }
         Flow::Continue
     }
 
     fn next_deadline(&self) -> Option<Millis> {
-        self.looping.as_ref().and_then(Looping::next_deadline)
+        let looping = self.looping.as_ref().and_then(Looping::next_deadline);
+        let pulse = self.pulse.as_ref().and_then(Pulse::next_deadline);
+        [looping, pulse].into_iter().flatten().min()
     }
 
     fn fire(&mut self, core: &mut Core, at: Millis) -> Flow {
         if let Some(looping) = self.looping.as_mut() {
-            let step = looping.fire(core, at);
-            self.apply(core, at, step);
+            if looping.next_deadline().is_some_and(|d| d <= at) {
+                let step = looping.fire(core, at);
+                self.apply(core, at, step);
+            }
+        }
+        if let Some(p) = self.pulse.as_mut() {
+            if p.next_deadline().is_some_and(|d| d <= at) {
+                p.fire(core, &self.open, at);
+            }
         }
         Flow::Continue
     }
@@ -248,6 +278,9 @@ impl Rules for TurnQueue {
     fn shift(&mut self, ms: u64) {
         if let Some(l) = self.looping.as_mut() {
             l.shift(ms);
+        }
+        if let Some(p) = self.pulse.as_mut() {
+            p.shift(ms);
         }
     }
 }

@@ -64,6 +64,8 @@ pub(super) struct RawPhase {
     pub(super) ordering: Option<Spanned<String>>,
     pub(super) first_timers_first: Option<Spanned<bool>>,
     pub(super) stances: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) nudge_after: Option<Spanned<RawDur>>,
+    pub(super) move_on: Option<Spanned<RawMoveOn>>,
     // fishbowl
     pub(super) sides: Option<Spanned<String>>,
     pub(super) swap_after: Option<Spanned<RawDur>>,
@@ -107,6 +109,8 @@ impl RawPhase {
             ("ordering", s(&self.ordering)),
             ("first_timers_first", s(&self.first_timers_first)),
             ("stances", s(&self.stances)),
+            ("nudge_after", s(&self.nudge_after)),
+            ("move_on", s(&self.move_on)),
             ("sides", s(&self.sides)),
             ("swap_after", s(&self.swap_after)),
             ("rounds", s(&self.rounds)),
@@ -153,6 +157,8 @@ pub(super) fn allowed_keys(kind: &str) -> &'static [&'static str] {
             "stances",
             "reflect_back",
             "on_turn_timeout",
+            "nudge_after",
+            "move_on",
         ],
         "fishbowl" => &["sides", "stances", "swap_after", "turn", "rounds"],
         "curiosity" => &["duration", "question_turn", "answer_turn"],
@@ -177,4 +183,12 @@ pub(super) struct RawReflectBack {
     pub(super) clarify: Option<Spanned<RawDur>>,
     pub(super) attempts: Option<Spanned<i64>>,
     pub(super) confirm: Option<Spanned<RawDur>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMoveOn {
+    /// Percent of present participants.
+    pub(super) threshold: Option<Spanned<i64>>,
+    pub(super) offer_after_silence: Option<Spanned<RawDur>>,
 }

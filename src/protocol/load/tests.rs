@@ -381,3 +381,34 @@ fn shipped_protocols_load() {
     assert!(lib.len() >= 8);
     assert!(lib.get("joint-town-hall").is_some());
 }
+
+fn queue(extra: &str) -> String {
+    format!("{HEAD}[[phase]]\nid = \"q\"\nkind = \"queue\"\nprompt = \"Why?\"\n{extra}")
+}
+
+#[test]
+fn nudges_and_move_on_votes_on_a_queue() {
+    let p = parse(
+        Path::new("p.toml"),
+        &queue("nudge_after = \"5m\"\nmove_on = { threshold = 60, offer_after_silence = \"1m\" }\n"),
+    )
+    .unwrap();
+    let PhaseKind::Queue(q) = &p.phases[0].kind else {
+        panic!("not a queue")
+    };
+    assert_eq!(q.nudge_after_ms, Some(300_000));
+    assert_eq!(
+        q.move_on,
+        Some(crate::protocol::MoveOnSpec { threshold_pct: 60, offer_after_silence_ms: Some(60_000) })
+    );
+    assert_eq!(
+        errs(&queue("move_on = { threshold = 120 }\n")),
+        ["6:25: `move_on.threshold` is a percentage from 1 to 100, not 120"]
+    );
+    assert_eq!(
+        errs(&queue("move_on = { offer_after_silence = \"1m\" }\n")),
+        ["6:11: `move_on` needs `threshold`, the percentage of participants whose votes end the phase (e.g. 60)"]
+    );
+    assert_eq!(positions(&queue("nudge_after = 0\n")), [(6, 15)]);
+    assert_eq!(positions(&round("nudge_after = \"1m\"\n")), [(7, 15)], "only queues nudge");
+}

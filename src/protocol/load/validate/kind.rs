@@ -14,9 +14,9 @@ use crate::protocol::load::duration::RawDur;
 use crate::protocol::load::raw::RawPhase;
 use crate::protocol::load::DEFAULT_MAX_QUESTION_CHARS;
 use crate::protocol::{
-    BreakoutSpec, CuriositySpec, FishbowlSides, FishbowlSpec, NoteVisibility, OnTimeout, PhaseKind,
-    PollSpec, PresentationSpec, Presenter, QaSpec, QueueOrdering, QueueSpec, ReflectBackSpec,
-    ReflectionSpec, Reveal, RoundOrder, RoundSpec,
+    BreakoutSpec, CuriositySpec, FishbowlSides, FishbowlSpec, MoveOnSpec, NoteVisibility,
+    OnTimeout, PhaseKind, PollSpec, PresentationSpec, Presenter, QaSpec, QueueOrdering, QueueSpec,
+    ReflectBackSpec, ReflectionSpec, Reveal, RoundOrder, RoundSpec,
 };
 use crate::time::format_duration;
 
@@ -253,6 +253,8 @@ impl KindCx<'_, '_, '_> {
         };
         let reflect_back = self.reflect_back();
         let on_turn_timeout = self.turn_timeout();
+        let nudge_after = self.opt_dur(&p.nudge_after, "nudge_after", false);
+        let move_on = self.move_on();
         Some(PhaseKind::Queue(QueueSpec {
             ordering: ordering?,
             turn_ms: turn?,
@@ -261,6 +263,41 @@ impl KindCx<'_, '_, '_> {
             stances: stances?,
             reflect_back: reflect_back?,
             on_turn_timeout: on_turn_timeout?,
+            nudge_after_ms: nudge_after?,
+            move_on: move_on?,
+        }))
+    }
+
+    fn move_on(&mut self) -> Option<Option<MoveOnSpec>> {
+        let Some(mo) = &self.p.move_on else {
+            return Some(None);
+        };
+        let raw = mo.get_ref();
+        let threshold = match &raw.threshold {
+            Some(v) if *v.get_ref() > 100 => {
+                self.cx.err(
+                    v.span(),
+                    format!(
+                        "`move_on.threshold` is a percentage from 1 to 100, not {}",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(v) => self.cx.count(v, "move_on.threshold", 1),
+            None => {
+                self.cx.err(mo.span(), "`move_on` needs `threshold`, the percentage of participants whose votes end the phase (e.g. 60)".into());
+                None
+            }
+        };
+        let offer = self.opt_dur(
+            &raw.offer_after_silence,
+            "move_on.offer_after_silence",
+            false,
+        );
+        Some(Some(MoveOnSpec {
+            threshold_pct: threshold?,
+            offer_after_silence_ms: offer?,
         }))
     }
 
