@@ -140,6 +140,11 @@ pub enum EventKind {
         /// Time held on this turn, pauses excluded.
         held_ms: u64,
     },
+    /// A moderator took the floor back (the release follows).
+    FloorRevoked {
+        member: MemberId,
+        by: MemberId,
+    },
     TurnOvertime {
         member: MemberId,
     },

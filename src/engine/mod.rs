@@ -27,7 +27,7 @@ pub mod timer;
 pub mod view;
 
 #[cfg(test)]
-mod harness;
+pub(crate) mod harness;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -531,9 +531,16 @@ impl Engine {
                 Ok(())
             }
             Command::RevokeFloor => {
-                if self.core.floor.is_none() {
+                let Some(holder) = self.core.holder().cloned() else {
                     return reject(RejectCode::NoFloor, "nobody holds the floor");
-                }
+                };
+                self.core.emit(
+                    at,
+                    EventKind::FloorRevoked {
+                        member: holder,
+                        by: from.clone(),
+                    },
+                );
                 self.release_to_phase(at, ReleaseReason::Revoked);
                 Ok(())
             }

@@ -1,0 +1,345 @@
+//! The transcript: who spoke when and for how long, what was written, and a moderation
+//! section, as JSON Lines and as Markdown.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::engine::event::{Audience, EventKind, TurnKind};
+use crate::engine::member::{MemberId, Roster};
+use crate::record::Logged;
+use crate::time::Millis;
+
+/// One line of the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Line {
+    Phase {
+        seq: u64,
+        at: Millis,
+        index: usize,
+        title: String,
+        prompt: Option<String>,
+    },
+    Turn {
+        seq: u64,
+        at: Millis,
+        member: MemberId,
+        name: String,
+        turn: TurnKind,
+        held_ms: u64,
+        reason: String,
+    },
+    Said {
+        seq: u64,
+        at: Millis,
+        member: MemberId,
+        name: String,
+        text: String,
+    },
+    /// A shared note (shared notes carry no name).
+    Note { seq: u64, at: Millis, text: String },
+    Question {
+        seq: u64,
+        at: Millis,
+        question: u64,
+        member: MemberId,
+        name: String,
+        text: String,
+    },
+    Broadcast {
+        seq: u64,
+        at: Millis,
+        name: String,
+        text: String,
+    },
+    Poll {
+        seq: u64,
+        at: Millis,
+        phase: String,
+        totals: Vec<(String, u32)>,
+    },
+    Moderation {
+        seq: u64,
+        at: Millis,
+        action: String,
+        member: Option<MemberId>,
+        by: MemberId,
+        by_name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcript {
+    pub lines: Vec<Line>,
+    /// Messages, notes and questions left out because a moderator hid them.
+    pub hidden: u32,
+}
+
+fn name_of(roster: &Roster, m: &MemberId) -> String {
+    roster
+        .get(m)
+        .map_or_else(|| m.0.clone(), |m| m.name.clone())
+}
+
+/// Builds the transcript from a room's log.
+pub fn build(log: &[Logged], roster: &Roster) -> Transcript {
+    let hidden: BTreeSet<u64> = log
+        .iter()
+        .filter_map(|l| match &l.event.kind {
+            EventKind::Hidden { message, .. } => Some(*message),
+            _ => None,
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut n_hidden = 0u32;
+    for l in log {
+        let (seq, at) = (l.seq, l.event.at);
+        let private = matches!(l.event.audience, Audience::Member(_));
+        let line = match &l.event.kind {
+            EventKind::PhaseStarted {
+                index,
+                title,
+                prompt,
+                ..
+            } => Some(Line::Phase {
+                seq,
+                at,
+                index: *index,
+                title: title.clone(),
+                prompt: prompt.clone(),
+            }),
+            EventKind::FloorReleased {
+                member,
+                turn,
+                reason,
+                held_ms,
+            } => Some(Line::Turn {
+                seq,
+                at,
+                member: member.clone(),
+                name: name_of(roster, member),
+                turn: *turn,
+                held_ms: *held_ms,
+                reason: serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            }),
+            EventKind::Said {
+                message,
+                member,
+                text,
+            } => {
+                if hidden.contains(message) {
+                    n_hidden += 1;
+                    None
+                } else {
+                    Some(Line::Said {
+                        seq,
+                        at,
+                        member: member.clone(),
+                        name: name_of(roster, member),
+                        text: text.clone(),
+                    })
+                }
+            }
+            EventKind::Noted { message, text, .. } if !private => {
+                if hidden.contains(message) {
+                    n_hidden += 1;
+                    None
+                } else {
+                    Some(Line::Note {
+                        seq,
+                        at,
+                        text: text.clone(),
+                    })
+                }
+            }
+            EventKind::QuestionAsked {
+                question,
+                member,
+                text,
+            } => {
+                if hidden.contains(question) {
+                    n_hidden += 1;
+                    None
+                } else {
+                    Some(Line::Question {
+                        seq,
+                        at,
+                        question: *question,
+                        member: member.clone(),
+                        name: name_of(roster, member),
+                        text: text.clone(),
+                    })
+                }
+            }
+            EventKind::Broadcast { by, text } => Some(Line::Broadcast {
+                seq,
+                at,
+                name: name_of(roster, by),
+                text: text.clone(),
+            }),
+            EventKind::PollResults {
+                phase,
+                totals,
+                closed: true,
+                ..
+            } => Some(Line::Poll {
+                seq,
+                at,
+                phase: phase.clone(),
+                totals: totals.clone(),
+            }),
+            kind => moderation(kind).map(|(action, member, by)| Line::Moderation {
+                seq,
+                at,
+                action: action.to_string(),
+                member: member.cloned(),
+                by_name: name_of(roster, by),
+                by: by.clone(),
+            }),
+        };
+        lines.extend(line);
+    }
+    Transcript {
+        lines,
+        hidden: n_hidden,
+    }
+}
+
+/// Moderator actions: (action, whom, by whom).
+fn moderation(kind: &EventKind) -> Option<(&'static str, Option<&MemberId>, &MemberId)> {
+    Some(match kind {
+        EventKind::Muted { member, by } => ("mute", Some(member), by),
+        EventKind::Unmuted { member, by } => ("unmute", Some(member), by),
+        EventKind::MemberRemoved { member, by } => ("remove", Some(member), by),
+        EventKind::FloorRevoked { member, by } => ("revoke_floor", Some(member), by),
+        EventKind::Invited { member, by } => ("invite_to_speak", Some(member), by),
+        EventKind::Hidden { by, .. } => ("hide", None, by),
+        EventKind::QuestionApproved { by, .. } => ("approve_question", None, by),
+        _ => return None,
+    })
+}
+
+/// One JSON object per line.
+pub fn to_jsonl(t: &Transcript) -> String {
+    let mut out = String::new();
+    for l in &t.lines {
+        if let Ok(s) = serde_json::to_string(l) {
+            out.push_str(&s);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn clock(start: Millis, at: Millis) -> String {
+    let s = at.since(start) / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// A readable Markdown transcript, times relative to the first line.
+pub fn to_markdown(title: &str, t: &Transcript) -> String {
+    let mut out = format!("# Transcript: {title}\n\n");
+    let start = t.lines.first().map_or(Millis::ZERO, line_at);
+    let mut moderation = Vec::new();
+    for l in &t.lines {
+        let ts = clock(start, line_at(l));
+        match l {
+            Line::Phase { title, prompt, .. } => {
+                let _ = writeln!(out, "\n## {ts} {title}\n");
+                if let Some(p) = prompt {
+                    let _ = writeln!(out, "> {p}\n");
+                }
+            }
+            Line::Turn {
+                name,
+                turn,
+                held_ms,
+                reason,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "- {ts} **{name}** ({}) spoke for {} ({reason})",
+                    turn_name(*turn),
+                    crate::time::format_duration(*held_ms)
+                );
+            }
+            Line::Said { name, text, .. } => {
+                let _ = writeln!(out, "- {ts} **{name}**: {text}");
+            }
+            Line::Note { text, .. } => {
+                let _ = writeln!(out, "- {ts} (shared note) {text}");
+            }
+            Line::Question {
+                name,
+                text,
+                question,
+                ..
+            } => {
+                let _ = writeln!(out, "- {ts} question {question} from **{name}**: {text}");
+            }
+            Line::Broadcast { name, text, .. } => {
+                let _ = writeln!(out, "- {ts} broadcast from {name}: {text}");
+            }
+            Line::Poll { phase, totals, .. } => {
+                let counts: Vec<String> = totals.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+                let _ = writeln!(out, "- {ts} poll `{phase}` closed: {}", counts.join(", "));
+            }
+            Line::Moderation {
+                action,
+                member,
+                by_name,
+                ..
+            } => {
+                let whom = member.as_ref().map(|m| format!(" {m}")).unwrap_or_default();
+                moderation.push(format!("- {ts} {by_name}: {action}{whom}"));
+            }
+        }
+    }
+    if t.hidden > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} message(s) hidden by moderators are not shown.",
+            t.hidden
+        );
+    }
+    out.push_str("\n## Moderation\n\n");
+    if moderation.is_empty() {
+        out.push_str("No moderator actions.\n");
+    } else {
+        for m in moderation {
+            out.push_str(&m);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn turn_name(t: TurnKind) -> &'static str {
+    match t {
+        TurnKind::Own => "own view",
+        TurnKind::Reflect => "reflect-back",
+        TurnKind::Clarify => "clarification",
+        TurnKind::Question => "question",
+        TurnKind::Answer => "answer",
+        TurnKind::Presentation => "presentation",
+    }
+}
+
+fn line_at(l: &Line) -> Millis {
+    match l {
+        Line::Phase { at, .. }
+        | Line::Turn { at, .. }
+        | Line::Said { at, .. }
+        | Line::Note { at, .. }
+        | Line::Question { at, .. }
+        | Line::Broadcast { at, .. }
+        | Line::Poll { at, .. }
+        | Line::Moderation { at, .. } => *at,
+    }
+}
