@@ -186,10 +186,16 @@ impl Core {
         let warn = self.warn_ms();
         let timer = cap_ms.map(|ms| Timer::new(at, ms, warn));
         let paused = self.is_paused();
+        let name = self
+            .roster
+            .get(&member)
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
         self.emit(
             at,
             EventKind::FloorGranted {
                 member: member.clone(),
+                name,
                 turn,
                 deadline: timer.map(|t| t.deadline),
                 responding_to: responding_to.clone(),

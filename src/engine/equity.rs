@@ -61,7 +61,6 @@ pub const NO_COMMUNITY: &str = "(none)";
 pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
     let people: Vec<PersonFigures> = roster
         .participants()
-        .into_iter()
         .map(|m| {
             let s = ledger.get(&m.id).cloned().unwrap_or_default();
             PersonFigures {

@@ -127,6 +127,8 @@ pub enum EventKind {
     },
     FloorGranted {
         member: MemberId,
+        /// The member's display name, so clients of large rooms need no roster to show it.
+        name: String,
         turn: TurnKind,
         deadline: Option<Millis>,
         /// For a reflect-back or an answer: whom it responds to.
@@ -159,6 +161,7 @@ pub enum EventKind {
     },
     HandRaised {
         member: MemberId,
+        name: String,
         stance: Option<String>,
     },
     HandLowered {

@@ -87,21 +87,25 @@ pub struct Member {
     pub joined_idx: u64,
 }
 
-/// All members a room has seen.
+/// All members a room has seen, in join order.
+///
+/// Kept as a vector in join order plus an index, so the common walks (present participants,
+/// the snapshot) need no sorting: a hall of thousands is walked often.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roster {
-    members: BTreeMap<MemberId, Member>,
+    members: Vec<Member>,
+    index: BTreeMap<MemberId, usize>,
     removed: Vec<MemberId>,
-    n_joined: u64,
+    n_present: usize,
 }
 
 impl Roster {
     pub fn get(&self, id: &MemberId) -> Option<&Member> {
-        self.members.get(id)
+        self.index.get(id).map(|&i| &self.members[i])
     }
 
     pub(crate) fn get_mut(&mut self, id: &MemberId) -> Option<&mut Member> {
-        self.members.get_mut(id)
+        self.index.get(id).map(|&i| &mut self.members[i])
     }
 
     pub fn is_removed(&self, id: &MemberId) -> bool {
@@ -109,7 +113,12 @@ impl Roster {
     }
 
     pub fn is_present(&self, id: &MemberId) -> bool {
-        self.members.get(id).is_some_and(|m| m.present)
+        self.get(id).is_some_and(|m| m.present)
+    }
+
+    /// Members present now.
+    pub fn present_count(&self) -> usize {
+        self.n_present
     }
 
     /// Adds a member, or marks a returning one present again. Returns true when this is the
@@ -121,31 +130,37 @@ impl Roster {
         role: Role,
         community: Option<String>,
     ) -> bool {
-        if let Some(m) = self.members.get_mut(&id) {
-            m.present = true;
-            m.name = name;
+        if let Some(m) = self.get_mut(&id) {
+            if !m.present {
+                m.present = true;
+                self.n_present += 1;
+            }
+            if let Some(m) = self.get_mut(&id) {
+                m.name = name;
+            }
             return false;
         }
-        let joined_idx = self.n_joined;
-        self.n_joined += 1;
-        self.members.insert(
-            id.clone(),
-            Member {
-                id,
-                name,
-                role,
-                community,
-                present: true,
-                muted: false,
-                joined_idx,
-            },
-        );
+        let joined_idx = self.members.len() as u64;
+        self.index.insert(id.clone(), self.members.len());
+        self.members.push(Member {
+            id,
+            name,
+            role,
+            community,
+            present: true,
+            muted: false,
+            joined_idx,
+        });
+        self.n_present += 1;
         true
     }
 
     pub(crate) fn leave(&mut self, id: &MemberId) {
-        if let Some(m) = self.members.get_mut(id) {
-            m.present = false;
+        if let Some(m) = self.get_mut(id) {
+            if m.present {
+                m.present = false;
+                self.n_present -= 1;
+            }
         }
     }
 
@@ -157,39 +172,27 @@ impl Roster {
     }
 
     /// Every member ever seen, in join order.
-    pub fn all(&self) -> Vec<&Member> {
-        let mut v: Vec<&Member> = self.members.values().collect();
-        v.sort_by_key(|m| m.joined_idx);
-        v
+    pub fn all(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter()
     }
 
     /// Present participants in join order: the people who take turns.
-    pub fn present_participants(&self) -> Vec<&Member> {
-        let mut v: Vec<&Member> = self
-            .members
-            .values()
+    pub fn present_participants(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
             .filter(|m| m.present && m.role == Role::Participant)
-            .collect();
-        v.sort_by_key(|m| m.joined_idx);
-        v
     }
 
     /// Every participant ever seen, in join order: the roster the equity figures are over,
     /// so that silent members count as zero.
-    pub fn participants(&self) -> Vec<&Member> {
-        let mut v: Vec<&Member> = self
-            .members
-            .values()
-            .filter(|m| m.role == Role::Participant)
-            .collect();
-        v.sort_by_key(|m| m.joined_idx);
-        v
+    pub fn participants(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.role == Role::Participant)
     }
 
     /// The first present facilitator (or organizer) in join order.
     pub fn first_facilitator(&self) -> Option<&Member> {
-        self.all()
-            .into_iter()
+        self.members
+            .iter()
             .find(|m| m.present && matches!(m.role, Role::Facilitator | Role::Organizer))
     }
 

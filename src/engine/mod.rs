@@ -80,6 +80,9 @@ pub struct Handled {
 
 /// Longest display name accepted on join.
 pub const MAX_NAME_CHARS: usize = 80;
+/// Above this many people present, joins and leaves of participants and observers go to
+/// staff only: announcing every arrival to everyone costs N² frames in a large hall.
+pub const ANNOUNCE_JOINS_UP_TO: usize = 300;
 /// Longest extension a facilitator may add in one step.
 pub const MAX_EXTEND_SECONDS: u32 = 3_600;
 /// Safety bound on timers fired in one call; real sessions fire a handful.
@@ -405,8 +408,10 @@ impl Engine {
         self.core.roster.join(member.clone(), name, role, community);
         let m = self.core.roster.get(&member).cloned();
         if let Some(m) = m {
-            self.core.emit(
+            let audience = self.join_audience(&m.id, m.role);
+            self.core.emit_to(
                 at,
+                audience,
                 EventKind::MemberJoined {
                     member: m.id,
                     name: m.name,
@@ -437,6 +442,16 @@ impl Engine {
             },
         );
         self.member_gone(at, member, ReleaseReason::Left);
+    }
+
+    /// Who hears about `member` arriving or leaving: everyone in a small room; in a large one,
+    /// staff and the member (staff arrivals are always announced).
+    fn join_audience(&self, member: &MemberId, role: Role) -> Audience {
+        if role.is_staff() || self.core.roster.present_count() <= ANNOUNCE_JOINS_UP_TO {
+            Audience::Everyone
+        } else {
+            Audience::MemberAndStaff(member.clone())
+        }
     }
 
     /// Takes a member who can no longer speak (left, muted, removed) off the floor and out of

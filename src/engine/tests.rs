@@ -1559,3 +1559,50 @@ fn move_on_is_refused_where_the_protocol_has_no_vote() {
         RejectCode::NotAllowed,
     );
 }
+
+#[test]
+fn large_halls_announce_arrivals_to_staff_and_snapshot_only_what_matters() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.join("f", Role::Facilitator, None);
+    for i in 0..400 {
+        let c = if i % 2 == 0 { "Dayton" } else { "Boulder" };
+        h.join(&format!("p{i}"), Role::Participant, Some(c));
+    }
+    let audiences: Vec<_> = h
+        .log
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::MemberJoined { member, .. } => Some((member.0.clone(), e.audience.clone())),
+            _ => None,
+        })
+        .collect();
+    // f and p0..p298 make 300 present; p299 is the 301st.
+    assert_eq!(
+        audiences[299],
+        ("p298".to_string(), crate::engine::event::Audience::Everyone)
+    );
+    assert_eq!(
+        audiences[300].1,
+        crate::engine::event::Audience::MemberAndStaff(id("p299"))
+    );
+    h.start();
+    raise(&mut h, "p7");
+    raise(&mut h, "p9");
+    let v = h.engine.view(h.now, &id("p3"), Role::Participant);
+    let listed: Vec<&str> = v.members.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(listed, ["f", "p3", "p7", "p9"]);
+    assert_eq!((v.counts.present, v.counts.participants), (401, 400));
+    assert_eq!(
+        v.counts.by_community,
+        vec![("Boulder".to_string(), 200), ("Dayton".to_string(), 200)]
+    );
+    assert!(v.equity.is_none(), "participants do not get the staff view");
+    assert!(h
+        .engine
+        .view(h.now, &id("f"), Role::Facilitator)
+        .equity
+        .is_some());
+}

@@ -26,7 +26,11 @@ pub struct RoomView {
     pub phase: Option<PhaseView>,
     pub floor: Option<FloorView>,
     pub queue: Vec<QueueEntry>,
+    /// Everyone in a room of up to [`VIEW_ALL_MEMBERS_UP_TO`] members; in a larger room,
+    /// staff, the viewer and the members the rest of the view mentions (floor, queue,
+    /// reflect-back, invitation, questions). `counts` covers everyone.
     pub members: Vec<MemberView>,
+    pub counts: Counts,
     /// The pending invitation to speak, shown to the invited member and to staff.
     pub invitation: Option<MemberId>,
     /// Think time or the pause between speakers, until this moment.
@@ -40,6 +44,19 @@ pub struct RoomView {
     pub hidden: Vec<u64>,
     /// Staff only.
     pub equity: Option<Equity>,
+}
+
+/// Above this many members, the snapshot lists only the members it mentions.
+pub const VIEW_ALL_MEMBERS_UP_TO: usize = 300;
+
+/// Who is present, in numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Counts {
+    pub present: u32,
+    pub participants: u32,
+    pub observers: u32,
+    /// Present participants per community.
+    pub by_community: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,7 +153,7 @@ impl Engine {
             overtime: f.overtime,
             responding_to: f.responding_to.clone(),
         });
-        let queue = match &self.phase {
+        let queue: Vec<QueueEntry> = match &self.phase {
             Some(PhaseState::Queue(q)) => &q.open.hands[..],
             Some(PhaseState::Fishbowl(f)) => &f.queue.open.hands[..],
             Some(PhaseState::Curiosity(c)) => &c.open.hands[..],
@@ -148,19 +165,7 @@ impl Engine {
             stance: h.stance.clone(),
         })
         .collect();
-        let members = core
-            .roster
-            .all()
-            .into_iter()
-            .map(|m| MemberView {
-                id: m.id.clone(),
-                name: m.name.clone(),
-                role: m.role,
-                community: m.community.clone(),
-                present: m.present,
-                muted: m.muted,
-            })
-            .collect();
+        let counts = counts(&core.roster);
         let invitation = core.invitation.clone().filter(|m| staff || m == viewer);
         let looping = match &self.phase {
             Some(PhaseState::Round(r)) => r.looping.as_ref(),
@@ -220,6 +225,15 @@ impl Engine {
             }),
             _ => None,
         };
+        let members = visible_members(
+            self,
+            viewer,
+            &floor,
+            &queue,
+            &invitation,
+            &reflection,
+            &questions,
+        );
         RoomView {
             protocol: core.protocol.name.clone(),
             title: core.protocol.title.clone(),
@@ -238,6 +252,7 @@ impl Engine {
             floor,
             queue,
             members,
+            counts,
             invitation,
             interlude_until,
             reflection,
@@ -249,4 +264,75 @@ impl Engine {
             equity: staff.then(|| self.equity()),
         }
     }
+}
+
+fn counts(roster: &crate::engine::member::Roster) -> Counts {
+    let mut by_community: std::collections::BTreeMap<String, u32> =
+        std::collections::BTreeMap::new();
+    let (mut participants, mut observers) = (0, 0);
+    for m in roster.all().filter(|m| m.present) {
+        match m.role {
+            Role::Participant => {
+                participants += 1;
+                let c = m
+                    .community
+                    .clone()
+                    .unwrap_or_else(|| crate::engine::equity::NO_COMMUNITY.to_string());
+                *by_community.entry(c).or_default() += 1;
+            }
+            Role::Observer => observers += 1,
+            _ => {}
+        }
+    }
+    Counts {
+        present: roster.present_count() as u32,
+        participants,
+        observers,
+        by_community: by_community.into_iter().collect(),
+    }
+}
+
+fn member_view(m: &crate::engine::member::Member) -> MemberView {
+    MemberView {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        role: m.role,
+        community: m.community.clone(),
+        present: m.present,
+        muted: m.muted,
+    }
+}
+
+/// The members a snapshot lists (see [`RoomView::members`]).
+fn visible_members(
+    engine: &Engine,
+    viewer: &MemberId,
+    floor: &Option<FloorView>,
+    queue: &[QueueEntry],
+    invitation: &Option<MemberId>,
+    reflection: &Option<PendingReflection>,
+    questions: &[QuestionView],
+) -> Vec<MemberView> {
+    let roster = engine.roster();
+    if roster.len() <= VIEW_ALL_MEMBERS_UP_TO {
+        return roster.all().map(member_view).collect();
+    }
+    let mut wanted: std::collections::BTreeSet<&MemberId> = std::collections::BTreeSet::new();
+    wanted.insert(viewer);
+    if let Some(f) = floor {
+        wanted.insert(&f.member);
+        wanted.extend(f.responding_to.iter());
+    }
+    wanted.extend(queue.iter().map(|q| &q.member));
+    wanted.extend(invitation.iter());
+    if let Some(r) = reflection {
+        wanted.insert(&r.speaker);
+        wanted.insert(&r.listener);
+    }
+    wanted.extend(questions.iter().map(|q| &q.asker));
+    roster
+        .all()
+        .filter(|m| m.role.is_staff() || wanted.contains(&m.id))
+        .map(member_view)
+        .collect()
 }

@@ -35,7 +35,6 @@ pub struct Breakout {
 fn assignable(core: &Core) -> Vec<(MemberId, Option<String>)> {
     core.roster
         .present_participants()
-        .into_iter()
         .map(|m| (m.id.clone(), m.community.clone()))
         .collect()
 }

@@ -130,7 +130,11 @@ impl OpenFloor {
         stance: Option<String>,
         pin: Option<u32>,
     ) {
-        let community = core.roster.get(member).and_then(|m| m.community.clone());
+        let (community, name) = core
+            .roster
+            .get(member)
+            .map(|m| (m.community.clone(), m.name.clone()))
+            .unwrap_or_default();
         self.hands.push(Hand {
             member: member.clone(),
             stance: stance.clone(),
@@ -144,6 +148,7 @@ impl OpenFloor {
             at,
             EventKind::HandRaised {
                 member: member.clone(),
+                name,
                 stance,
             },
         );

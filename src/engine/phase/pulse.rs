@@ -80,7 +80,6 @@ impl Pulse {
         let silent: Vec<MemberId> = core
             .roster
             .present_participants()
-            .into_iter()
             .filter(|m| !m.muted && open.turns_of(&m.id) == 0)
             .map(|m| m.id.clone())
             .filter(|id| !open.contains(id) && !core.holds_floor(id) && !self.nudged.contains(id))
@@ -125,7 +124,6 @@ impl Pulse {
         let present: Vec<MemberId> = core
             .roster
             .present_participants()
-            .into_iter()
             .filter(|m| m.role == Role::Participant)
             .map(|m| m.id.clone())
             .collect();

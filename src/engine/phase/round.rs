@@ -185,7 +185,6 @@ fn initial_order(policy: RoundOrder, core: &mut Core) -> Vec<MemberId> {
     let members: Vec<(MemberId, Option<String>)> = core
         .roster
         .present_participants()
-        .into_iter()
         .filter(|m| !m.muted)
         .map(|m| (m.id.clone(), m.community.clone()))
         .collect();
