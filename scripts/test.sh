@@ -21,4 +21,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   done
 fi
 
+# The browser tests (tests/web_e2e.rs) drive Debian's Chromium through playwright-core.
+scripts/ensure-chromium.sh
+
 cargo test --workspace --locked "$@"

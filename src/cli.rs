@@ -1,4 +1,7 @@
-//! Command-line interface: `commonground protocols check|list|show` and `rehearse`.
+//! Command-line interface: `commonground [serve]`, `protocols check|list|show` and `rehearse`.
+//!
+//! With no subcommand the binary serves (with the demo event on, unless told otherwise): that
+//! is the README's first command. Server flags also work without the word `serve`.
 //!
 //! Parsing is clap derive; each subcommand is one function that prints its result and
 //! returns the exit code. Diagnostics go to stderr, one `path:line:column: message` per line,
@@ -10,12 +13,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use commonground::config::{Config, ServeArgs};
 use commonground::protocol::describe::{describe, summary_line, DEFAULT_PLANNING_SIZE};
 use commonground::protocol::load::{self, Diagnostic, Library, LoadError};
 use commonground::protocol::Protocol;
+use commonground::server::Server;
 
-/// The demo protocol described when no subcommand is given.
-pub const DEMO_PROTOCOL: &str = "joint-town-hall";
+/// `EX_USAGE`: the configuration is invalid.
+pub const EXIT_BAD_CONFIG: u8 = 64;
 /// Bound on `--participants`, which keeps planned totals far from overflow.
 const MAX_PARTICIPANTS: u64 = 10_000;
 
@@ -23,15 +28,22 @@ const MAX_PARTICIPANTS: u64 = 10_000;
 #[command(
     name = "commonground",
     version,
-    about = "Real-time facilitation server for civil-discourse town halls"
+    about = "Real-time facilitation server for civil-discourse town halls",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Cmd>,
+    /// Server settings when no subcommand is given (the same as `serve`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Run the server (the default). Every flag can also come from a COMMONGROUND_* variable
+    /// or the --config TOML file; flags win over the environment, which wins over the file.
+    Serve(ServeArgs),
     /// Work with protocol files (protocols/*.toml).
     #[command(subcommand)]
     Protocols(ProtocolsCmd),
@@ -106,7 +118,8 @@ pub enum ProtocolsCmd {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        None => show(DEMO_PROTOCOL, None, None),
+        None => serve(args.serve),
+        Some(Cmd::Serve(serve_args)) => serve(serve_args),
         Some(Cmd::Protocols(ProtocolsCmd::Check { paths })) => Ok(check(&paths)),
         Some(Cmd::Protocols(ProtocolsCmd::List { dir })) => list(dir),
         Some(Cmd::Protocols(ProtocolsCmd::Show {
@@ -257,4 +270,74 @@ fn show(name: &str, dir: Option<PathBuf>, participants: Option<u64>) -> anyhow::
         .min(MAX_PARTICIPANTS);
     print!("{}", describe(&p, n));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves the configuration (exit 64 when it is invalid), binds, prints the links and
+/// serves until SIGINT or SIGTERM.
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::resolve(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let bind = config.bind;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let key = config
+            .organizer_key_generated
+            .then(|| config.organizer_key.clone());
+        let server = Server::new(listener, config)?;
+        let state = server.state().clone();
+        println!("Commonground is listening on {}", state.base_url);
+        if let Some(key) = key {
+            println!("Organizer API key (generated for this run): {key}");
+        }
+        if let Some(demo) = server.demo() {
+            println!("\nDemo event: {} ({})", demo.event.title, demo.event.id);
+            println!(
+                "WebSocket endpoint: {}  (send {{\"type\":\"hello\",\"token\":\"...\"}})",
+                state.ws_url
+            );
+            for inv in &demo.invites {
+                let who = match &inv.community {
+                    Some(c) => format!("{} ({}, {c})", inv.name, inv.role),
+                    None => format!("{} ({})", inv.name, inv.role),
+                };
+                println!("  {who}:\n    {}", inv.url);
+            }
+            println!();
+        }
+        server.run(shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

@@ -11,10 +11,34 @@
 //! - `rehearse`: simulated sessions on the real engine with synthetic participants, to
 //!   show a protocol's length and fairness before the event.
 //! - `time`: instants on the server's timeline (Unix milliseconds).
+//! - `clock`: the shell's one clock (Unix base + tokio monotonic time); nothing else reads time.
+//! - `config`: the typed server configuration (flags > env > TOML file > defaults), validated
+//!   before binding.
+//! - `token`: HMAC-signed invite tokens (event, member, role, community, expiry).
+//! - `room`: one actor task per live room owning its engine, inbox, timer and event log.
+//! - `bus`: the seam between rooms and connections (sequenced, once-encoded events into
+//!   byte-bounded outbound queues); `local` is the in-process implementation.
+//! - `hub`: the registry of events and their rooms on this node.
+//! - `gateway`: the WebSocket endpoint: admission, hello, commands, heartbeats, close codes,
+//!   and the wire DTOs (`gateway::wire`).
+//! - `api`: the HTTP API (organizer endpoints, public summaries, health, metrics).
+//! - `metrics`: Prometheus counters and the command latency histogram.
+//! - `server`: wiring, `app() -> Router`, `run` and graceful shutdown, the demo event.
 
+pub mod api;
+pub mod bus;
+pub mod clock;
 pub mod cluster;
+pub mod config;
 pub mod engine;
+pub mod gateway;
+pub mod hub;
+pub mod metrics;
 pub mod protocol;
 pub mod record;
 pub mod rehearse;
+pub mod room;
+pub mod server;
 pub mod time;
+pub mod token;
+pub mod web;

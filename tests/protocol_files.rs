@@ -173,8 +173,11 @@ fn list_and_show() {
 }
 
 #[test]
-fn no_subcommand_describes_the_demo() {
-    let out = bin().output().unwrap();
+fn show_describes_the_demo() {
+    let out = bin()
+        .args(["protocols", "show", "joint-town-hall"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -185,4 +188,41 @@ fn no_subcommand_describes_the_demo() {
         stdout.starts_with("Joint Town Hall (joint-town-hall)"),
         "{stdout}"
     );
+}
+
+/// With no subcommand the binary serves the demo (the README's first command): it prints
+/// where it listens and an invite link per role, then runs until stopped.
+#[test]
+fn no_subcommand_serves_the_demo() {
+    use std::io::{BufRead, BufReader};
+    let mut child = bin()
+        .args(["--bind", "127.0.0.1:0"])
+        .env_remove("COMMONGROUND_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        seen.push(line);
+        if seen.iter().filter(|l| l.contains("/?token=")).count() == 5 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(text.contains("listening on http://127.0.0.1:"), "{text}");
+    assert!(text.contains("Demo event: Joint town hall"), "{text}");
+    for who in [
+        "facilitator",
+        "moderator",
+        "Dayton, OH",
+        "Boulder, CO",
+        "observer",
+    ] {
+        assert!(text.contains(who), "{who}: {text}");
+    }
 }

@@ -390,7 +390,9 @@ fn queue(extra: &str) -> String {
 fn nudges_and_move_on_votes_on_a_queue() {
     let p = parse(
         Path::new("p.toml"),
-        &queue("nudge_after = \"5m\"\nmove_on = { threshold = 60, offer_after_silence = \"1m\" }\n"),
+        &queue(
+            "nudge_after = \"5m\"\nmove_on = { threshold = 60, offer_after_silence = \"1m\" }\n",
+        ),
     )
     .unwrap();
     let PhaseKind::Queue(q) = &p.phases[0].kind else {
@@ -399,7 +401,10 @@ fn nudges_and_move_on_votes_on_a_queue() {
     assert_eq!(q.nudge_after_ms, Some(300_000));
     assert_eq!(
         q.move_on,
-        Some(crate::protocol::MoveOnSpec { threshold_pct: 60, offer_after_silence_ms: Some(60_000) })
+        Some(crate::protocol::MoveOnSpec {
+            threshold_pct: 60,
+            offer_after_silence_ms: Some(60_000)
+        })
     );
     assert_eq!(
         errs(&queue("move_on = { threshold = 120 }\n")),
@@ -410,5 +415,9 @@ fn nudges_and_move_on_votes_on_a_queue() {
         ["6:11: `move_on` needs `threshold`, the percentage of participants whose votes end the phase (e.g. 60)"]
     );
     assert_eq!(positions(&queue("nudge_after = 0\n")), [(6, 15)]);
-    assert_eq!(positions(&round("nudge_after = \"1m\"\n")), [(7, 15)], "only queues nudge");
+    assert_eq!(
+        positions(&round("nudge_after = \"1m\"\n")),
+        [(7, 15)],
+        "only queues nudge"
+    );
 }

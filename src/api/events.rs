@@ -1,0 +1,189 @@
+//! Organizer endpoints: create, list and end events; mint invite tokens.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{require_organizer, ApiError, ApiJson};
+use crate::engine::member::{MemberId, Role};
+use crate::engine::MAX_NAME_CHARS;
+use crate::hub::{EventInfo, HubError};
+use crate::room::RoomSummary;
+use crate::server::AppState;
+use crate::time::Millis;
+use crate::token::{Claims, CLAIMS_VERSION};
+
+/// Default invite lifetime.
+pub const DEFAULT_TTL_SECONDS: u64 = 24 * 3600;
+/// Longest invite lifetime.
+pub const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEvent {
+    pub title: String,
+    pub protocol: String,
+    pub communities: Vec<String>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvite {
+    pub role: Role,
+    pub name: String,
+    #[serde(default)]
+    pub community: Option<String>,
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub token: String,
+    pub member: MemberId,
+    pub role: Role,
+    pub name: String,
+    pub community: Option<String>,
+    pub expires_at: Millis,
+    /// The browser client's link.
+    pub url: String,
+    pub ws_url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub info: EventInfo,
+    #[serde(flatten)]
+    pub room: RoomSummary,
+}
+
+pub fn hub_error(e: HubError) -> ApiError {
+    match e {
+        HubError::UnknownEvent(_) => ApiError::not_found("unknown_event", e.to_string()),
+        HubError::Ended => ApiError::new(StatusCode::CONFLICT, "ended", &e.to_string()),
+        HubError::UnknownProtocol(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_protocol",
+            &e.to_string(),
+        ),
+        HubError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &m),
+        HubError::Unavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+pub async fn create_event(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateEvent>,
+) -> Result<Response, ApiError> {
+    require_organizer(&app, &headers)?;
+    let info = app
+        .hub
+        .create_event(&req.title, &req.protocol, &req.communities, req.seed)
+        .map_err(hub_error)?;
+    tracing::info!(event = %info.id, protocol = %info.protocol, "event created");
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+pub async fn list_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<EventInfo>>, ApiError> {
+    require_organizer(&app, &headers)?;
+    Ok(Json(app.hub.events()))
+}
+
+pub async fn end_event(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<EventInfo>, ApiError> {
+    require_organizer(&app, &headers)?;
+    app.hub.end_event(&id).await.map_err(hub_error)?;
+    let mut info = app
+        .hub
+        .event(&id)
+        .ok_or_else(|| hub_error(HubError::UnknownEvent(id.clone())))?;
+    info.ended = true;
+    Ok(Json(info))
+}
+
+pub async fn create_invite(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateInvite>,
+) -> Result<Response, ApiError> {
+    require_organizer(&app, &headers)?;
+    let invite = mint_invite(&app, &id, req)?;
+    Ok((StatusCode::CREATED, Json(invite)).into_response())
+}
+
+/// Checks an invite request against the event and signs its token.
+pub fn mint_invite(app: &AppState, event: &str, req: CreateInvite) -> Result<Invite, ApiError> {
+    let info = app
+        .hub
+        .event(event)
+        .ok_or_else(|| hub_error(HubError::UnknownEvent(event.to_string())))?;
+    if info.ended {
+        return Err(hub_error(HubError::Ended));
+    }
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &m);
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(format!(
+            "a display name needs 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    match (&req.community, req.role) {
+        (None, Role::Participant) => {
+            return Err(invalid(format!(
+                "a participant belongs to one of the event's communities: {}",
+                info.communities.join(", ")
+            )))
+        }
+        (Some(c), _) if !info.communities.contains(c) => {
+            return Err(invalid(format!(
+                "`{c}` is not one of the event's communities: {}",
+                info.communities.join(", ")
+            )))
+        }
+        _ => {}
+    }
+    let ttl = req.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    if ttl == 0 || ttl > MAX_TTL_SECONDS {
+        return Err(invalid(format!(
+            "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}"
+        )));
+    }
+    let member = MemberId::new(format!("m-{}", crate::config::random_hex(5)));
+    let claims = Claims {
+        v: CLAIMS_VERSION,
+        event: info.id,
+        member: member.clone(),
+        name: name.clone(),
+        role: req.role,
+        community: req.community.clone(),
+        exp: app.clock.now() + ttl * 1000,
+    };
+    let token = app.tokens.sign(&claims);
+    Ok(Invite {
+        url: format!("{}/?token={token}", app.base_url),
+        ws_url: app.ws_url.clone(),
+        token,
+        member,
+        role: req.role,
+        name,
+        community: req.community,
+        expires_at: claims.exp,
+    })
+}

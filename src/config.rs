@@ -1,0 +1,453 @@
+//! The server's configuration: one typed `Config`, resolved and validated before any port is
+//! bound.
+//!
+//! Sources, highest first: command-line flags, `COMMONGROUND_*` environment variables (clap
+//! reads both into [`ServeArgs`]), an optional TOML file (`--config`), then defaults. A bad
+//! value is a [`ConfigError`] naming the key; `main` prints it on one line and exits with 64.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::protocol::load;
+
+/// Flags (and their environment variables) for `commonground serve`. Every field is optional
+/// so that the file and the defaults can fill the gaps.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "COMMONGROUND_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "COMMONGROUND_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Public base URL used in invite links [default: http://<bind address>].
+    #[arg(long, env = "COMMONGROUND_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Organizer API key (Bearer token for /api/events) [default: random, printed at start].
+    #[arg(long, env = "COMMONGROUND_ORGANIZER_KEY", hide_env_values = true)]
+    pub organizer_key: Option<String>,
+    /// Secret that signs invite tokens (at least 16 bytes) [default: random per start, so
+    /// tokens die with the process].
+    #[arg(long, env = "COMMONGROUND_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+    /// Directory of protocol files [default: the repository's protocols/].
+    #[arg(long, env = "COMMONGROUND_PROTOCOLS")]
+    pub protocols: Option<PathBuf>,
+    /// Create the demo event and print its invite links [default: true].
+    #[arg(long, env = "COMMONGROUND_DEMO")]
+    pub demo: Option<bool>,
+    /// Comma-separated Origins allowed to open a WebSocket, or `*` [default: same host only;
+    /// a missing Origin (non-browser client) is always allowed].
+    #[arg(long, env = "COMMONGROUND_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Time a new connection has to send `hello` [default: 10s].
+    #[arg(long, env = "COMMONGROUND_HELLO_TIMEOUT", value_parser = parse_duration)]
+    pub hello_timeout: Option<Duration>,
+    /// Close a connection that sent nothing (not even a pong) for this long [default: 60s].
+    #[arg(long, env = "COMMONGROUND_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Interval between server pings [default: 20s].
+    #[arg(long, env = "COMMONGROUND_PING_INTERVAL", value_parser = parse_duration)]
+    pub ping_interval: Option<Duration>,
+    /// Largest client message in bytes [default: 16384].
+    #[arg(long, env = "COMMONGROUND_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Per-connection outbound queue bound in bytes; a client behind by more is cut loose
+    /// with close code 4008 [default: 262144].
+    #[arg(long, env = "COMMONGROUND_OUTBOUND_QUEUE_BYTES")]
+    pub outbound_queue_bytes: Option<usize>,
+    /// Most open WebSocket connections [default: 10000].
+    #[arg(long, env = "COMMONGROUND_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Commands per second per connection [default: 20].
+    #[arg(long, env = "COMMONGROUND_COMMAND_RATE")]
+    pub command_rate: Option<u32>,
+    /// Command burst per connection [default: 40].
+    #[arg(long, env = "COMMONGROUND_COMMAND_BURST")]
+    pub command_burst: Option<u32>,
+    /// WebSocket connection attempts per second per client address [default: 50].
+    #[arg(long, env = "COMMONGROUND_CONNECT_RATE")]
+    pub connect_rate: Option<u32>,
+    /// Connection-attempt burst per client address [default: 200].
+    #[arg(long, env = "COMMONGROUND_CONNECT_BURST")]
+    pub connect_burst: Option<u32>,
+    /// Failed hellos (bad tokens) per minute per client address before the address is
+    /// refused for a minute [default: 30].
+    #[arg(long, env = "COMMONGROUND_HELLO_FAILURES_PER_MINUTE")]
+    pub hello_failures_per_minute: Option<u32>,
+    /// A room with nobody connected for this long is parked (its task ends) [default: 10m].
+    #[arg(long, env = "COMMONGROUND_ROOM_IDLE", value_parser = parse_duration)]
+    pub room_idle: Option<Duration>,
+    /// Events kept per room for resume [default: 5000].
+    #[arg(long, env = "COMMONGROUND_EVENT_LOG_LEN")]
+    pub event_log_len: Option<usize>,
+    /// Commands queued per room before `unavailable` [default: 1024].
+    #[arg(long, env = "COMMONGROUND_ROOM_INBOX")]
+    pub room_inbox: Option<usize>,
+    /// How long shutdown waits for connections and rooms [default: 5s].
+    #[arg(long, env = "COMMONGROUND_SHUTDOWN_GRACE", value_parser = parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+}
+
+/// The same settings in a TOML file. Durations are strings such as `"10s"` or `"500ms"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    public_url: Option<String>,
+    organizer_key: Option<String>,
+    token_secret: Option<String>,
+    protocols: Option<PathBuf>,
+    demo: Option<bool>,
+    allowed_origins: Option<Vec<String>>,
+    hello_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    ping_interval: Option<String>,
+    max_message_bytes: Option<usize>,
+    outbound_queue_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    command_rate: Option<u32>,
+    command_burst: Option<u32>,
+    connect_rate: Option<u32>,
+    connect_burst: Option<u32>,
+    hello_failures_per_minute: Option<u32>,
+    room_idle: Option<String>,
+    event_log_len: Option<usize>,
+    room_inbox: Option<usize>,
+    shutdown_grace: Option<String>,
+}
+
+/// The effective configuration. Fields are public so tests can shape a server; production
+/// code builds it only through [`Config::resolve`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub public_url: Option<String>,
+    pub organizer_key: String,
+    /// True when the key was generated at start (main prints it).
+    pub organizer_key_generated: bool,
+    pub token_secret: Vec<u8>,
+    pub protocols_dir: PathBuf,
+    pub demo: bool,
+    /// Allowed `Origin` values; empty means "same host as the request"; `*` allows any.
+    pub allowed_origins: Vec<String>,
+    pub hello_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub ping_interval: Duration,
+    pub max_message_bytes: usize,
+    pub outbound_queue_bytes: usize,
+    pub max_connections: usize,
+    pub command_rate: u32,
+    pub command_burst: u32,
+    pub connect_rate: u32,
+    pub connect_burst: u32,
+    pub hello_failures_per_minute: u32,
+    pub room_idle: Duration,
+    pub event_log_len: usize,
+    pub room_inbox: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// A setting that cannot be used, with the key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Resolves flags/environment over the optional file over defaults, then validates.
+    pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let dur = |key: &'static str, v: Option<String>| -> Result<Option<Duration>, ConfigError> {
+            v.map(|s| parse_duration(&s).map_err(|e| invalid(key, e)))
+                .transpose()
+        };
+        let bind = match (args.bind, file.bind) {
+            (Some(b), _) => b,
+            (None, Some(s)) => s
+                .parse()
+                .map_err(|e| invalid("bind", format!("`{s}`: {e}")))?,
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let (organizer_key, organizer_key_generated) =
+            match args.organizer_key.or(file.organizer_key) {
+                Some(k) => (k, false),
+                None => (random_hex(16), true),
+            };
+        let token_secret = match args.token_secret.or(file.token_secret) {
+            Some(s) => s.into_bytes(),
+            None => random_hex(32).into_bytes(),
+        };
+        let config = Config {
+            bind,
+            public_url: args.public_url.or(file.public_url),
+            organizer_key,
+            organizer_key_generated,
+            token_secret,
+            protocols_dir: args
+                .protocols
+                .or(file.protocols)
+                .unwrap_or_else(load::default_dir),
+            demo: args.demo.or(file.demo).unwrap_or(true),
+            allowed_origins: args
+                .allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or_default(),
+            hello_timeout: pick(
+                args.hello_timeout,
+                dur("hello_timeout", file.hello_timeout)?,
+                10_000,
+            ),
+            idle_timeout: pick(
+                args.idle_timeout,
+                dur("idle_timeout", file.idle_timeout)?,
+                60_000,
+            ),
+            ping_interval: pick(
+                args.ping_interval,
+                dur("ping_interval", file.ping_interval)?,
+                20_000,
+            ),
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(16 * 1024),
+            outbound_queue_bytes: args
+                .outbound_queue_bytes
+                .or(file.outbound_queue_bytes)
+                .unwrap_or(256 * 1024),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(10_000),
+            command_rate: args.command_rate.or(file.command_rate).unwrap_or(20),
+            command_burst: args.command_burst.or(file.command_burst).unwrap_or(40),
+            connect_rate: args.connect_rate.or(file.connect_rate).unwrap_or(50),
+            connect_burst: args.connect_burst.or(file.connect_burst).unwrap_or(200),
+            hello_failures_per_minute: args
+                .hello_failures_per_minute
+                .or(file.hello_failures_per_minute)
+                .unwrap_or(30),
+            room_idle: pick(args.room_idle, dur("room_idle", file.room_idle)?, 600_000),
+            event_log_len: args.event_log_len.or(file.event_log_len).unwrap_or(5_000),
+            room_inbox: args.room_inbox.or(file.room_inbox).unwrap_or(1_024),
+            shutdown_grace: pick(
+                args.shutdown_grace,
+                dur("shutdown_grace", file.shutdown_grace)?,
+                5_000,
+            ),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the first bad one is reported with its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.organizer_key.len() < 8 {
+            return Err(invalid("organizer_key", "use at least 8 characters"));
+        }
+        if self.token_secret.len() < 16 {
+            return Err(invalid("token_secret", "use at least 16 bytes"));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("public_url", "must start with http:// or https://"));
+            }
+        }
+        for o in &self.allowed_origins {
+            let ok = o == "*" || o.starts_with("http://") || o.starts_with("https://");
+            if !ok {
+                return Err(invalid(
+                    "allowed_origins",
+                    format!("`{o}` is not an origin such as https://example.org (or *)"),
+                ));
+            }
+        }
+        let nonzero = [
+            ("hello_timeout", self.hello_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("ping_interval", self.ping_interval),
+            ("room_idle", self.room_idle),
+        ];
+        for (key, d) in nonzero {
+            if d.is_zero() {
+                return Err(invalid(key, "must be longer than zero"));
+            }
+        }
+        if self.ping_interval >= self.idle_timeout {
+            return Err(invalid(
+                "ping_interval",
+                "must be shorter than idle_timeout",
+            ));
+        }
+        if !(256..=1024 * 1024).contains(&self.max_message_bytes) {
+            return Err(invalid(
+                "max_message_bytes",
+                "must be between 256 and 1048576",
+            ));
+        }
+        if self.outbound_queue_bytes < self.max_message_bytes {
+            return Err(invalid(
+                "outbound_queue_bytes",
+                "must be at least max_message_bytes",
+            ));
+        }
+        let positive = [
+            ("max_connections", self.max_connections),
+            ("command_rate", self.command_rate as usize),
+            ("command_burst", self.command_burst as usize),
+            ("connect_rate", self.connect_rate as usize),
+            ("connect_burst", self.connect_burst as usize),
+            (
+                "hello_failures_per_minute",
+                self.hello_failures_per_minute as usize,
+            ),
+            ("event_log_len", self.event_log_len),
+            ("room_inbox", self.room_inbox),
+        ];
+        for (key, n) in positive {
+            if n == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pick(flag: Option<Duration>, file: Option<Duration>, default_ms: u64) -> Duration {
+    flag.or(file).unwrap_or(Duration::from_millis(default_ms))
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.message().to_string(),
+    })
+}
+
+/// Parses `"500ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 10s, 2m or 1h"))?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "" | "s" => n.saturating_mul(1_000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m or h")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// `n` random bytes as lowercase hex (keys, secrets, ids).
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    // The OS random source failing is not recoverable for key generation.
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_generate_secrets() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.bind, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(c.organizer_key_generated);
+        assert_eq!(c.max_message_bytes, 16 * 1024);
+        assert_eq!(c.hello_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let args = ServeArgs {
+            ping_interval: Some(Duration::from_secs(90)),
+            ..ServeArgs::default()
+        };
+        let err = Config::resolve(args).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                key: "ping_interval",
+                ..
+            }
+        ));
+        let args = ServeArgs {
+            token_secret: Some("short".into()),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(
+            Config::resolve(args),
+            Err(ConfigError::Invalid {
+                key: "token_secret",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn file_values_apply_under_flags() {
+        let dir = std::env::temp_dir().join(format!("cg-config-{}", random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9999\"\nhello_timeout = \"3s\"\ncommand_rate = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            command_rate: Some(7),
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.bind.port(), 9999);
+        assert_eq!(c.hello_timeout, Duration::from_secs(3));
+        assert_eq!(c.command_rate, 7);
+        std::fs::write(&path, "nope = 1\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(
+            Config::resolve(args),
+            Err(ConfigError::File { .. })
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,454 @@
+//! One WebSocket connection: a reader (hello, commands, heartbeats) and a writer fed by the
+//! connection's byte-bounded outbound queue, run side by side in one task.
+//!
+//! The reader never writes to the socket: replies, events and close frames all go through
+//! the queue, so their order is the order they were queued. Commands are forwarded to the
+//! room one at a time and answered with `ack` or `error`. A bad frame gets an `error` and
+//! changes nothing; only repeated abuse (more than `MAX_BAD_FRAMES` in `BAD_FRAME_WINDOW`)
+//! closes the connection.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::bus::queue::Next;
+use crate::bus::{ConnId, Outbound, Subscriber};
+use crate::engine::reject::RejectCode;
+use crate::gateway::wire::{parse_client, ClientId, ClientMsg, Hello, ServerMsg, StatusLevel};
+use crate::gateway::CloseReason;
+use crate::hub::HubError;
+use crate::metrics::Metrics;
+use crate::room::{JoinRequest, RoomHandle, RoomId, RoomMsg};
+use crate::server::AppState;
+
+/// Bad frames tolerated within `BAD_FRAME_WINDOW` before closing with 4009.
+pub const MAX_BAD_FRAMES: usize = 10;
+pub const BAD_FRAME_WINDOW: Duration = Duration::from_secs(10);
+/// How long a join may wait for a busy room's inbox.
+const JOIN_WAIT: Duration = Duration::from_secs(5);
+/// How often a join is retried when the room moved (parked or restarted) under it.
+const JOIN_ATTEMPTS: usize = 3;
+/// Bound on writing out what is queued plus the close frame once a connection is closing.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long the reader waits for the client's close reply after the server's close frame.
+const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+
+/// Runs a connection to the end.
+pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
+    Metrics::inc(&app.metrics.connections_total);
+    Metrics::inc_gauge(&app.metrics.connections_open, 1);
+    let (sink, stream) = socket.split();
+    let out = Arc::new(Outbound::new(app.config.outbound_queue_bytes));
+    let quota =
+        Quota::per_second(nz(app.config.command_rate)).allow_burst(nz(app.config.command_burst));
+    let reader = Reader {
+        app: app.clone(),
+        conn,
+        ip,
+        out: Arc::clone(&out),
+        joined: None,
+        limiter: RateLimiter::direct(quota),
+        bad: VecDeque::new(),
+        last_heard: app.clock.instant(),
+    };
+    tokio::join!(write_loop(sink, Arc::clone(&out)), reader.run(stream));
+    Metrics::inc_gauge(&app.metrics.connections_open, -1);
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Writes what the queue hands over until it closes, then sends the close frame.
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, out: Arc<Outbound>) {
+    let reason = loop {
+        match out.next().await {
+            Next::Send(msgs) => {
+                let send = async {
+                    for m in msgs {
+                        sink.feed(m).await?;
+                    }
+                    sink.flush().await
+                };
+                let res = tokio::select! {
+                    r = send => r.map_err(|_| ()),
+                    // A slow consumer is cut loose even in the middle of a write it is not
+                    // reading.
+                    () = out.aborted() => Err(()),
+                    // Once closing, what is queued gets a bounded time to go out.
+                    () = async { out.closed().await; tokio::time::sleep(CLOSE_WAIT).await } => Err(()),
+                };
+                if res.is_err() {
+                    break out.close_reason();
+                }
+            }
+            Next::Close(reason) => break Some(reason),
+        }
+    };
+    if let Some(reason) = reason {
+        let frame = CloseFrame {
+            code: reason.code(),
+            reason: Utf8Bytes::from_static(reason.reason()),
+        };
+        let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(Message::Close(Some(frame)))).await;
+    }
+    // Make sure the reader stops too (the socket failed, or we closed it).
+    out.close(CloseReason::GoingAway, false);
+}
+
+struct Joined {
+    room: RoomHandle,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+struct Reader {
+    app: AppState,
+    conn: ConnId,
+    ip: IpAddr,
+    out: Arc<Outbound>,
+    joined: Option<Joined>,
+    limiter: DefaultDirectRateLimiter,
+    /// Arrival times of recent bad frames.
+    bad: VecDeque<Instant>,
+    last_heard: Instant,
+}
+
+impl Reader {
+    async fn run(mut self, mut stream: SplitStream<WebSocket>) {
+        let cfg = Arc::clone(&self.app.config);
+        let hello_deadline = self.app.clock.instant() + cfg.hello_timeout;
+        let mut ping = tokio::time::interval_at(
+            self.app.clock.instant() + cfg.ping_interval,
+            cfg.ping_interval,
+        );
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let cancel = self.app.cancel.clone();
+        let out = Arc::clone(&self.out);
+        // Whether the client closed or the socket failed (else we are closing it).
+        let mut peer_gone = false;
+        loop {
+            let msg = tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    self.send(&ServerMsg::Status {
+                        level: StatusLevel::Warning,
+                        message: "the server is shutting down; reconnect to resume".into(),
+                    });
+                    self.out.close(CloseReason::GoingAway, true);
+                    break;
+                }
+                () = out.closed() => break,
+                () = tokio::time::sleep_until(hello_deadline), if self.joined.is_none() => {
+                    self.out.close(CloseReason::HelloTimeout, true);
+                    break;
+                }
+                _ = ping.tick() => {
+                    if self.app.clock.instant() - self.last_heard >= cfg.idle_timeout {
+                        self.out.close(CloseReason::Idle, true);
+                        break;
+                    }
+                    self.out.ping();
+                    continue;
+                }
+                m = stream.next() => m,
+            };
+            let flow = match msg {
+                None => {
+                    peer_gone = true;
+                    Flow::Stop
+                }
+                Some(Ok(m)) => {
+                    self.last_heard = self.app.clock.instant();
+                    match m {
+                        Message::Text(text) => self.on_text(&text).await,
+                        Message::Binary(_) => self.bad_frame(
+                            None,
+                            "invalid",
+                            "binary frames are not accepted; send JSON text frames",
+                        ),
+                        Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+                        Message::Close(_) => {
+                            peer_gone = true;
+                            Flow::Stop
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    let flow = self.on_error(e);
+                    peer_gone = !self.out.is_closing();
+                    flow
+                }
+            };
+            if let Flow::Stop = flow {
+                break;
+            }
+        }
+        // Whatever ended the loop, the writer stops after what is queued.
+        self.out.close(CloseReason::GoingAway, !peer_gone);
+        if let Some(j) = self.joined.take() {
+            let leave = j.room.tx.send(RoomMsg::Leave { conn: self.conn });
+            let _ = tokio::time::timeout(JOIN_WAIT, leave).await;
+        }
+        if !peer_gone {
+            // Complete the closing handshake: keep reading (and so answering the client's
+            // pings) until its close reply, so the close frame is not lost to a reset.
+            let drain = async {
+                while let Some(Ok(m)) = stream.next().await {
+                    if let Message::Close(_) = m {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_DRAIN, drain).await;
+        }
+    }
+
+    fn send(&self, msg: &ServerMsg) {
+        let _ = self.out.push(Utf8Bytes::from(msg.to_json()));
+    }
+
+    fn close_with(&self, reason: CloseReason) -> Flow {
+        self.out.close(reason, true);
+        Flow::Stop
+    }
+
+    fn on_error(&mut self, e: axum::Error) -> Flow {
+        let inner = e.into_inner();
+        match inner.downcast_ref::<tungstenite::Error>() {
+            // tokio-tungstenite ends the stream after any read error, so even this one (the
+            // frame was read whole, only its text was bad) closes the connection, with 1007.
+            Some(tungstenite::Error::Utf8(_)) => {
+                Metrics::inc(&self.app.metrics.bad_frames);
+                self.send(&ServerMsg::error(
+                    None,
+                    "invalid",
+                    "the text frame is not valid UTF-8",
+                ));
+                self.close_with(CloseReason::InvalidUtf8)
+            }
+            // The rest of an oversized frame cannot be skipped without reading it, so the
+            // connection ends after the error.
+            Some(tungstenite::Error::Capacity(_)) => {
+                Metrics::inc(&self.app.metrics.bad_frames);
+                let max = self.app.config.max_message_bytes;
+                self.send(&ServerMsg::error(
+                    None,
+                    "too_large",
+                    format!("messages are limited to {max} bytes"),
+                ));
+                self.close_with(CloseReason::TooLarge)
+            }
+            _ => {
+                tracing::debug!(conn = self.conn.0, "websocket read error: {inner}");
+                Flow::Stop
+            }
+        }
+    }
+
+    /// Answers a bad frame; too many within the window close the connection (4009).
+    fn bad_frame(&mut self, id: Option<ClientId>, code: &str, message: &str) -> Flow {
+        Metrics::inc(&self.app.metrics.bad_frames);
+        self.send(&ServerMsg::error(id, code, message));
+        let now = self.app.clock.instant();
+        self.bad.push_back(now);
+        while self
+            .bad
+            .front()
+            .is_some_and(|t| now - *t > BAD_FRAME_WINDOW)
+        {
+            self.bad.pop_front();
+        }
+        if self.bad.len() > MAX_BAD_FRAMES {
+            return self.close_with(CloseReason::Abuse);
+        }
+        Flow::Continue
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let msg = match parse_client(text) {
+            Ok(m) => m,
+            Err(bad) => return self.bad_frame(bad.id, "invalid", &bad.message),
+        };
+        match msg {
+            ClientMsg::Hello { id, hello } => {
+                if self.joined.is_some() {
+                    return self.bad_frame(id, "invalid", "already joined; hello is sent once");
+                }
+                self.hello(id, hello).await
+            }
+            ClientMsg::Ping { id } | ClientMsg::Command { id, .. } if self.joined.is_none() => {
+                self.bad_frame(id, "invalid", "send hello with your token first")
+            }
+            ClientMsg::Ping { id } => {
+                if self.limiter.check().is_err() {
+                    return self.rate_limited(id);
+                }
+                self.send(&ServerMsg::Pong {
+                    id,
+                    server_time: self.app.clock.now(),
+                });
+                Flow::Continue
+            }
+            ClientMsg::Command { id, command } => {
+                tracing::trace!(conn = self.conn.0, ?id, "command");
+                if self.limiter.check().is_err() {
+                    return self.rate_limited(id);
+                }
+                self.command(id, command).await
+            }
+        }
+    }
+
+    fn rate_limited(&self, id: Option<ClientId>) -> Flow {
+        self.app.metrics.refused("rate_limited");
+        self.send(&ServerMsg::error(
+            id,
+            "rate_limited",
+            "too many messages; slow down",
+        ));
+        Flow::Continue
+    }
+
+    async fn command(
+        &mut self,
+        id: Option<ClientId>,
+        command: crate::engine::command::Command,
+    ) -> Flow {
+        let Some(joined) = &self.joined else {
+            return Flow::Continue;
+        };
+        let started = self.app.clock.instant();
+        let (reply, rx) = oneshot::channel();
+        let msg = RoomMsg::Command {
+            conn: self.conn,
+            id: id.clone(),
+            command,
+            reply,
+        };
+        if let Err(e) = joined.room.tx.try_send(msg) {
+            let text = match e {
+                mpsc::error::TrySendError::Full(_) => "the room is busy; retry shortly",
+                mpsc::error::TrySendError::Closed(_) => "the room is closed",
+            };
+            self.app.metrics.refused("unavailable");
+            self.send(&ServerMsg::error(id, "unavailable", text));
+            return Flow::Continue;
+        }
+        let res = tokio::select! {
+            r = rx => r,
+            () = self.out.closed() => return Flow::Stop,
+        };
+        self.app
+            .metrics
+            .command_latency(self.app.clock.instant() - started);
+        // The room queued the ack or error itself, in order with the events.
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(rej)) => self.app.metrics.refused(rej.code.as_str()),
+            Err(_) => {
+                self.app.metrics.refused("unavailable");
+                self.send(&ServerMsg::error(id, "unavailable", "the room is closed"));
+            }
+        }
+        Flow::Continue
+    }
+
+    fn refuse_hello(&self, id: Option<ClientId>, message: &str) -> Flow {
+        Metrics::inc(&self.app.metrics.hello_failures);
+        self.app.limits.hello_failed(self.ip, self.app.clock.now());
+        self.send(&ServerMsg::error(id, "unauthorized", message));
+        self.close_with(CloseReason::Unauthorized)
+    }
+
+    async fn hello(&mut self, id: Option<ClientId>, hello: Hello) -> Flow {
+        let claims = match self.app.tokens.verify(&hello.token, self.app.clock.now()) {
+            Ok(c) => c,
+            Err(e) => return self.refuse_hello(id, &e.to_string()),
+        };
+        let hall = RoomId::hall(&claims.event);
+        if let Some(r) = &hello.resume {
+            if r.room != hall.as_str() {
+                return self.refuse_hello(id, "the token is for another event's room");
+            }
+        }
+        for _ in 0..JOIN_ATTEMPTS {
+            let room = match self.app.hub.room(&claims.event) {
+                Ok(r) => r,
+                Err(HubError::UnknownEvent(_) | HubError::Ended) => {
+                    self.send(&ServerMsg::error(
+                        id,
+                        "unknown_room",
+                        "this event has ended or does not exist",
+                    ));
+                    return self.close_with(CloseReason::UnknownRoom);
+                }
+                Err(_) => return self.unavailable(id),
+            };
+            let (reply, rx) = oneshot::channel();
+            let req = JoinRequest {
+                sub: Subscriber {
+                    conn: self.conn,
+                    member: claims.member.clone(),
+                    role: claims.role,
+                    out: Arc::clone(&self.out),
+                },
+                claims: claims.clone(),
+                resume: hello.resume.clone(),
+            };
+            let sent = tokio::time::timeout(
+                JOIN_WAIT,
+                room.tx.send(RoomMsg::Join {
+                    req: Box::new(req),
+                    reply,
+                }),
+            )
+            .await;
+            match sent {
+                Ok(Ok(())) => {}
+                // The room stopped (parked) between lookup and send: look it up again.
+                Ok(Err(_)) => continue,
+                Err(_) => return self.unavailable(id),
+            }
+            match rx.await {
+                Ok(Ok(_)) => {
+                    tracing::debug!(conn = self.conn.0, member = %claims.member, room = %room.id, "joined");
+                    self.joined = Some(Joined { room });
+                    return Flow::Continue;
+                }
+                Ok(Err(rej)) => {
+                    self.send(&ServerMsg::error(id, rej.code.as_str(), rej.message));
+                    let reason = if rej.code == RejectCode::Removed {
+                        CloseReason::Removed
+                    } else {
+                        CloseReason::Unauthorized
+                    };
+                    return self.close_with(reason);
+                }
+                Err(_) => continue,
+            }
+        }
+        self.unavailable(id)
+    }
+
+    fn unavailable(&self, id: Option<ClientId>) -> Flow {
+        self.send(&ServerMsg::error(
+            id,
+            "unavailable",
+            "the room could not take the connection; retry",
+        ));
+        self.close_with(CloseReason::Unavailable)
+    }
+}

@@ -1,0 +1,224 @@
+//! The WebSocket gateway at `GET /ws`: admission (origin, rate limits, connection permits,
+//! explicit WebSocket limits) and the close codes that tell a client why it was let go.
+//!
+//! Each accepted socket runs `conn::run` (one reader, one writer fed by the connection's
+//! byte-bounded outbound queue). The task is tracked by the server's `TaskTracker`, because
+//! axum's graceful shutdown does not wait for upgraded sockets.
+
+pub mod conn;
+pub mod limits;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::api::ApiError;
+use crate::bus::ConnId;
+use crate::metrics::Metrics;
+use crate::server::AppState;
+
+/// Read buffer per connection: small, because most connections are idle listeners
+/// (tungstenite's default is 128 KiB, allocated eagerly).
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Frames are written out eagerly; the outbound queue already batches.
+pub const WRITE_BUFFER_BYTES: usize = 0;
+
+/// Why the server closed a WebSocket: a stable close code and a short reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// 1000: the session ended.
+    SessionEnded,
+    /// 1001: the server is shutting down.
+    GoingAway,
+    /// 1007: a text frame that is not valid UTF-8.
+    InvalidUtf8,
+    /// 1009: a frame over the size limit (the rest of it cannot be skipped safely).
+    TooLarge,
+    /// 1013: the room could not take the connection right now.
+    Unavailable,
+    /// 4001: bad, tampered, expired or foreign token.
+    Unauthorized,
+    /// 4002: no hello within the deadline.
+    HelloTimeout,
+    /// 4004: the event ended or never existed.
+    UnknownRoom,
+    /// 4008: the outbound queue overflowed; reconnect and resume.
+    SlowConsumer,
+    /// 4009: too many bad frames.
+    Abuse,
+    /// 4010: removed by a moderator.
+    Removed,
+    /// 4011: nothing heard from the client within the idle timeout.
+    Idle,
+}
+
+impl CloseReason {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::SessionEnded => 1000,
+            CloseReason::GoingAway => 1001,
+            CloseReason::InvalidUtf8 => 1007,
+            CloseReason::TooLarge => 1009,
+            CloseReason::Unavailable => 1013,
+            CloseReason::Unauthorized => 4001,
+            CloseReason::HelloTimeout => 4002,
+            CloseReason::UnknownRoom => 4004,
+            CloseReason::SlowConsumer => 4008,
+            CloseReason::Abuse => 4009,
+            CloseReason::Removed => 4010,
+            CloseReason::Idle => 4011,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseReason::SessionEnded => "session ended",
+            CloseReason::GoingAway => "server shutting down",
+            CloseReason::InvalidUtf8 => "invalid utf-8",
+            CloseReason::TooLarge => "message too large",
+            CloseReason::Unavailable => "room unavailable, retry",
+            CloseReason::Unauthorized => "unauthorized",
+            CloseReason::HelloTimeout => "no hello",
+            CloseReason::UnknownRoom => "unknown room",
+            CloseReason::SlowConsumer => "slow consumer, resume",
+            CloseReason::Abuse => "too many bad frames",
+            CloseReason::Removed => "removed by a moderator",
+            CloseReason::Idle => "idle timeout",
+        }
+    }
+}
+
+/// `GET /ws`: checks admission, then upgrades with explicit limits.
+pub async fn ws_handler(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let refuse = |status: StatusCode, code: &'static str, message: &str| {
+        Metrics::inc(&app.metrics.connections_refused);
+        ApiError::new(status, code, message).into_response()
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return ApiError::new(e.status(), "not_websocket", &e.body_text()).into_response()
+        }
+    };
+    if !app.ready.load(Ordering::Acquire) {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server is shutting down",
+        );
+    }
+    let ip = peer.ip();
+    let now = app.clock.now();
+    if app.limits.is_blocked(ip, now) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed hellos from this address; try again in a minute",
+        );
+    }
+    if !app.limits.allow_connect(ip) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many connection attempts from this address",
+        );
+    }
+    if !origin_allowed(&headers, &app.config.allowed_origins) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "this Origin may not open a WebSocket here",
+        );
+    }
+    let Ok(permit) = app.conn_permits.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server has too many connections",
+        );
+    };
+    let token = app.tracker.token();
+    let conn = ConnId(app.next_conn.fetch_add(1, Ordering::Relaxed));
+    let max = app.config.max_message_bytes;
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(max + 64 * 1024)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_failed_upgrade(|e| tracing::debug!("websocket upgrade failed: {e}"))
+        .on_upgrade(move |socket| async move {
+            conn::run(socket, app, conn, ip).await;
+            drop(permit);
+            drop(token);
+        })
+}
+
+/// Whether the request's `Origin` may open a socket. A missing Origin (a non-browser
+/// client) is allowed; `*` allows any; an empty list means the same host as the request.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    if allowed.iter().any(|a| a == "*") {
+        return true;
+    }
+    if allowed.is_empty() {
+        let host = headers.get("host").and_then(|v| v.to_str().ok());
+        let origin_host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        return matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o));
+    }
+    allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("host", "example.org:8080".parse().unwrap());
+        if let Some(o) = origin {
+            h.insert("origin", o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins() {
+        assert!(origin_allowed(&headers(None), &[]));
+        assert!(origin_allowed(
+            &headers(Some("http://example.org:8080")),
+            &[]
+        ));
+        assert!(!origin_allowed(&headers(Some("http://evil.test")), &[]));
+        let list = vec!["https://town.example".to_string()];
+        assert!(origin_allowed(
+            &headers(Some("https://town.example")),
+            &list
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://example.org:8080")),
+            &list
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://x")),
+            &["*".to_string()]
+        ));
+    }
+}

@@ -1,0 +1,308 @@
+//! The WebSocket wire format (v1): client envelopes in, server messages out.
+//!
+//! Documented in `docs/wire-protocol.md`; `tests/wire_doc.rs` checks every example there
+//! against these types. Client frames are parsed by hand at the envelope level (`type`, `id`)
+//! so that an unknown type or field is an `invalid` error with the request's `id`, and the
+//! command itself is read by [`Command::from_fields`], which refuses unknown fields.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::command::Command;
+use crate::engine::event::EventKind;
+use crate::engine::member::{MemberId, Role};
+use crate::time::Millis;
+
+/// The wire protocol version sent in `welcome`.
+pub const WIRE_VERSION: u32 = 1;
+/// Longest string `id` a client may attach.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// A client's request id, echoed in the reply: a string (at most 64 characters) or a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClientId {
+    Num(serde_json::Number),
+    Str(String),
+}
+
+/// `resume` in a hello: the room and the last sequence number the client processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    pub room: String,
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    pub token: String,
+    #[serde(default)]
+    pub resume: Option<Resume>,
+}
+
+/// A parsed client frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMsg {
+    Hello {
+        id: Option<ClientId>,
+        hello: Hello,
+    },
+    Ping {
+        id: Option<ClientId>,
+    },
+    Command {
+        id: Option<ClientId>,
+        command: Command,
+    },
+}
+
+/// A frame that could not be read: the `invalid` error to send, with the id when it was
+/// readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame {
+    pub id: Option<ClientId>,
+    pub message: String,
+}
+
+fn bad(id: Option<ClientId>, message: impl Into<String>) -> BadFrame {
+    BadFrame {
+        id,
+        message: message.into(),
+    }
+}
+
+/// Parses one client text frame.
+pub fn parse_client(text: &str) -> Result<ClientMsg, BadFrame> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| bad(None, format!("the frame is not valid JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(bad(None, "a frame must be a JSON object with a `type`"));
+    };
+    let id = match map.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(ClientId::Num(n)),
+        Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => Some(ClientId::Str(s)),
+        Some(Value::String(_)) => {
+            return Err(bad(
+                None,
+                format!("`id` is limited to {MAX_ID_CHARS} characters"),
+            ))
+        }
+        Some(_) => return Err(bad(None, "`id` must be a string or a number")),
+    };
+    let ty = match map.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(_) => return Err(bad(id, "`type` must be a string")),
+        None => return Err(bad(id, "missing field `type`")),
+    };
+    match ty.as_str() {
+        "hello" => {
+            map.remove("type");
+            let hello: Hello = serde_json::from_value(Value::Object(map))
+                .map_err(|e| bad(id.clone(), format!("hello: {e}")))?;
+            Ok(ClientMsg::Hello { id, hello })
+        }
+        "ping" => {
+            map.remove("type");
+            if let Some(key) = map.keys().next() {
+                return Err(bad(id, format!("unknown field `{key}` for ping")));
+            }
+            Ok(ClientMsg::Ping { id })
+        }
+        _ => {
+            let command = Command::from_fields(map).map_err(|e| bad(id.clone(), e.0))?;
+            Ok(ClientMsg::Command { id, command })
+        }
+    }
+}
+
+/// One room event on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFrame {
+    pub room: String,
+    pub seq: u64,
+    pub at: Millis,
+    pub event: EventKind,
+}
+
+/// An event inside `resumed.events`, which carries its own `"type": "event"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaggedEvent {
+    Event(EventFrame),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusLevel {
+    Info,
+    Warning,
+}
+
+/// Every message the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome {
+        v: u32,
+        member: MemberId,
+        name: String,
+        role: Role,
+        community: Option<String>,
+        event: String,
+        room: String,
+        server_time: Millis,
+    },
+    Snapshot {
+        room: String,
+        seq: u64,
+        /// The room as this member sees it (`engine::view::RoomView`).
+        state: Value,
+    },
+    Resumed {
+        room: String,
+        recovered: bool,
+        events: Vec<TaggedEvent>,
+    },
+    Event(EventFrame),
+    Ack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<ClientId>,
+    },
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<ClientId>,
+        code: String,
+        message: String,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<ClientId>,
+        server_time: Millis,
+    },
+    Status {
+        level: StatusLevel,
+        message: String,
+    },
+}
+
+impl ServerMsg {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+
+    pub fn error(id: Option<ClientId>, code: &str, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error {
+            id,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Encodes one event frame (serialized once per event, shared by every receiver).
+pub fn encode_event(room: &str, seq: u64, at: Millis, event: &EventKind) -> String {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        #[serde(rename = "type")]
+        ty: &'static str,
+        room: &'a str,
+        seq: u64,
+        at: Millis,
+        event: &'a EventKind,
+    }
+    serde_json::to_string(&Borrowed {
+        ty: "event",
+        room,
+        seq,
+        at,
+        event,
+    })
+    .expect("events always serialize")
+}
+
+/// Encodes `resumed` around event frames that are already encoded, byte for byte.
+pub fn encode_resumed<'a>(
+    room: &str,
+    recovered: bool,
+    frames: impl Iterator<Item = &'a str>,
+) -> String {
+    let room = serde_json::to_string(room).expect("strings serialize");
+    let mut out =
+        format!("{{\"type\":\"resumed\",\"room\":{room},\"recovered\":{recovered},\"events\":[");
+    for (i, f) in frames.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(f);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The snapshot frame; `state` is serialized here, once, for the joining member.
+pub fn encode_snapshot(room: &str, seq: u64, state: &impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct Borrowed<'a, S> {
+        #[serde(rename = "type")]
+        ty: &'static str,
+        room: &'a str,
+        seq: u64,
+        state: &'a S,
+    }
+    serde_json::to_string(&Borrowed {
+        ty: "snapshot",
+        room,
+        seq,
+        state,
+    })
+    .expect("views always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes() {
+        assert!(matches!(
+            parse_client(r#"{"type":"ping","id":3}"#),
+            Ok(ClientMsg::Ping { id: Some(_) })
+        ));
+        let e = parse_client(r#"{"type":"shout","id":"a"}"#).unwrap_err();
+        assert_eq!(e.id, Some(ClientId::Str("a".into())));
+        assert!(parse_client("[1]").is_err());
+        assert!(parse_client("nope").is_err());
+        assert!(parse_client(r#"{"type":"ping","x":1}"#).is_err());
+        assert!(parse_client(r#"{"type":"hello"}"#).is_err());
+        assert!(parse_client(r#"{"type":"raise_hand","id":{"a":1}}"#).is_err());
+        let long = "x".repeat(65);
+        assert!(parse_client(&format!(r#"{{"type":"ping","id":"{long}"}}"#)).is_err());
+    }
+
+    #[test]
+    fn encoded_events_match_the_dto() {
+        let ev = EventKind::HandLowered {
+            member: MemberId::new("m"),
+        };
+        let text = encode_event("e/hall", 3, Millis(7), &ev);
+        let parsed: ServerMsg = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            parsed,
+            ServerMsg::Event(EventFrame {
+                room: "e/hall".into(),
+                seq: 3,
+                at: Millis(7),
+                event: ev
+            })
+        );
+        let resumed = encode_resumed("e/hall", true, [text.as_str()].into_iter());
+        let parsed: ServerMsg = serde_json::from_str(&resumed).unwrap();
+        assert!(
+            matches!(parsed, ServerMsg::Resumed { recovered: true, events, .. } if events.len() == 1)
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Wiring and lifecycle: builds the shared state, the router (`app`, shared by `main` and the
+//! tests), serves it, and shuts down gracefully.
+//!
+//! Shutdown: readiness goes to 503, axum stops accepting, a `CancellationToken` tells every
+//! connection (close 1001) and room actor to stop, and `timeout(grace, tracker.wait())` waits
+//! for the tracked WebSocket tasks and actors, which axum's own graceful shutdown does not.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use axum::Router;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::events::{mint_invite, CreateInvite, Invite};
+use crate::api::{self, public};
+use crate::bus::local::LocalBus;
+use crate::bus::Bus;
+use crate::clock::{Clock, TokioClock};
+use crate::config::Config;
+use crate::engine::member::Role;
+use crate::gateway::{self, limits::Limits};
+use crate::hub::{EventInfo, Hub};
+use crate::metrics::Metrics;
+use crate::protocol::load::{Library, LoadError};
+use crate::room::actor::RoomCtx;
+use crate::token::TokenKey;
+
+/// The demo's protocol, title and communities.
+pub const DEMO_PROTOCOL: &str = "joint-town-hall";
+pub const DEMO_TITLE: &str = "Joint town hall: Dayton, OH & Boulder, CO";
+pub const DEMO_COMMUNITIES: [&str; 2] = ["Dayton, OH", "Boulder, CO"];
+/// How often per-address limiter state is pruned.
+const RETAIN_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot load protocols: {0}")]
+    Protocols(#[from] LoadError),
+    #[error("cannot create the demo event: {0}")]
+    Demo(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub hub: Arc<Hub>,
+    pub bus: Arc<dyn Bus>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub tokens: TokenKey,
+    pub limits: Limits,
+    /// One permit per open WebSocket, taken before the upgrade.
+    pub conn_permits: Arc<Semaphore>,
+    /// Cancelled on shutdown; every connection and room actor selects on it.
+    pub cancel: CancellationToken,
+    /// Tracks every WebSocket task and room actor.
+    pub tracker: TaskTracker,
+    /// False once shutdown starts (`/readyz` says 503, upgrades are refused).
+    pub ready: AtomicBool,
+    pub next_conn: AtomicU64,
+    /// Base of invite links, without a trailing slash.
+    pub base_url: String,
+    pub ws_url: String,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state: loads the protocol library and wires hub, bus and limits.
+    pub fn new(config: Config, local_addr: SocketAddr) -> Result<AppState, ServerError> {
+        let library = Arc::new(Library::load_dir(&config.protocols_dir)?);
+        let config = Arc::new(config);
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
+        let metrics = Arc::new(Metrics::default());
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&metrics)));
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let ctx = RoomCtx {
+            bus: Arc::clone(&bus),
+            clock: Arc::clone(&clock),
+            metrics: Arc::clone(&metrics),
+            cancel: cancel.clone(),
+            log_len: config.event_log_len,
+            idle: config.room_idle,
+        };
+        let hub = Arc::new(Hub::new(library, ctx, tracker.clone(), config.room_inbox));
+        let base_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let ws_url = format!(
+            "{}/ws",
+            base_url
+                .replacen("https://", "wss://", 1)
+                .replacen("http://", "ws://", 1)
+        );
+        Ok(AppState(Arc::new(Shared {
+            tokens: TokenKey::new(&config.token_secret),
+            limits: Limits::new(&config),
+            conn_permits: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            hub,
+            bus,
+            clock,
+            metrics,
+            cancel,
+            tracker,
+            ready: AtomicBool::new(true),
+            next_conn: AtomicU64::new(1),
+            base_url,
+            ws_url,
+        })))
+    }
+}
+
+/// The router, shared by `main` and the tests.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/ws", get(gateway::ws_handler))
+        .route("/healthz", get(public::healthz))
+        .route("/readyz", get(public::readyz))
+        .route("/metrics", get(public::metrics))
+        .route("/api/protocols", get(public::list_protocols))
+        .route("/api/protocols/{name}", get(public::show_protocol))
+        .route(
+            "/api/events",
+            post(api::events::create_event).get(api::events::list_events),
+        )
+        .route("/api/events/{id}", get(public::show_event))
+        .route("/api/events/{id}/invites", post(api::events::create_invite))
+        .route("/api/events/{id}/end", post(api::events::end_event))
+        .merge(crate::web::router())
+        .fallback(public::not_found)
+        .method_not_allowed_fallback(public::method_not_allowed)
+        .with_state(state)
+}
+
+/// The demo event and its invites.
+#[derive(Debug, Clone, Serialize)]
+pub struct Demo {
+    pub event: EventInfo,
+    pub invites: Vec<Invite>,
+}
+
+/// Creates the demo event with an invite for each role (a participant from each community).
+pub fn create_demo(state: &AppState) -> Result<Demo, ServerError> {
+    let communities: Vec<String> = DEMO_COMMUNITIES.iter().map(|c| c.to_string()).collect();
+    let event = state
+        .hub
+        .create_event(DEMO_TITLE, DEMO_PROTOCOL, &communities, None)
+        .map_err(|e| ServerError::Demo(e.to_string()))?;
+    let people = [
+        (Role::Facilitator, "Facilitator", None),
+        (Role::Moderator, "Moderator", None),
+        (Role::Participant, "Ana (Dayton)", Some(DEMO_COMMUNITIES[0])),
+        (
+            Role::Participant,
+            "Ben (Boulder)",
+            Some(DEMO_COMMUNITIES[1]),
+        ),
+        (Role::Observer, "Observer", None),
+    ];
+    let mut invites = Vec::new();
+    for (role, name, community) in people {
+        let req = CreateInvite {
+            role,
+            name: name.to_string(),
+            community: community.map(str::to_string),
+            ttl_seconds: None,
+        };
+        let invite =
+            mint_invite(state, &event.id, req).map_err(|e| ServerError::Demo(e.message))?;
+        invites.push(invite);
+    }
+    Ok(Demo { event, invites })
+}
+
+/// A bound, ready-to-run server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    demo: Option<Demo>,
+}
+
+impl Server {
+    /// Builds the state for an already-bound listener (port 0 in tests) and, when configured,
+    /// the demo event.
+    pub fn new(listener: TcpListener, config: Config) -> Result<Server, ServerError> {
+        let addr = listener.local_addr()?;
+        let demo_on = config.demo;
+        let state = AppState::new(config, addr)?;
+        let demo = if demo_on {
+            Some(create_demo(&state)?)
+        } else {
+            None
+        };
+        Ok(Server {
+            listener,
+            state,
+            demo,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn demo(&self) -> Option<&Demo> {
+        self.demo.as_ref()
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully within the grace period.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let state = self.state;
+        let router = app(state.clone());
+        let cancel = state.cancel.clone();
+        let retain = {
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(RETAIN_EVERY);
+                loop {
+                    tokio::select! {
+                        () = state.cancel.cancelled() => return,
+                        _ = tick.tick() => state.limits.retain(state.clock.now()),
+                    }
+                }
+            }
+        };
+        state.tracker.spawn(retain);
+        // Small frames must not wait for Nagle's algorithm (tens of ms per reply).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown({
+            let cancel = cancel.clone();
+            async move { cancel.cancelled().await }
+        });
+        let serve = tokio::spawn(async move { serve.await });
+        shutdown.await;
+        tracing::info!("shutting down: refusing new connections, closing sockets (1001)");
+        state.ready.store(false, Ordering::Release);
+        cancel.cancel();
+        state.tracker.close();
+        let grace = state.config.shutdown_grace;
+        let waited = tokio::time::timeout(grace, async {
+            state.tracker.wait().await;
+            let _ = serve.await;
+        })
+        .await;
+        match waited {
+            Ok(()) => tracing::info!("shutdown complete: every connection and room finished"),
+            Err(_) => tracing::warn!(
+                ?grace,
+                "shutdown grace ran out; {} tasks still running are dropped",
+                state.tracker.len()
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Runs a server on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    Server::new(listener, config)?.run(shutdown).await
+}

@@ -1,0 +1,540 @@
+// Renders the room into HTML strings, one function per page section. Pure: they read the
+// room and return markup; app.js puts it in place (keeping focus and typed text) and wires
+// the `data-action` buttons and `data-form` forms to commands.
+//
+// Countdowns are `<span data-deadline=...>` elements that app.js refreshes from the server
+// clock; these functions never count time themselves.
+
+import { esc, clock, ordinal, percent, roleWord, isStaff, canFacilitate } from './util.js';
+import { member, nameOf, labelOf, floorSentence, phaseSpec } from './store.js';
+
+const KIND_WORDS = {
+  presentation: 'Presentation',
+  round: 'Go-round',
+  queue: 'Open floor',
+  fishbowl: 'Fishbowl',
+  curiosity: 'Curiosity questions',
+  reflection: 'Quiet reflection',
+  breakout: 'Small groups',
+  qa: 'Questions',
+  poll: 'Poll',
+};
+
+function timer(deadline, label) {
+  if (deadline == null) return '';
+  return `<span class="timer" data-deadline="${deadline}" role="timer" aria-label="${esc(label)}">–:––</span>`;
+}
+
+function btn(action, text, attrs = {}, cls = '') {
+  const extra = Object.entries(attrs)
+    .filter(([k]) => k !== 'data-key')
+    .map(([k, v]) => ` ${k}="${esc(v)}"`)
+    .join('');
+  return `<button type="button" class="${cls}" data-action="${action}" data-key="${esc(attrs['data-key'] || action + (attrs['data-member'] || attrs['data-question'] || attrs['data-choice'] || ''))}"${extra}>${text}</button>`;
+}
+
+/** "A, B and C" */
+function andList(items) {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+function communityTag(c) {
+  return c ? `<span class="tag">${esc(c)}</span>` : '';
+}
+
+/** Event title, who I am, and the session state. */
+export function renderWho(room) {
+  const me = room.me;
+  if (!me) return '';
+  const parts = [`<strong>${esc(me.name)}</strong>`, esc(roleWord(me.role))];
+  if (me.community) parts.push(esc(me.community));
+  const state = {
+    not_started: 'Not started yet',
+    running: 'In session',
+    paused: 'Paused',
+    ended: 'Ended',
+  }[room.session.state] || '';
+  const title = room.eventInfo?.title || room.title || 'Town hall';
+  const communities = room.eventInfo?.communities || [];
+  const sub = [room.title && room.title !== title ? room.title : '', communities.join(' & ')].filter(Boolean).join(' · ');
+  return `<h1 id="event-title">${esc(title)}</h1>
+    ${sub ? `<p class="event-sub">${esc(sub)}</p>` : ''}
+    <p class="whoami">You are ${parts.join(' · ')}</p>
+    <p class="session session-${esc(room.session.state)}">${esc(state)}</p>`;
+}
+
+/** Broadcasts and the kind nudge. */
+export function renderNotices(room) {
+  let html = '';
+  for (const b of room.broadcasts.filter((x) => !x.dismissed).slice(-2)) {
+    html += `<div class="notice notice-broadcast"><p><strong>From the facilitator:</strong> ${esc(b.text)}</p>${btn('dismiss_broadcast', 'Dismiss', { 'data-at': b.at, 'data-key': `dismiss-${b.at}`, 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
+  }
+  if (room.notice) {
+    html += `<div class="notice notice-error"><p>${esc(room.notice)}</p>${btn('dismiss_notice', 'Dismiss', {}, 'small secondary')}</div>`;
+  }
+  if (room.nudgedMe) {
+    html += `<div class="notice notice-nudge"><p>We would love to hear from you, whenever you are ready. Raise your hand and you will be next in line among people who have not spoken yet.</p>${btn('dismiss_nudge', 'Thanks, got it', {}, 'secondary')}</div>`;
+  }
+  return html;
+}
+
+/** The current phase, its countdown and who holds the floor. */
+export function renderNow(room) {
+  const me = room.me?.member;
+  const s = room.session.state;
+  if (s === 'ended') {
+    return `<p class="big">The town hall has ended. Thank you for taking part.</p>`;
+  }
+  let html = '';
+  const p = room.phase;
+  if (!p) {
+    html += s === 'not_started'
+      ? `<p class="big">Welcome! The town hall will begin soon.</p><p>The facilitator will start the session. You can look at the agenda below while you wait.</p>`
+      : `<p>Waiting for the next part of the agenda.</p>`;
+  } else {
+    html += `<p class="phase-kind">${esc(KIND_WORDS[p.kind] || p.kind)} · part ${p.index + 1} of ${room.agenda.length || '?'}</p>`;
+    html += `<h2 class="phase-title">${esc(p.title)}</h2>`;
+    if (p.prompt) html += `<p class="prompt">${esc(p.prompt)}</p>`;
+    if (p.deadline != null) {
+      html += `<p class="phase-time">Time left for this part: ${timer(p.deadline, 'Time left for this part')}${p.overtime ? ' <span class="badge warn">over time</span>' : ''}</p>`;
+    } else if (p.overtime) {
+      html += `<p class="phase-time"><span class="badge warn">Over time</span> The facilitator will move on.</p>`;
+    }
+  }
+  if (s === 'paused') html += `<p class="banner paused" role="note">Paused: the facilitator has stopped the clock for a moment.</p>`;
+
+  if (room.side) {
+    html += `<p class="side">Inner circle: <strong>${esc(room.side[0])}</strong> until the swap in ${timer(room.side[1], 'Time until the sides swap')}</p>`;
+  }
+
+  const f = room.floor;
+  if (f) {
+    const mine = f.member === me;
+    const aboutMe = f.responding_to === me;
+    const cls = mine ? 'floor floor-mine' : 'floor';
+    html += `<div class="${cls}" data-turn="${esc(f.turn)}">`;
+    html += `<p class="floor-who">${esc(floorSentence(room, f))}</p>`;
+    const m = member(room, f.member);
+    if (!mine && m?.community) html += `<p class="floor-community">${esc(m.community)}</p>`;
+    if (f.turn === 'reflect' && mine) {
+      html += `<p class="hint">Sum up what ${esc(nameOf(room, f.responding_to))} said, in your own words, before you give your own view. They will be asked whether you got it right.</p>`;
+    } else if (f.turn === 'reflect' && aboutMe) {
+      html += `<p class="hint">Listen: ${esc(nameOf(room, f.member))} is summing up what you said. You will be asked to confirm or to clarify.</p>`;
+    }
+    html += '<p class="floor-time">';
+    if (f.deadline != null) html += `Time left: ${timer(f.deadline, mine ? 'Time left in your turn' : 'Time left in this turn')}`;
+    html += ` <span class="held">(speaking for <span data-count-up data-since="${f.since ?? ''}">0:00</span>)</span>`;
+    if (f.overtime) html += ' <span class="badge warn">over time</span>';
+    html += '</p></div>';
+  } else if (p && s === 'running' && ['queue', 'round', 'fishbowl', 'curiosity', 'presentation', 'qa'].includes(p.kind)) {
+    html += `<p class="floor floor-empty">Nobody has the floor right now.</p>`;
+  }
+
+  if (room.interlude_until) {
+    html += `<p class="interlude">A short pause before the next speaker: ${timer(room.interlude_until, 'Pause')}</p>`;
+  }
+
+  const r = room.reflection;
+  if (r && r.speaker !== me) {
+    html += `<p class="reflect-wait">${esc(r.listener === me ? 'You' : nameOf(room, r.listener))} summed up ${esc(nameOf(room, r.speaker))}. Waiting for ${esc(nameOf(room, r.speaker))} to confirm or ask to clarify (${timer(r.until, 'Time left to confirm')}).</p>`;
+  }
+
+  html += renderBreakout(room);
+  return html;
+}
+
+function renderBreakout(room) {
+  const b = room.breakout;
+  if (!b) return '';
+  const me = room.me?.member;
+  let html = '<div class="breakout">';
+  if (b.closed) {
+    html += '<p><strong>Small groups are closed.</strong> Welcome back to the hall.</p>';
+  } else if (b.myGroup != null) {
+    const others = (b.groups[b.myGroup] || []).filter((m) => m !== me).map((m) => labelOf(room, m));
+    html += `<p class="group-line">You are in <strong>group ${b.myGroup + 1}</strong>${others.length ? ` with ${esc(andList(others))}` : ''}.</p>`;
+  } else {
+    html += `<p><strong>Small groups are meeting</strong> (${b.groups.length} group${b.groups.length === 1 ? '' : 's'}).</p>`;
+  }
+  if (!b.closed) {
+    if (b.closingUntil) html += `<p>Groups close in ${timer(b.closingUntil, 'Time until groups close')}: please wrap up.</p>`;
+    else if (b.until) html += `<p>Time left in small groups: ${timer(b.until, 'Time left in small groups')}</p>`;
+    html += '<p class="hint">Group rooms open here when the server supports them; until then, stay on this page to follow the hall.</p>';
+  }
+  if (isStaff(room.me?.role) && !b.closed) {
+    html += '<ol class="groups">';
+    b.groups.forEach((g, i) => {
+      html += `<li><strong>Group ${i + 1}:</strong> ${esc(g.map((m) => labelOf(room, m)).join(', ') || 'empty')}</li>`;
+    });
+    html += '</ol>';
+  }
+  return html + '</div>';
+}
+
+/** What I can do now (participants, and anyone who holds or is invited to the floor). */
+export function renderMine(room) {
+  const me = room.me?.member;
+  const role = room.me?.role;
+  const f = room.floor;
+  const mineFloor = f && f.member === me;
+  const invited = room.invitation === me;
+  const participant = role === 'participant';
+  if (!participant && !mineFloor && !invited) return '';
+  if (room.session.state === 'ended') return '';
+  const self = member(room, me);
+  const p = room.phase;
+  const spec = phaseSpec(room);
+  let html = '';
+
+  if (self?.muted) html += `<p class="banner muted" role="note">A moderator has muted you for now, so you cannot take the floor. You can still follow along.</p>`;
+
+  if (invited) {
+    html += `<div class="invite"><p><strong>You are invited to speak.</strong> Would you like the floor?</p>
+      <div class="row">${btn('accept_floor', 'Yes, I will speak', {}, 'primary')}${btn('decline_floor', 'No, thank you', {}, 'secondary')}</div></div>`;
+  }
+
+  const r = room.reflection;
+  if (r && r.speaker === me) {
+    html += `<div class="reflect-check"><p><strong>${esc(nameOf(room, r.listener))} summed up what you said.</strong> Did they get it right? (${timer(r.until, 'Time left to answer')}; if you do not answer, it counts as yes.)</p>
+      <div class="row">${btn('confirm_reflection', 'Yes, that is right', {}, 'primary')}${btn('request_clarification', 'Let me clarify', {}, 'secondary')}</div></div>`;
+  }
+
+  if (mineFloor) {
+    const what = { reflect: 'Your summary', clarify: 'Your clarification', question: 'Your question', answer: 'Your answer' }[f.turn] || 'What you want to say';
+    html += `<form class="speak" data-form="speak">
+      <label for="speak-text">${esc(what)}</label>
+      <textarea id="speak-text" data-key="speak-text" rows="3" maxlength="2000" required></textarea>
+      <div class="row"><button type="submit" class="primary" data-key="speak-submit">Send</button>
+      ${btn('yield_floor', f.turn === 'reflect' ? 'Done summing up' : 'I am done (yield the floor)', {}, 'secondary')}
+      ${p?.kind === 'round' && f.turn === 'own' && (spec?.allow_pass ?? true) ? btn('pass', 'Pass', {}, 'secondary') : ''}
+      ${p?.kind === 'round' && f.turn === 'own' && spec?.allow_pass_for_now ? btn('pass_for_now', 'Pass for now', {}, 'secondary') : ''}
+      </div></form>`;
+  }
+
+  if (participant && p && room.session.state !== 'not_started') {
+    const handPhases = ['queue', 'fishbowl', 'curiosity'];
+    if (handPhases.includes(p.kind) && !mineFloor) {
+      const pos = room.queue.findIndex((h) => h.member === me);
+      if (pos >= 0) {
+        const stance = room.queue[pos].stance;
+        html += `<p class="my-place">Your hand is raised${stance ? ` (${esc(stance)})` : ''} — <strong>${pos === 0 ? 'you are next' : `${ordinal(pos + 1)} in line`}</strong>.</p>`;
+        html += `<div class="row">${btn('lower_hand', 'Lower my hand', {}, 'secondary')}</div>`;
+      } else if (!self?.muted) {
+        const stances = spec?.stances?.length ? spec.stances : [];
+        if (stances.length) {
+          html += `<fieldset class="stances"><legend>Raise your hand as:</legend><div class="row">`;
+          for (const st of stances) html += btn('raise_hand', `Raise hand: ${esc(st)}`, { 'data-stance': st, 'data-key': `raise-${st}` }, 'primary');
+          html += '</div></fieldset>';
+        } else {
+          html += `<div class="row">${btn('raise_hand', 'Raise my hand', {}, 'primary big-btn')}</div>`;
+        }
+      }
+    }
+    if (p.kind === 'round' && !mineFloor) {
+      html += `<p class="hint">Everyone gets a turn in order. You will be told when it is yours.</p>`;
+    }
+    if (p.kind === 'reflection' && spec?.notes !== 'none') {
+      const shared = spec?.notes === 'shared_anonymous';
+      html += `<form class="note" data-form="note">
+        <label for="note-text">Your reflection ${shared ? '(shared with the room without your name)' : '(private: only you see it)'}</label>
+        <textarea id="note-text" data-key="note-text" rows="3" maxlength="2000" required></textarea>
+        <div class="row"><button type="submit" class="primary" data-key="note-submit">Save note</button></div></form>`;
+    }
+    if (room.moveOn && room.moveOn.offered) {
+      const mo = room.moveOn;
+      html += `<div class="move-on"><p><strong>Move on together?</strong> The floor has been quiet.${mo.eligible ? ` ${mo.votes} of ${mo.eligible} agree (${mo.threshold_pct}% needed).` : ''}</p>
+        <div class="row">${mo.mine ? btn('move_on_no', 'Take my vote back', {}, 'secondary') : btn('move_on_yes', 'Yes, let us move on', {}, 'secondary')}</div></div>`;
+    }
+    html += `<details class="help"><summary>Need help?</summary><p>If something is wrong (you cannot hear, your group is empty, you feel unsafe), tell the facilitators.</p>${btn('ask_help', 'Ask a facilitator for help', {}, 'secondary')}</details>`;
+  }
+  return html;
+}
+
+/** The speaker queue; staff get reordering (drag and drop, and move up/down buttons). */
+export function renderQueue(room) {
+  const me = room.me?.member;
+  const staff = isStaff(room.me?.role);
+  const p = room.phase;
+  if (!p || !['queue', 'fishbowl', 'curiosity'].includes(p.kind)) {
+    return `<p class="muted-text">No speaker queue in this part of the agenda.</p>`;
+  }
+  if (!room.queue.length) return `<p class="muted-text">No hands raised.</p>`;
+  let html = `<ol class="queue${staff ? ' queue-staff' : ''}" aria-label="Speaker queue, in order">`;
+  room.queue.forEach((h, i) => {
+    const m = member(room, h.member);
+    const name = h.member === me ? `You (${m?.name || ''})` : m?.name || 'Someone';
+    html += `<li class="q-item${h.member === me ? ' q-me' : ''}" data-member="${esc(h.member)}"${staff ? ' draggable="true"' : ''}>`;
+    html += `<span class="q-pos" aria-hidden="true">${i + 1}</span><span class="q-name">${esc(name)}</span>${communityTag(m?.community)}`;
+    if (h.stance) html += `<span class="tag stance">${esc(h.stance)}</span>`;
+    if (staff) {
+      html += '<span class="q-actions">';
+      html += btn('queue_up', 'Move up', { 'data-member': h.member, 'data-key': `up-${h.member}`, 'aria-label': `Move ${m?.name || 'this person'} up`, ...(i === 0 ? { disabled: 'disabled' } : {}) }, 'small');
+      html += btn('queue_down', 'Move down', { 'data-member': h.member, 'data-key': `down-${h.member}`, 'aria-label': `Move ${m?.name || 'this person'} down`, ...(i === room.queue.length - 1 ? { disabled: 'disabled' } : {}) }, 'small');
+      html += btn('grant_floor', 'Give floor', { 'data-member': h.member, 'data-key': `gq-${h.member}`, 'aria-label': `Give the floor to ${m?.name || 'this person'}` }, 'small');
+      html += '</span>';
+    }
+    html += '</li>';
+  });
+  html += '</ol>';
+  if (staff) html += `<p class="hint">Drag a name to reorder, or use the Move up and Move down buttons.</p>`;
+  return html;
+}
+
+/** Poll, Q&A and shared notes for the current phase. */
+export function renderExtra(room) {
+  const p = room.phase;
+  if (!p) return '';
+  const me = room.me?.member;
+  const role = room.me?.role;
+  const participant = role === 'participant';
+  const staff = isStaff(role);
+  let html = '';
+  if (p.kind === 'poll' && room.poll) {
+    const poll = room.poll;
+    html += `<h2>Poll</h2><p class="poll-q">${esc(poll.question)}</p>`;
+    const closed = poll.results?.closed;
+    if (participant && !closed) {
+      html += `<div class="choices" role="group" aria-label="Choices">`;
+      for (const c of poll.choices) {
+        const chosen = poll.my_vote === c;
+        html += btn('vote', `${chosen ? '✓ ' : ''}${esc(c)}`, { 'data-choice': c, 'aria-pressed': chosen ? 'true' : 'false' }, chosen ? 'choice chosen' : 'choice');
+      }
+      html += `</div><p class="hint">${poll.my_vote ? `Your vote: <strong>${esc(poll.my_vote)}</strong>. You can change it until the poll closes.` : 'Choose one. You can change your vote until the poll closes.'}</p>`;
+    }
+    if (poll.results) html += renderPollResults(poll.results);
+    else if (!staff) html += `<p class="hint">Results are shown when the poll closes.</p>`;
+  }
+  if (p.kind === 'qa') {
+    html += `<h2>Questions</h2>`;
+    if (participant) {
+      html += `<form class="ask" data-form="ask"><label for="ask-text">Your question for the panel</label>
+        <textarea id="ask-text" data-key="ask-text" rows="2" maxlength="280" required></textarea>
+        <div class="row"><button type="submit" class="primary" data-key="ask-submit">Send question</button></div></form>`;
+    }
+    const current = room.questions.find((q) => q.id === room.current_question);
+    if (current) html += `<p class="current-q"><strong>Now answering:</strong> ${esc(current.text)}</p>`;
+    const list = room.questions.filter((q) => !q.answered && q.id !== room.current_question && !room.hidden.includes(q.id));
+    const visible = list.slice();
+    visible.sort((a, b) => b.votes - a.votes || a.id - b.id);
+    if (!visible.length) html += `<p class="muted-text">No questions yet.</p>`;
+    else {
+      html += '<ul class="questions">';
+      for (const q of visible) {
+        html += `<li><p>${esc(q.text)}</p><p class="q-meta">${q.votes} up-vote${q.votes === 1 ? '' : 's'}${q.approved ? ' · <span class="tag ok">approved</span>' : ''}${q.asker === me ? ' · your question' : ''}</p>`;
+        if (participant && q.asker !== me) {
+          html += q.voted
+            ? `<p class="q-meta">You up-voted this.</p>`
+            : btn('upvote', 'Up-vote', { 'data-question': q.id, 'aria-label': `Up-vote: ${q.text}` }, 'small');
+        }
+        if (staff) {
+          html += '<div class="row">';
+          if (!q.approved) html += btn('approve', 'Approve', { 'data-question': q.id, 'aria-label': `Approve: ${q.text}` }, 'small');
+          html += btn('hide', 'Hide', { 'data-message': q.id, 'data-key': `hideq-${q.id}`, 'aria-label': `Hide: ${q.text}` }, 'small');
+          const others = visible.filter((o) => o.id !== q.id);
+          if (others.length) {
+            html += `<label class="inline">Merge into <select data-key="merge-${q.id}" data-merge-from="${q.id}"><option value="">choose…</option>${others.map((o) => `<option value="${o.id}">${esc(o.text.slice(0, 40))}</option>`).join('')}</select></label>`;
+            html += btn('merge', 'Merge', { 'data-question': q.id, 'data-key': `merge-btn-${q.id}` }, 'small');
+          }
+          html += '</div>';
+        }
+        html += '</li>';
+      }
+      html += '</ul>';
+    }
+    if (staff && room.question_order.length) {
+      html += '<h3>Answer order</h3><ol class="q-order">';
+      room.question_order.forEach((id, i) => {
+        const q = room.questions.find((x) => x.id === id);
+        html += `<li>${esc(q?.text || `Question ${id}`)} ${btn('order_up', 'Earlier', { 'data-question': id, 'data-position': Math.max(0, i - 1), 'data-key': `ordu-${id}`, ...(i === 0 ? { disabled: 'disabled' } : {}) }, 'small')}${btn('order_down', 'Later', { 'data-question': id, 'data-position': i + 1, 'data-key': `ordd-${id}`, ...(i === room.question_order.length - 1 ? { disabled: 'disabled' } : {}) }, 'small')}</li>`;
+      });
+      html += '</ol>';
+    }
+  }
+  return html;
+}
+
+function renderPollResults(r) {
+  const total = r.totals.reduce((a, [, n]) => a + n, 0);
+  let html = `<div class="poll-results"><h3>${r.closed ? 'Results' : 'Results so far'} (${total} vote${total === 1 ? '' : 's'})</h3>`;
+  html += bars(r.totals.map(([c, n]) => ({ label: c, value: n, text: `${n} (${percent(total ? n / total : 0)})` })));
+  for (const [community, counts] of r.by_community || []) {
+    const t = counts.reduce((a, [, n]) => a + n, 0);
+    html += `<h4>${esc(community)}</h4>`;
+    html += bars(counts.map(([c, n]) => ({ label: c, value: n, text: `${n} (${percent(t ? n / t : 0)})` })));
+  }
+  return html + '</div>';
+}
+
+/** A horizontal bar chart as a list: each row has its label and value in text. */
+function bars(rows, cls = '') {
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  let html = `<ul class="bars ${cls}">`;
+  for (const r of rows) {
+    const w = Math.round((r.value / max) * 100);
+    html += `<li><span class="bar-label">${esc(r.label)}</span><span class="bar-track" aria-hidden="true"><span class="bar-fill${r.cls ? ' ' + r.cls : ''}" style="width:${w}%"></span></span><span class="bar-value">${esc(r.text)}</span></li>`;
+  }
+  return html + '</ul>';
+}
+
+/** What was said, reflection notes; moderators can hide messages. */
+export function renderFeed(room) {
+  const staff = isStaff(room.me?.role);
+  const items = room.feed.filter((x) => !room.hidden.includes(x.message));
+  if (!items.length) return `<p class="muted-text">Nothing has been written yet.</p>`;
+  let html = '<ol class="feed">';
+  for (const it of items.slice(-50)) {
+    const who = it.kind === 'note' ? (it.member ? `${nameOf(room, it.member)} (note)` : 'A shared note') : labelOf(room, it.member);
+    html += `<li class="feed-${it.kind}"><p class="feed-who">${esc(who)}</p><p class="feed-text">${esc(it.text)}</p>`;
+    if (staff) html += btn('hide', 'Hide', { 'data-message': it.message, 'data-key': `hide-${it.message}`, 'aria-label': `Hide this message from ${who}` }, 'small');
+    html += '</li>';
+  }
+  return html + '</ol>';
+}
+
+export function renderAgenda(room) {
+  if (!room.agenda.length) return '<p class="muted-text">The agenda is loading.</p>';
+  const cur = room.phase?.index;
+  let html = '<ol class="agenda">';
+  room.agenda.forEach((a, i) => {
+    const state = cur == null ? '' : i < cur ? 'done' : i === cur ? 'now' : '';
+    html += `<li class="${state}"${i === cur ? ' aria-current="step"' : ''}><span class="a-title">${esc(a.title)}</span> <span class="a-kind">${esc(KIND_WORDS[a.kind] || a.kind)}</span>${state === 'now' ? ' <span class="badge">now</span>' : state === 'done' ? ' <span class="a-done">done</span>' : ''}</li>`;
+  });
+  return html + '</ol>';
+}
+
+/** Facilitator controls: the agenda, time, breakouts, broadcast. */
+export function renderConsole(room) {
+  if (!canFacilitate(room.me?.role)) return '';
+  const s = room.session.state;
+  let html = '<div class="row wrap">';
+  if (s === 'not_started') html += btn('start', 'Start the session', {}, 'primary');
+  if (s === 'running') html += btn('pause', 'Pause', {}, 'secondary');
+  if (s === 'paused') html += btn('resume', 'Resume', {}, 'primary');
+  if (s === 'running' || s === 'paused') {
+    const next = room.phase ? room.agenda[room.phase.index + 1] : room.agenda[0];
+    html += btn('next_phase', next ? `Next: ${esc(next.title)}` : 'Finish the last part', {}, 'secondary');
+  }
+  html += '</div>';
+  if (s === 'running' || s === 'paused') {
+    html += '<div class="row wrap">';
+    html += btn('extend_turn', '+30 s to this turn', {}, 'secondary');
+    html += btn('extend_phase', '+1 min to this part', {}, 'secondary');
+    html += btn('end', 'End the town hall', {}, 'danger');
+    html += '</div>';
+  }
+  if (room.phase?.kind === 'breakout' || room.breakout) {
+    const b = room.breakout;
+    html += '<h3>Small groups</h3><div class="row wrap">';
+    const size = phaseSpec(room)?.group_size;
+    html += `<label class="inline">Group size <input type="number" min="2" max="50" data-key="group-size" id="group-size" inputmode="numeric"${size ? ` placeholder="${esc(size)}"` : ''}></label>`;
+    html += `<label class="inline">Groups <select id="group-assign" data-key="group-assign"><option value="new">new mix</option><option value="reuse">same as last time</option><option value="reshuffle">meet someone new</option></select></label>`;
+    html += btn('open_breakouts', b && !b.closed ? 'Re-form groups' : 'Open groups', {}, 'secondary');
+    if (b && !b.closed) html += btn('close_breakouts', 'Recall groups', {}, 'secondary');
+    html += '</div>';
+  }
+  html += `<form data-form="broadcast" class="broadcast"><label for="broadcast-text">Message to everyone${room.breakout && !room.breakout.closed ? ' (all groups)' : ''}</label>
+    <div class="row"><input id="broadcast-text" data-key="broadcast-text" maxlength="500" required autocomplete="off"><button type="submit" class="secondary" data-key="broadcast-submit">Send</button></div></form>`;
+  return html;
+}
+
+function fmtMs(ms) {
+  return clock(ms || 0);
+}
+
+/**
+ * Per-community figures: every community of the event, with its people counted from the
+ * roster and its time from the server's latest figures (or the people's sum before any).
+ */
+function communityFigures(room, eq) {
+  const names = [];
+  const add = (n) => { if (n && !names.includes(n)) names.push(n); };
+  (room.eventInfo?.communities || []).forEach(add);
+  eq.communities.forEach((c) => add(c.community));
+  eq.people.forEach((p) => add(p.community));
+  const rows = names.map((name) => {
+    const people = eq.people.filter((p) => p.community === name);
+    const server = eq.communities.find((c) => c.community === name);
+    const ms = server ? server.speaking_ms : people.reduce((a, p) => a + p.speaking_ms, 0);
+    return { community: name, members: people.length, speaking_ms: ms };
+  });
+  const total = rows.reduce((a, r) => a + r.speaking_ms, 0);
+  for (const r of rows) r.share = total ? r.speaking_ms / total : 0;
+  return rows;
+}
+
+/** The live equity dashboard: bars by community and by person, Gini, who has not spoken. */
+export function renderEquity(room) {
+  const eq = room.equity;
+  if (!isStaff(room.me?.role)) return '';
+  if (!eq) return '<p class="muted-text">Fairness figures appear once the room is loaded.</p>';
+  let html = '<h3>Speaking time by community</h3>';
+  const comms = communityFigures(room, eq);
+  html += comms.length
+    ? bars(comms.map((c, i) => ({ label: `${c.community} (${c.members})`, value: c.speaking_ms, text: `${fmtMs(c.speaking_ms)} · ${percent(c.share)}`, cls: `c${i % 4}` })), 'bars-comm')
+    : '<p class="muted-text">No participants yet.</p>';
+  html += '<h3>Speaking time by person</h3>';
+  const people = eq.people.slice().sort((a, b) => b.speaking_ms - a.speaking_ms || a.name.localeCompare(b.name));
+  const commIdx = new Map(comms.map((c, i) => [c.community, i]));
+  html += people.length
+    ? bars(people.map((p) => ({ label: p.name, value: p.speaking_ms, text: `${fmtMs(p.speaking_ms)}${p.reflect_ms ? ` + ${fmtMs(p.reflect_ms)} summing up` : ''} · ${p.turns} turn${p.turns === 1 ? '' : 's'}`, cls: `c${(commIdx.get(p.community) ?? 0) % 4}` })), 'bars-people')
+    : '';
+  const g = eq.gini || 0;
+  html += `<h3>Balance (Gini)</h3><p class="gini"><strong>${g.toFixed(2)}</strong> <span class="hint">0 means everyone spoke equally; near 1 means one person did all the talking.</span></p>`;
+  if (g > 0) {
+    const within = eq.gini_within || 0;
+    const between = eq.gini_between || 0;
+    const overlap = Math.max(0, eq.gini_overlap ?? g - within - between);
+    const w = (x) => `${Math.round((x / g) * 100)}%`;
+    html += `<div class="split" aria-hidden="true"><span class="s-within" style="width:${w(within)}"></span><span class="s-between" style="width:${w(between)}"></span><span class="s-overlap" style="width:${w(overlap)}"></span></div>`;
+    html += `<ul class="split-legend"><li><span class="key s-within"></span>Within communities: ${within.toFixed(2)}</li><li><span class="key s-between"></span>Between communities: ${between.toFixed(2)}</li><li><span class="key s-overlap"></span>Overlap: ${overlap.toFixed(2)}</li></ul>`;
+  }
+  const silent = eq.not_spoken.filter((id) => member(room, id));
+  html += `<h3>Not spoken yet (${silent.length})</h3>`;
+  html += silent.length
+    ? `<ul class="plain">${silent.map((id) => `<li>${esc(labelOf(room, id))}${member(room, id)?.present === false ? ' <span class="muted-text">(away)</span>' : ''}</li>`).join('')}</ul>`
+    : '<p class="muted-text">Everyone has spoken.</p>';
+  return html;
+}
+
+/** Moderator panel: floor, people (invite, mute, remove), help requests and nudges. */
+export function renderModeration(room) {
+  if (!isStaff(room.me?.role)) return '';
+  let html = '';
+  const f = room.floor;
+  html += '<h3>Floor</h3>';
+  if (f) {
+    html += `<p>${esc(floorSentence(room, f))}</p><div class="row">${btn('revoke_floor', 'Take the floor back', {}, 'secondary')}</div>`;
+  } else {
+    html += '<p class="muted-text">Nobody has the floor.</p>';
+  }
+  if (room.invitation) html += `<p>Invitation waiting for ${esc(labelOf(room, room.invitation))}.</p>`;
+  if (room.moveOn?.offered) {
+    const mo = room.moveOn;
+    html += `<p class="move-on-tally"><strong>Move-on vote:</strong> ${mo.eligible ? `${mo.votes} of ${mo.eligible} agree (${mo.threshold_pct}% needed)` : 'offered, no votes yet'}.</p>`;
+  }
+  const people = room.members.filter((m) => m.role === 'participant');
+  html += `<h3>People (${people.filter((m) => m.present).length} here)</h3>`;
+  html += '<ul class="people">';
+  for (const m of people) {
+    html += `<li><span class="p-name">${esc(m.name)}</span>${communityTag(m.community)}${m.present ? '' : ' <span class="muted-text">(away)</span>'}${m.muted ? ' <span class="badge warn">muted</span>' : ''}<span class="p-actions">`;
+    html += btn('grant_floor', 'Invite to speak', { 'data-member': m.id, 'aria-label': `Invite ${m.name} to speak` }, 'small');
+    html += m.muted
+      ? btn('unmute', 'Unmute', { 'data-member': m.id, 'aria-label': `Unmute ${m.name}` }, 'small')
+      : btn('mute', 'Mute', { 'data-member': m.id, 'aria-label': `Mute ${m.name}` }, 'small');
+    html += btn('remove', 'Remove', { 'data-member': m.id, 'data-name': m.name, 'aria-label': `Remove ${m.name} from the event` }, 'small danger');
+    html += '</span></li>';
+  }
+  html += '</ul>';
+  if (room.help.length) {
+    html += '<h3>Help requests</h3><ul class="plain">';
+    for (const h of room.help.slice(-10).reverse()) html += `<li>${esc(labelOf(room, h.member))} asked for help</li>`;
+    html += '</ul>';
+  }
+  if (room.nudges.length) {
+    html += '<h3>Nudged (invited kindly to speak)</h3><ul class="plain">';
+    for (const n of room.nudges.slice(-10).reverse()) html += `<li>${esc(labelOf(room, n.member))}</li>`;
+    html += '</ul>';
+  }
+  return html;
+}

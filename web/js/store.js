@@ -1,0 +1,480 @@
+// The room as this member knows it: built from the `snapshot` state (src/engine/view.rs) and
+// kept current by applying each `event` payload (src/engine/event.rs) in sequence order.
+// `apply` returns what is worth announcing to screen-reader users (floor changes, time
+// warnings, invitations), so the announcing policy lives in one place.
+
+import { spokenDuration } from './util.js';
+
+export function emptyRoom() {
+  return {
+    me: null,
+    room: null,
+    seq: 0,
+    loaded: false,
+    protocol: '',
+    title: '',
+    session: { state: 'not_started' },
+    agenda: [],
+    phase: null,
+    floor: null,
+    queue: [],
+    members: [],
+    invitation: null,
+    interlude_until: null,
+    reflection: null,
+    side: null,
+    questions: [],
+    current_question: null,
+    question_order: [],
+    poll: null,
+    hidden: [],
+    equity: null,
+    feed: [],
+    broadcasts: [],
+    breakout: null,
+    help: [],
+    nudges: [],
+    nudgedMe: false,
+    moveOn: null,
+    lastWarning: null,
+    pausedAt: null,
+    eventInfo: null,
+    notice: null,
+    spec: null,
+  };
+}
+
+/** Replaces the room with a snapshot, keeping what a snapshot does not carry. */
+export function applySnapshot(room, msg) {
+  const s = msg.state || {};
+  room.room = msg.room;
+  room.seq = msg.seq;
+  room.loaded = true;
+  room.protocol = s.protocol || '';
+  room.title = s.title || '';
+  room.session = s.session || { state: 'not_started' };
+  room.agenda = s.agenda || [];
+  room.phase = s.phase || null;
+  room.floor = s.floor ? { ...s.floor, since: null } : null;
+  room.queue = s.queue || [];
+  room.members = s.members || [];
+  room.invitation = s.invitation || null;
+  room.interlude_until = s.interlude_until || null;
+  room.reflection = s.reflection || null;
+  room.side = s.side || null;
+  room.questions = (s.questions || []).map((q) => ({ ...q }));
+  room.current_question = s.current_question ?? null;
+  room.poll = s.poll || null;
+  room.hidden = s.hidden || [];
+  room.equity = s.equity || null;
+  if (room.phase?.kind !== 'breakout') room.breakout = null;
+  if (room.phase?.kind !== 'queue') room.moveOn = null;
+}
+
+export function member(room, id) {
+  return room.members.find((m) => m.id === id) || null;
+}
+
+export function nameOf(room, id) {
+  if (!id) return 'Someone';
+  if (room.me && id === room.me.member) return 'You';
+  return member(room, id)?.name || 'Someone';
+}
+
+/** "Ana (Dayton, OH)" */
+export function labelOf(room, id) {
+  const m = member(room, id);
+  if (!m) return nameOf(room, id);
+  if (room.me && id === room.me.member) return m.community ? `You (${m.community})` : 'You';
+  return m.community ? `${m.name} (${m.community})` : m.name;
+}
+
+function shiftDeadlines(room, ms) {
+  const add = (t) => (t == null ? t : t + ms);
+  if (room.phase) room.phase.deadline = add(room.phase.deadline);
+  if (room.floor) room.floor.deadline = add(room.floor.deadline);
+  if (room.reflection) room.reflection.until = add(room.reflection.until);
+  room.interlude_until = add(room.interlude_until);
+  if (room.side) room.side = [room.side[0], add(room.side[1])];
+  if (room.breakout) {
+    room.breakout.until = add(room.breakout.until);
+    room.breakout.closingUntil = add(room.breakout.closingUntil);
+  }
+}
+
+function person(room, id) {
+  const eq = room.equity;
+  if (!eq) return null;
+  let p = eq.people.find((x) => x.member === id);
+  if (!p) {
+    const m = member(room, id);
+    if (!m || m.role !== 'participant') return null;
+    p = { member: id, name: m.name, community: m.community, speaking_ms: 0, reflect_ms: 0, turns: 0, passes: 0, queue_wait_ms: 0 };
+    eq.people.push(p);
+    if (!eq.not_spoken.includes(id)) eq.not_spoken.push(id);
+  }
+  return p;
+}
+
+/**
+ * Applies one event frame. Returns announcements: `{text, urgent?}`.
+ * Frames at or below the last sequence number are ignored (a resume may overlap).
+ */
+export function applyEvent(room, frame) {
+  if (frame.room && room.room && frame.room !== room.room) return [];
+  if (frame.seq <= room.seq) return [];
+  room.seq = frame.seq;
+  const e = frame.event;
+  const at = frame.at;
+  const me = room.me?.member;
+  const out = [];
+  const say = (text, urgent = false) => out.push({ text, urgent });
+  switch (e.type) {
+    case 'member_joined': {
+      const existing = member(room, e.member);
+      if (existing) {
+        existing.present = true;
+      } else {
+        room.members.push({ id: e.member, name: e.name, role: e.role, community: e.community, present: true, muted: false });
+      }
+      if (room.equity && e.role === 'participant') person(room, e.member);
+      break;
+    }
+    case 'member_left': {
+      const m = member(room, e.member);
+      if (m) m.present = false;
+      room.queue = room.queue.filter((h) => h.member !== e.member);
+      break;
+    }
+    case 'member_removed':
+      room.members = room.members.filter((m) => m.id !== e.member);
+      room.queue = room.queue.filter((h) => h.member !== e.member);
+      break;
+    case 'session_started':
+      room.session = { state: 'running' };
+      say('The session has started.');
+      break;
+    case 'session_paused':
+      room.session = { state: 'paused' };
+      room.pausedAt = at;
+      say('The session is paused. Timers are stopped.');
+      break;
+    case 'session_resumed':
+      room.session = { state: 'running' };
+      shiftDeadlines(room, e.shifted_ms || 0);
+      say('The session has resumed.');
+      break;
+    case 'session_ended':
+      room.session = { state: 'ended' };
+      room.floor = null;
+      room.queue = [];
+      say('The town hall has ended. Thank you for taking part.');
+      break;
+    case 'phase_started':
+      room.phase = { index: e.index, id: e.id, kind: e.kind, title: e.title, prompt: e.prompt, deadline: e.deadline, overtime: false };
+      room.floor = null;
+      room.queue = [];
+      room.reflection = null;
+      room.interlude_until = null;
+      room.side = null;
+      room.questions = [];
+      room.current_question = null;
+      room.question_order = [];
+      room.moveOn = null;
+      room.nudgedMe = false;
+      room.invitation = null;
+      room.poll = pollFromSpec(room, e.id);
+      if (e.kind !== 'breakout') room.breakout = null;
+      say(`Now: ${e.title}.`);
+      break;
+    case 'phase_ended':
+      if (room.phase && room.phase.index === e.index) room.phase.deadline = null;
+      break;
+    case 'phase_overtime':
+      if (room.phase) room.phase.overtime = true;
+      say('The time for this part is up; the facilitator will move on.');
+      break;
+    case 'interlude':
+      room.interlude_until = e.until;
+      if (e.think) say('Take a moment to think before the first turn.');
+      break;
+    case 'floor_granted': {
+      room.floor = { member: e.member, turn: e.turn, deadline: e.deadline, held_ms: 0, overtime: false, responding_to: e.responding_to || null, since: at };
+      room.interlude_until = null;
+      room.reflection = null;
+      // The server withdraws a move-on offer as soon as the floor is taken (no event says so).
+      room.moveOn = null;
+      if (room.invitation === e.member) room.invitation = null;
+      room.queue = room.queue.filter((h) => h.member !== e.member);
+      say(floorSentence(room, room.floor), e.member === me);
+      break;
+    }
+    case 'floor_released': {
+      if (room.floor && room.floor.member === e.member) room.floor = null;
+      const p = person(room, e.member);
+      if (p) {
+        if (e.turn === 'reflect') p.reflect_ms += e.held_ms;
+        else p.speaking_ms += e.held_ms;
+        if (e.turn === 'own' && e.reason !== 'passed') {
+          p.turns += 1;
+          room.equity.not_spoken = room.equity.not_spoken.filter((x) => x !== e.member);
+        }
+      }
+      if (e.member === me && e.reason === 'expired') say('Your time is up. Thank you.');
+      else if (e.member === me && e.reason === 'revoked') say('A moderator has ended your turn.');
+      break;
+    }
+    case 'floor_revoked':
+      break;
+    case 'turn_overtime':
+      if (room.floor && room.floor.member === e.member) room.floor.overtime = true;
+      break;
+    case 'warning': {
+      room.lastWarning = { deadline: e.deadline, phase: e.phase, at };
+      const left = spokenDuration(e.deadline - at);
+      if (e.phase) say(`About ${left} left in this part of the agenda.`);
+      else if (room.floor && room.floor.member === me) say(`About ${left} left in your turn.`, true);
+      else say(`About ${left} left in this turn.`);
+      break;
+    }
+    case 'deadline_extended':
+      if (e.phase) {
+        if (room.phase) {
+          room.phase.deadline = e.deadline;
+          room.phase.overtime = false;
+        }
+        say('More time was added to this part of the agenda.');
+      } else if (room.floor) {
+        room.floor.deadline = e.deadline;
+        room.floor.overtime = false;
+        say('More time was added to this turn.');
+      }
+      break;
+    case 'hand_raised':
+      room.moveOn = null;
+      if (!room.queue.some((h) => h.member === e.member)) room.queue.push({ member: e.member, stance: e.stance });
+      else room.queue.find((h) => h.member === e.member).stance = e.stance;
+      break;
+    case 'hand_lowered':
+      room.queue = room.queue.filter((h) => h.member !== e.member);
+      break;
+    case 'queue_changed': {
+      const stance = new Map(room.queue.map((h) => [h.member, h.stance]));
+      room.queue = e.order.map((m) => ({ member: m, stance: stance.get(m) ?? null }));
+      break;
+    }
+    case 'passed':
+      if (e.member !== me) say(`${nameOf(room, e.member)} passed${e.for_now ? ' for now' : ''}.`);
+      {
+        const p = person(room, e.member);
+        if (p) p.passes += 1;
+      }
+      break;
+    case 'reflection_pending':
+      room.reflection = { speaker: e.speaker, listener: e.listener, until: e.until, attempt: e.attempt };
+      if (e.speaker === me) say(`${nameOf(room, e.listener)} summed up what you said. Did they get it right?`, true);
+      break;
+    case 'reflection_confirmed':
+      room.reflection = null;
+      if (e.listener === me) say(`${nameOf(room, e.speaker)} confirmed your summary.`);
+      break;
+    case 'clarification_requested':
+      room.reflection = null;
+      if (e.listener === me) say(`${nameOf(room, e.speaker)} asked to clarify.`);
+      break;
+    case 'invited':
+      room.invitation = e.member;
+      if (e.member === me) say('You are invited to speak. Accept or decline.', true);
+      break;
+    case 'invitation_declined':
+      if (room.invitation === e.member) room.invitation = null;
+      break;
+    case 'muted': {
+      const m = member(room, e.member);
+      if (m) m.muted = true;
+      room.queue = room.queue.filter((h) => h.member !== e.member);
+      if (e.member === me) say('A moderator has muted you for now.', true);
+      break;
+    }
+    case 'unmuted': {
+      const m = member(room, e.member);
+      if (m) m.muted = false;
+      if (e.member === me) say('You are no longer muted.');
+      break;
+    }
+    case 'said':
+      room.feed.push({ kind: 'said', message: e.message, member: e.member, text: e.text, at });
+      trimFeed(room);
+      break;
+    case 'noted':
+      room.feed.push({ kind: 'note', message: e.message, member: e.member, text: e.text, at });
+      trimFeed(room);
+      break;
+    case 'hidden':
+      if (!room.hidden.includes(e.message)) room.hidden.push(e.message);
+      room.questions = room.questions.filter((q) => q.id !== e.message);
+      break;
+    case 'broadcast':
+      room.broadcasts.push({ by: e.by, text: e.text, at });
+      if (room.broadcasts.length > 5) room.broadcasts.shift();
+      say(`Message from the facilitator: ${e.text}`);
+      break;
+    case 'side_changed':
+      room.side = [e.side, e.until];
+      say(`Now speaking: ${e.side}.`);
+      break;
+    case 'question_asked':
+      if (!room.questions.some((q) => q.id === e.question)) {
+        room.questions.push({ id: e.question, asker: e.member, text: e.text, votes: 0, voted: false, approved: false, answered: false });
+      }
+      break;
+    case 'question_upvoted': {
+      const q = room.questions.find((x) => x.id === e.question);
+      if (q) q.votes = e.votes;
+      break;
+    }
+    case 'question_approved': {
+      const q = room.questions.find((x) => x.id === e.question);
+      if (q) q.approved = true;
+      if (!room.question_order.includes(e.question)) room.question_order.push(e.question);
+      break;
+    }
+    case 'question_on_floor': {
+      if (room.current_question != null) {
+        const prev = room.questions.find((x) => x.id === room.current_question);
+        if (prev) prev.answered = true;
+      }
+      room.current_question = e.question;
+      room.question_order = room.question_order.filter((x) => x !== e.question);
+      say(`Question on the floor: ${e.text}`);
+      break;
+    }
+    case 'questions_merged': {
+      room.questions = room.questions.filter((q) => q.id !== e.question);
+      const into = room.questions.find((x) => x.id === e.into);
+      if (into) into.votes = e.votes;
+      break;
+    }
+    case 'question_order':
+      room.question_order = e.order.slice();
+      break;
+    case 'voted':
+      if (e.member === me && room.poll) room.poll.my_vote = e.choice;
+      break;
+    case 'poll_results':
+      if (room.poll) room.poll.results = e;
+      else room.poll = { question: '', choices: e.totals.map((t) => t[0]), my_vote: null, results: e };
+      if (e.closed) say('The poll has closed. Results are shown.');
+      break;
+    case 'breakout_opened': {
+      const group = e.groups.findIndex((g) => g.includes(me));
+      room.breakout = { protocol: e.protocol, groups: e.groups, until: e.until, closingUntil: null, myGroup: group >= 0 ? group : null };
+      if (group >= 0) say(`Breakout groups are open. You are in group ${group + 1}.`, true);
+      else say('Breakout groups are open.');
+      break;
+    }
+    case 'breakout_moved': {
+      if (!room.breakout) break;
+      room.breakout.groups = room.breakout.groups.map((g) => g.filter((m) => m !== e.member));
+      while (room.breakout.groups.length <= e.group) room.breakout.groups.push([]);
+      room.breakout.groups[e.group].push(e.member);
+      if (e.member === me) {
+        room.breakout.myGroup = e.group;
+        say(`You are now in group ${e.group + 1}.`, true);
+      }
+      break;
+    }
+    case 'breakout_closing':
+      if (room.breakout) room.breakout.closingUntil = e.until;
+      say(`Breakout groups close in ${spokenDuration(e.until - at)}. Please wrap up.`);
+      break;
+    case 'breakout_closed':
+      if (room.breakout) room.breakout.closed = true;
+      say('Breakout groups are closed. Welcome back to the hall.');
+      break;
+    case 'help_requested':
+      room.help.push({ member: e.member, at });
+      if (e.member === me) say('The facilitators know you asked for help.');
+      break;
+    case 'nudged':
+      room.nudges.push({ member: e.member, at });
+      if (e.member === me) {
+        room.nudgedMe = true;
+        say('We would love to hear from you. Raise your hand whenever you are ready.');
+      }
+      break;
+    case 'move_on_offered':
+      room.moveOn = { offered: true, votes: 0, eligible: 0, threshold_pct: 0, mine: false };
+      say('The floor is quiet. You can vote to move on together.');
+      break;
+    case 'move_on_tally':
+      room.moveOn = { ...(room.moveOn || { offered: true, mine: false }), votes: e.votes, eligible: e.eligible, threshold_pct: e.threshold_pct };
+      break;
+    case 'move_on_carried':
+      room.moveOn = null;
+      say('The group agreed to move on.');
+      break;
+    case 'equity_updated':
+      if (room.equity) {
+        room.equity.gini = e.gini;
+        room.equity.gini_within = e.gini_within;
+        room.equity.gini_between = e.gini_between;
+        room.equity.gini_overlap = Math.max(0, e.gini - e.gini_within - e.gini_between);
+        room.equity.total_speaking_ms = e.total_speaking_ms;
+        const total = e.total_speaking_ms || 0;
+        for (const [name, ms] of e.by_community) {
+          let c = room.equity.communities.find((x) => x.community === name);
+          if (!c) {
+            c = { community: name, members: 0, speaking_ms: 0, reflect_ms: 0, turns: 0, share: 0 };
+            room.equity.communities.push(c);
+          }
+          c.speaking_ms = ms;
+          c.share = total ? ms / total : 0;
+        }
+        room.equity.not_spoken_count = e.not_spoken;
+      }
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+function trimFeed(room) {
+  if (room.feed.length > 200) room.feed.splice(0, room.feed.length - 200);
+}
+
+/** The poll of a phase from the protocol file, so choices show before any results. */
+export function pollFromSpec(room, phaseId) {
+  const p = room.spec?.phases?.find((x) => x.id === phaseId);
+  const k = p?.kind;
+  if (!k || k.kind !== 'poll') return null;
+  return { question: k.question, choices: k.choices.slice(), my_vote: null, results: null };
+}
+
+/** The protocol's settings for the current phase (stances, pass), when known. */
+export function phaseSpec(room) {
+  if (!room.phase || !room.spec) return null;
+  return room.spec.phases?.find((x) => x.id === room.phase.id)?.kind || null;
+}
+
+/** "Ana (Dayton, OH) has the floor" and its variants by turn kind. */
+export function floorSentence(room, floor) {
+  const me = room.me?.member;
+  const mine = floor.member === me;
+  const other = floor.responding_to ? nameOf(room, floor.responding_to) : 'the previous speaker';
+  switch (floor.turn) {
+    case 'reflect':
+      return mine ? `You have the floor to sum up what ${other} said.` : `${nameOf(room, floor.member)} is summing up what ${floor.responding_to === me ? 'you' : other} said.`;
+    case 'clarify':
+      return mine ? 'You have the floor to clarify what you meant.' : `${nameOf(room, floor.member)} is clarifying.`;
+    case 'question':
+      return mine ? 'You have the floor to ask your question.' : `${nameOf(room, floor.member)} is asking a question.`;
+    case 'answer':
+      return mine ? 'You have the floor to answer.' : `${nameOf(room, floor.member)} is answering.`;
+    case 'presentation':
+      return mine ? 'You have the floor to present.' : `${nameOf(room, floor.member)} is presenting.`;
+    default:
+      return mine ? 'You have the floor.' : `${nameOf(room, floor.member)} has the floor.`;
+  }
+}
