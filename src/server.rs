@@ -146,6 +146,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/protocols", get(public::list_protocols))
         .route("/api/protocols/{name}", get(public::show_protocol))
         .route(
+            "/api/protocols/{name}/rehearse",
+            get(api::preview::rehearse),
+        )
+        .route(
             "/api/events",
             post(api::events::create_event).get(api::events::list_events),
         )
