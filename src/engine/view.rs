@@ -261,8 +261,26 @@ impl Engine {
             current_question,
             poll,
             hidden: core.hidden.clone(),
-            equity: staff.then(|| self.equity()),
+            equity: staff.then(|| self.equity_for_snapshot()),
         }
+    }
+}
+
+/// Most people listed in a snapshot's equity figures; the report has everyone.
+pub const VIEW_EQUITY_PEOPLE: usize = 200;
+
+impl Engine {
+    /// Equity for a staff snapshot: in a large hall, the people who spoke most and the first
+    /// of those who have not spoken, so the snapshot stays small; totals, communities and the
+    /// Gini are always over everyone.
+    fn equity_for_snapshot(&self) -> Equity {
+        let mut e = self.equity();
+        if e.people.len() > VIEW_EQUITY_PEOPLE {
+            e.people.sort_by_key(|p| std::cmp::Reverse(p.speaking_ms));
+            e.people.truncate(VIEW_EQUITY_PEOPLE);
+        }
+        e.not_spoken.truncate(VIEW_EQUITY_PEOPLE);
+        e
     }
 }
 

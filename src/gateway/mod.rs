@@ -153,7 +153,9 @@ pub async fn ws_handler(
     let max = app.config.max_message_bytes;
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(max + 64 * 1024)
+        // A single frame larger than this fails to write, and snapshots of a large hall are
+        // bigger than any client message: bound it by the outbound queue instead.
+        .max_write_buffer_size(app.config.outbound_queue_bytes.max(max) + 64 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(|e| tracing::debug!("websocket upgrade failed: {e}"))
