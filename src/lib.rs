@@ -18,6 +18,7 @@
 //! - `room`: one actor task per live room owning its engine, inbox, timer and event log.
 //! - `bus`: the seam between rooms and connections (sequenced, once-encoded events into
 //!   byte-bounded outbound queues); `local` is the in-process implementation.
+//! - `html`: HTML escaping shared by the report pages.
 //! - `hub`: the registry of events and their rooms on this node.
 //! - `gateway`: the WebSocket endpoint: admission, hello, commands, heartbeats, close codes,
 //!   and the wire DTOs (`gateway::wire`).
@@ -32,6 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod html;
 pub mod hub;
 pub mod metrics;
 pub mod protocol;

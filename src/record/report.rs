@@ -11,6 +11,7 @@ use crate::engine::equity::Equity;
 use crate::engine::event::EventKind;
 use crate::engine::member::MemberId;
 use crate::engine::Engine;
+use crate::html::escape as esc;
 use crate::protocol::PhaseKind;
 use crate::record::Logged;
 use crate::time::Millis;
@@ -223,13 +224,6 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
         questions_answered: answered,
         moderation,
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn bar_chart(title: &str, rows: &[(String, f64, String)]) -> String {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::html::escape as esc;
 use crate::rehearse::Summary;
 
 fn mins(m: f64) -> String {
@@ -130,13 +131,6 @@ pub fn compare(all: &[Summary]) -> String {
         );
     }
     out
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Horizontal bars with labels, as inline SVG.

@@ -145,6 +145,20 @@ impl Driver<'_> {
         self.models.0.get(&p.model)
     }
 
+    /// Every persona with one probability from its model (0 for an unknown model).
+    fn people_with(&self, pick: fn(&Model) -> f64) -> Vec<(MemberId, f64)> {
+        self.crowd
+            .people
+            .iter()
+            .map(|p| {
+                (
+                    MemberId::new(p.name.clone()),
+                    self.models.0.get(&p.model).map_or(0.0, pick),
+                )
+            })
+            .collect()
+    }
+
     fn persona_index(&self, member: &MemberId) -> Option<usize> {
         self.crowd.people.iter().position(|p| p.name == member.0)
     }
@@ -290,17 +304,7 @@ impl Driver<'_> {
         }
         let queued = self.engine.queue();
         let holder = self.engine.floor().map(|f| f.member.clone());
-        let people: Vec<(MemberId, f64)> = self
-            .crowd
-            .people
-            .iter()
-            .map(|p| {
-                (
-                    MemberId::new(p.name.clone()),
-                    self.models.0.get(&p.model).map_or(0.0, |m| m.raise),
-                )
-            })
-            .collect();
+        let people = self.people_with(|m| m.raise);
         for (m, p) in people {
             if queued.contains(&m) || holder.as_ref() == Some(&m) {
                 continue;
@@ -470,17 +474,7 @@ impl Driver<'_> {
     }
 
     fn qa_opened(&mut self) {
-        let people: Vec<(MemberId, f64)> = self
-            .crowd
-            .people
-            .iter()
-            .map(|p| {
-                (
-                    MemberId::new(p.name.clone()),
-                    self.models.0.get(&p.model).map_or(0.0, |m| m.ask),
-                )
-            })
-            .collect();
+        let people = self.people_with(|m| m.ask);
         for (m, p) in people {
             if self.chance(p) {
                 let delay = self.between(5_000.0, 90_000.0) as u64;
