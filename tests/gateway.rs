@@ -88,10 +88,20 @@ async fn bad_frames_get_errors_and_change_nothing() {
         "bad frames change nothing"
     );
 
-    // Oversized: an error, then close 1009 (the rest of the frame cannot be skipped).
+    // Over the message limit but under the transport's hard cap: an error, the connection
+    // stays usable and nothing changed.
     let mut p = server.join(&t).await;
     let big = format!(r#"{{"type": "speak", "text": "{}"}}"#, "x".repeat(20_000));
     p.send_raw(Message::text(big)).await;
+    let err = p.recv_until(|v| v["type"] == "error").await;
+    assert_eq!(err["code"], "too_large");
+    assert_usable(&mut p).await;
+    assert_eq!(seq_of(&server, &event).await, before);
+
+    // Over the hard cap: tungstenite refuses it from the header, so an error, then 1009.
+    let cap = commonground::gateway::hard_frame_cap(test_config().max_message_bytes);
+    let huge = format!(r#"{{"type": "speak", "text": "{}"}}"#, "x".repeat(cap));
+    p.send_raw(Message::text(huge)).await;
     let err = p.recv_until(|v| v["type"] == "error").await;
     assert_eq!(err["code"], "too_large");
     assert_eq!(

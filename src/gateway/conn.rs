@@ -228,8 +228,9 @@ impl Reader {
     fn on_error(&mut self, e: axum::Error) -> Flow {
         let inner = e.into_inner();
         match inner.downcast_ref::<tungstenite::Error>() {
-            // tokio-tungstenite ends the stream after any read error, so even this one (the
-            // frame was read whole, only its text was bad) closes the connection, with 1007.
+            // RFC 6455 section 8.1 requires failing the connection on a text frame that is not
+            // UTF-8 (and tokio-tungstenite ends the stream after it anyway): the client learns
+            // why from the error, then the close 1007.
             Some(tungstenite::Error::Utf8(_)) => {
                 Metrics::inc(&self.app.metrics.bad_frames);
                 self.send(&ServerMsg::error(
@@ -239,15 +240,18 @@ impl Reader {
                 ));
                 self.close_with(CloseReason::InvalidUtf8)
             }
-            // The rest of an oversized frame cannot be skipped without reading it, so the
-            // connection ends after the error.
+            // Over the hard transport cap: the rest of the frame cannot be skipped without
+            // reading it, so the connection ends after the error.
             Some(tungstenite::Error::Capacity(_)) => {
                 Metrics::inc(&self.app.metrics.bad_frames);
                 let max = self.app.config.max_message_bytes;
                 self.send(&ServerMsg::error(
                     None,
                     "too_large",
-                    format!("messages are limited to {max} bytes"),
+                    format!(
+                        "messages are limited to {max} bytes; frames over {} close the connection",
+                        super::hard_frame_cap(max)
+                    ),
                 ));
                 self.close_with(CloseReason::TooLarge)
             }
@@ -278,6 +282,13 @@ impl Reader {
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
+        let max = self.app.config.max_message_bytes;
+        if text.len() > max {
+            // Read whole (it is under the transport's hard cap) but over the message limit:
+            // refused like any bad frame, without parsing it.
+            let message = format!("messages are limited to {max} bytes");
+            return self.bad_frame(None, "too_large", &message);
+        }
         let msg = match parse_client(text) {
             Ok(m) => m,
             Err(bad) => return self.bad_frame(bad.id, "invalid", &bad.message),

@@ -38,7 +38,8 @@ pub enum CloseReason {
     GoingAway,
     /// 1007: a text frame that is not valid UTF-8.
     InvalidUtf8,
-    /// 1009: a frame over the size limit (the rest of it cannot be skipped safely).
+    /// 1009: a frame over the hard transport cap ([`hard_frame_cap`]); frames between the
+    /// message limit and the cap are answered `too_large` and the connection stays open.
     TooLarge,
     /// 1013: the room could not take the connection right now.
     Unavailable,
@@ -156,8 +157,12 @@ pub async fn ws_handler(
         // A single frame larger than this fails to write, and snapshots of a large hall are
         // bigger than any client message: bound it by the outbound queue instead.
         .max_write_buffer_size(app.config.outbound_queue_bytes.max(max) + 64 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
+        // The transport admits frames up to a hard cap above the message limit, so a
+        // moderately oversized message is read whole and answered `too_large` while the
+        // connection stays open; only a frame beyond the cap (which tungstenite refuses from
+        // its header, leaving the rest of the stream unreadable) closes it with 1009.
+        .max_message_size(hard_frame_cap(max))
+        .max_frame_size(hard_frame_cap(max))
         .on_failed_upgrade(|e| tracing::debug!("websocket upgrade failed: {e}"))
         .on_upgrade(move |socket| async move {
             conn::run(socket, app, conn, ip).await;
@@ -165,6 +170,15 @@ pub async fn ws_handler(
             drop(token);
         })
 }
+
+/// The largest frame the transport reads whole: four times the message limit. Memory per
+/// connection only grows to it while such a frame is being read.
+pub fn hard_frame_cap(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_mul(HARD_CAP_FACTOR)
+}
+
+/// How many times the message limit the transport accepts before failing the connection.
+pub const HARD_CAP_FACTOR: usize = 4;
 
 /// Whether the request's `Origin` may open a socket. A missing Origin (a non-browser
 /// client) is allowed; `*` allows any; an empty list means the same host as the request.
