@@ -411,6 +411,10 @@ function commandFor(action, d, el) {
       if (i < 0) return null;
       return { reorder: d.member, to: action === 'queue_up' ? Math.max(0, i - 1) : Math.min(room.queue.length - 1, i + 1) };
     }
+    case 'yield_to': {
+      const to = $('yield-to')?.value;
+      return to ? { type: 'yield_floor', to } : null;
+    }
     case 'lower_hand':
     case 'accept_floor':
     case 'decline_floor':

@@ -108,11 +108,26 @@ answer_turn = "10m"
 max_question_chars = 280
 `;
 
+const TEST_CURIOSITY = `name = "web-test-curiosity"
+title = "Web test curiosity"
+description = "Questions of genuine curiosity, member to member, for the browser tests."
+
+[[phase]]
+id = "curiosity"
+kind = "curiosity"
+title = "Questions of curiosity"
+prompt = "Ask someone a question you are genuinely curious about."
+duration = "10m"
+question_turn = "5m"
+answer_turn = "5m"
+`;
+
 export function protocolDir() {
   const dir = mkdtempSync(join(tmpdir(), 'commonground-web-e2e-'));
   writeFileSync(join(dir, 'web-test-hall.toml'), TEST_HALL);
   writeFileSync(join(dir, 'web-test-group.toml'), TEST_GROUP);
   writeFileSync(join(dir, 'web-test-forum.toml'), TEST_FORUM);
+  writeFileSync(join(dir, 'web-test-curiosity.toml'), TEST_CURIOSITY);
   return dir;
 }
 

@@ -172,6 +172,25 @@ function renderBreakout(room) {
   return html + '</div>';
 }
 
+/**
+ * Who a curiosity question can go to: present, unmuted participants other than me, people
+ * from another community first (the phase is about asking across the divide).
+ */
+function curiosityPicker(room, me) {
+  const mine = member(room, me)?.community;
+  const people = room.members
+    .filter((m) => m.role === 'participant' && m.present && !m.muted && m.id !== me)
+    .sort((a, b) => (a.community === mine) - (b.community === mine) || a.name.localeCompare(b.name));
+  if (!people.length) return `<p class="hint">Nobody else is here to answer yet.</p>`;
+  const options = people
+    .map((m) => `<option value="${esc(m.id)}">${esc(m.name)}${m.community ? ` (${esc(m.community)})` : ''}</option>`)
+    .join('');
+  return `<div class="ask-to"><label for="yield-to">Ask your question to</label>
+    <div class="row"><select id="yield-to" data-key="yield-to">${options}</select>
+    ${btn('yield_to', 'Pass my question to them', {}, 'primary')}</div>
+    <p class="hint">Say your question first; they answer when you pass the floor to them.</p></div>`;
+}
+
 /** What I can do now (participants, and anyone who holds or is invited to the floor). */
 export function renderMine(room) {
   const me = room.me?.member;
@@ -210,6 +229,8 @@ export function renderMine(room) {
       ${p?.kind === 'round' && f.turn === 'own' && (spec?.allow_pass ?? true) ? btn('pass', 'Pass', {}, 'secondary') : ''}
       ${p?.kind === 'round' && f.turn === 'own' && spec?.allow_pass_for_now ? btn('pass_for_now', 'Pass for now', {}, 'secondary') : ''}
       </div></form>`;
+    // Say the question first, then pass the floor to the person it is for.
+    if (p?.kind === 'curiosity' && f.turn === 'question') html += curiosityPicker(room, me);
   }
 
   if (participant && p && room.session.state !== 'not_started') {

@@ -471,7 +471,10 @@ export function floorSentence(room, floor) {
     case 'question':
       return mine ? 'You have the floor to ask your question.' : `${nameOf(room, floor.member)} is asking a question.`;
     case 'answer':
-      return mine ? 'You have the floor to answer.' : `${nameOf(room, floor.member)} is answering.`;
+      if (!floor.responding_to) return mine ? 'You have the floor to answer.' : `${nameOf(room, floor.member)} is answering.`;
+      return mine
+        ? `You have the floor to answer ${other}'s question.`
+        : `${nameOf(room, floor.member)} is answering ${floor.responding_to === me ? 'your' : `${other}'s`} question.`;
     case 'presentation':
       return mine ? 'You have the floor to present.' : `${nameOf(room, floor.member)} is presenting.`;
     default:
