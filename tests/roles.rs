@@ -9,7 +9,8 @@ use commonground::engine::member::Role;
 use serde_json::{json, Value};
 
 /// Every command, with a target filled in later (`"@p"` is the participant's id). `end`
-/// comes last because it ends the session; `remove` just before it.
+/// comes last because it ends the session; `remove` just before it. `report` is open to
+/// every role, observers included.
 fn commands() -> Vec<Value> {
     vec![
         json!({"type": "raise_hand"}),
@@ -37,6 +38,8 @@ fn commands() -> Vec<Value> {
         json!({"type": "move_in_queue", "member": "@p", "position": 0}),
         json!({"type": "hide", "message": 1}),
         json!({"type": "approve", "question": 1}),
+        json!({"type": "report", "member": "@p", "reason": "talks over people"}),
+        json!({"type": "dismiss_report", "report": 1}),
         json!({"type": "remove", "member": "@p"}),
     ]
 }

@@ -132,6 +132,22 @@ pub enum Command {
     // Participants.
     /// Ask the facilitators for help (from a breakout group, for example).
     AskHelp,
+
+    // Reports (any member) and their handling (moderators).
+    /// Point staff at a message (by its item id, as `hide` takes it) or at a member, with a
+    /// reason. Exactly one of `message` and `member`.
+    Report {
+        #[serde(default)]
+        message: Option<u64>,
+        #[serde(default)]
+        member: Option<MemberId>,
+        reason: String,
+    },
+    /// Close a report without acting on it. Hiding, muting or removing what a report points
+    /// at closes it too.
+    DismissReport {
+        report: u64,
+    },
 }
 
 fn yes() -> bool {
@@ -168,6 +184,9 @@ pub enum Capability {
     Facilitate,
     /// Keeping the floor fair (moderators, facilitators, organizers).
     Moderate,
+    /// Telling staff about a problem: everyone in the room, observers included, because
+    /// anyone who can see abuse should be able to point at it.
+    Report,
 }
 
 impl Command {
@@ -209,6 +228,8 @@ impl Command {
             Command::MoveToGroup { .. } => "move_to_group",
             Command::AskHelp => "ask_help",
             Command::MoveOn { .. } => "move_on",
+            Command::Report { .. } => "report",
+            Command::DismissReport { .. } => "dismiss_report",
         }
     }
 
@@ -253,7 +274,9 @@ impl Command {
             | Command::Approve { .. }
             | Command::MergeQuestions { .. }
             | Command::OrderQuestion { .. }
-            | Command::MoveToGroup { .. } => Capability::Moderate,
+            | Command::MoveToGroup { .. }
+            | Command::DismissReport { .. } => Capability::Moderate,
+            Command::Report { .. } => Capability::Report,
         }
     }
 
@@ -316,7 +339,7 @@ impl Command {
 }
 
 impl Role {
-    /// Whether this role holds the capability. Observers hold none.
+    /// Whether this role holds the capability. Observers hold none but `Report`.
     pub fn may(self, cap: Capability) -> bool {
         match cap {
             Capability::Participate => matches!(self, Role::Participant),
@@ -324,6 +347,7 @@ impl Role {
             Capability::Moderate => {
                 matches!(self, Role::Organizer | Role::Facilitator | Role::Moderator)
             }
+            Capability::Report => true,
         }
     }
 }
@@ -366,10 +390,19 @@ mod tests {
         );
         assert!(serde_json::from_str::<Command>(r#"{"type":"shout"}"#).is_err());
         assert!(serde_json::from_str::<Command>(r#"{"type":"mute"}"#).is_err());
+        assert!(serde_json::from_str::<Command>(r#"{"type":"report","message":1}"#).is_err());
+        assert_eq!(
+            Command::from_fields(fields(r#"{"type":"report","member":"m-1","reason":"x"}"#)),
+            Ok(Command::Report {
+                message: None,
+                member: Some(MemberId::new("m-1")),
+                reason: "x".into()
+            })
+        );
     }
 
     #[test]
-    fn observers_may_do_nothing() {
+    fn observers_may_only_report() {
         for cap in [
             Capability::Participate,
             Capability::Facilitate,
@@ -377,6 +410,19 @@ mod tests {
         ] {
             assert!(!Role::Observer.may(cap));
         }
+        for role in Role::ALL {
+            assert!(role.may(Capability::Report), "{role} may report");
+        }
+        let report = Command::Report {
+            message: Some(3),
+            member: None,
+            reason: "insult".into(),
+        };
+        assert_eq!(report.capability(), Capability::Report);
+        assert_eq!(
+            Command::DismissReport { report: 1 }.capability(),
+            Capability::Moderate
+        );
         assert!(Role::Moderator.may(Capability::Moderate));
         assert!(!Role::Moderator.may(Capability::Facilitate));
         assert!(Role::Facilitator.may(Capability::Moderate));

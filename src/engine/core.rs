@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::event::{Audience, Event, EventKind, ReleaseReason, TurnKind};
 use crate::engine::ledger::Ledger;
 use crate::engine::member::{MemberId, Roster};
+use crate::engine::moderation::{Report, WordList};
 use crate::engine::rng::Rng;
 use crate::engine::timer::Timer;
 use crate::protocol::{OnTimeout, PhaseSpec, Protocol};
@@ -68,6 +69,10 @@ pub struct EngineConfig {
     pub seed: u64,
     /// Longest text accepted in `speak`, `note`, `broadcast` (characters).
     pub max_text_chars: usize,
+    /// Words and phrases that flag a message for moderators (`message_flagged`). Shared, since
+    /// every room of a server uses the same list.
+    #[serde(default)]
+    pub word_list: Arc<WordList>,
 }
 
 impl EngineConfig {
@@ -75,7 +80,13 @@ impl EngineConfig {
         EngineConfig {
             seed,
             max_text_chars: 2_000,
+            word_list: Arc::default(),
         }
+    }
+
+    /// The same settings with a word list (the server passes the one from its config).
+    pub fn with_word_list(self, word_list: Arc<WordList>) -> EngineConfig {
+        EngineConfig { word_list, ..self }
     }
 }
 
@@ -98,11 +109,21 @@ pub struct Core {
     /// Ids for messages, notes and questions (one counter, so `hide` works on all of them).
     pub next_item: u64,
     pub hidden: Vec<u64>,
+    /// Open reports, oldest first; closed ones are dropped (the event log keeps them).
+    #[serde(default)]
+    pub reports: Vec<Report>,
+    /// The id the next report gets (report ids are their own sequence, from 1).
+    #[serde(default = "first_id")]
+    pub next_report: u64,
     /// The most recent breakout groups, for `open_breakouts` with reuse or reshuffle.
     pub last_groups: Option<Vec<Vec<crate::engine::member::MemberId>>>,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
+}
+
+fn first_id() -> u64 {
+    1
 }
 
 impl Core {
@@ -121,6 +142,8 @@ impl Core {
             ledger: Ledger::default(),
             next_item: 1,
             hidden: Vec::new(),
+            reports: Vec::new(),
+            next_report: 1,
             last_groups: None,
             out: Vec::new(),
         }
@@ -199,6 +222,7 @@ impl Core {
                 turn,
                 deadline: timer.map(|t| t.deadline),
                 responding_to: responding_to.clone(),
+                by: None,
             },
         );
         if self.invitation.as_ref() == Some(&member) {

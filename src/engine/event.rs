@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::member::{MemberId, Role};
+use crate::engine::moderation::ReportStatus;
 use crate::time::Millis;
 
 /// Who may see an event.
@@ -134,6 +135,10 @@ pub enum EventKind {
         /// For a reflect-back or an answer: whom it responds to.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         responding_to: Option<MemberId>,
+        /// The moderator whose `grant_floor` served a raised hand; absent when the phase's
+        /// own rules gave the floor.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<MemberId>,
     },
     FloorReleased {
         member: MemberId,
@@ -170,6 +175,10 @@ pub enum EventKind {
     /// The queue in the order the floor will go, after any change to it.
     QueueChanged {
         order: Vec<MemberId>,
+        /// The moderator whose command (`move_in_queue`, `grant_floor`, `mute`, ...) changed
+        /// the queue; absent when members or the phase's rules changed it.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<MemberId>,
     },
     Passed {
         member: MemberId,
@@ -258,10 +267,16 @@ pub enum EventKind {
         question: u64,
         into: u64,
         votes: u32,
+        /// The moderator who merged them.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<MemberId>,
     },
     /// The approved questions in the order they will be answered.
     QuestionOrder {
         order: Vec<u64>,
+        /// The moderator who placed a question (`order_question`).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        by: Option<MemberId>,
     },
     /// The hall split into groups (group index = position), each running `protocol`.
     BreakoutOpened {
@@ -307,6 +322,31 @@ pub enum EventKind {
         /// Own-view speaking time per community.
         by_community: Vec<(String, u64)>,
         not_spoken: u32,
+    },
+    /// A member reported a message or a member (staff only). Exactly one of `message` and
+    /// `member` is present.
+    ReportFiled {
+        report: u64,
+        by: MemberId,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        message: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        member: Option<MemberId>,
+        reason: String,
+    },
+    /// A report was closed (staff only): dismissed, or settled by hiding, muting or removing
+    /// what it pointed at. `by` is the moderator who acted.
+    ReportClosed {
+        report: u64,
+        by: MemberId,
+        status: ReportStatus,
+    },
+    /// A message matched the word list (staff only). The message was delivered as usual;
+    /// this only asks a moderator to look. `member` is absent for notes shared without names.
+    MessageFlagged {
+        message: u64,
+        member: Option<MemberId>,
+        words: Vec<String>,
     },
     /// Poll counts per choice, overall and by community.
     PollResults {

@@ -30,6 +30,10 @@ impl Harness {
     }
 
     pub fn with_seed(phases: Vec<PhaseSpec>, seed: u64) -> Harness {
+        Harness::with_config(phases, EngineConfig::with_seed(seed))
+    }
+
+    pub fn with_config(phases: Vec<PhaseSpec>, config: EngineConfig) -> Harness {
         let protocol = Protocol {
             name: "test".into(),
             title: "Test".into(),
@@ -38,7 +42,7 @@ impl Harness {
             phases,
         };
         Harness {
-            engine: Engine::new(Arc::new(protocol), EngineConfig::with_seed(seed)),
+            engine: Engine::new(Arc::new(protocol), config),
             now: T0,
             log: Vec::new(),
         }

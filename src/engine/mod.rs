@@ -20,6 +20,7 @@ pub mod event;
 pub mod groups;
 pub mod ledger;
 pub mod member;
+pub mod moderation;
 pub mod phase;
 pub mod reject;
 pub mod rng;
@@ -27,7 +28,11 @@ pub mod timer;
 pub mod view;
 
 #[cfg(test)]
+mod flood_tests;
+#[cfg(test)]
 pub(crate) mod harness;
+#[cfg(test)]
+mod moderation_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -37,10 +42,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::command::{Command, ExtendTarget};
+use crate::engine::command::{Capability, Command, ExtendTarget};
 use crate::engine::core::{Core, Floor, Session};
 use crate::engine::event::{Audience, Event, EventKind, ReleaseReason};
 use crate::engine::member::{MemberId, Role};
+use crate::engine::moderation::{
+    Report, ReportStatus, ReportTarget, MAX_OPEN_REPORTS_PER_MEMBER, MAX_REPORT_REASON_CHARS,
+};
 use crate::engine::phase::{Flow, PhaseState};
 use crate::engine::reject::{reject, RejectCode, Rejection};
 use crate::engine::timer::{Due, Timer};
@@ -67,6 +75,9 @@ pub enum Input {
     },
     /// Time passed; fire whatever is due.
     Tick,
+    /// The shell starts a room that runs itself (a breakout group without a facilitator):
+    /// the same as a facilitator's `start`, with no member behind it.
+    Start,
 }
 
 /// The result of one input.
@@ -137,6 +148,10 @@ impl Engine {
     pub fn hidden(&self) -> &[u64] {
         &self.core.hidden
     }
+    /// Open reports, oldest first.
+    pub fn reports(&self) -> &[Report] {
+        &self.core.reports
+    }
     pub fn queue(&self) -> Vec<MemberId> {
         self.phase
             .as_ref()
@@ -172,6 +187,7 @@ impl Engine {
 
     pub fn handle(&mut self, now: Millis, input: Input) -> Handled {
         self.fire_due(now);
+        let mark = self.core.out.len();
         let result = match input {
             Input::Join {
                 member,
@@ -185,9 +201,14 @@ impl Engine {
             }
             Input::Command { from, command } => self.command(now, &from, &command),
             Input::Tick => Ok(()),
+            Input::Start => match self.core.session {
+                Session::NotStarted => self.start(now),
+                _ => reject(RejectCode::AlreadyStarted, "the session already started"),
+            },
         };
         if result.is_ok() {
             self.settle(now);
+            self.flag_messages(now, mark);
         }
         Handled {
             events: std::mem::take(&mut self.core.out),
@@ -480,7 +501,93 @@ impl Engine {
         }
     }
 
+    /// Puts a `message_flagged` (staff only) after each message of this input that matches the
+    /// word list. Messages only their author sees (private notes) are left alone.
+    fn flag_messages(&mut self, at: Millis, mark: usize) {
+        if self.core.config.word_list.is_empty() || mark >= self.core.out.len() {
+            return;
+        }
+        let list = Arc::clone(&self.core.config.word_list);
+        let tail = self.core.out.split_off(mark);
+        for ev in tail {
+            let said = match (&ev.kind, &ev.audience) {
+                (_, Audience::Member(_)) => None,
+                (
+                    EventKind::Said {
+                        message,
+                        member,
+                        text,
+                    }
+                    | EventKind::QuestionAsked {
+                        question: message,
+                        member,
+                        text,
+                    },
+                    _,
+                ) => Some((*message, Some(member.clone()), text)),
+                (
+                    EventKind::Noted {
+                        message,
+                        member,
+                        text,
+                    },
+                    _,
+                ) => Some((*message, member.clone(), text)),
+                _ => None,
+            };
+            let flag = said.and_then(|(message, member, text)| {
+                let words = list.matches(text);
+                (!words.is_empty()).then_some(EventKind::MessageFlagged {
+                    message,
+                    member,
+                    words,
+                })
+            });
+            self.core.out.push(ev);
+            if let Some(kind) = flag {
+                self.core.emit_to(at, Audience::Staff, kind);
+            }
+        }
+    }
+
     fn command(&mut self, at: Millis, from: &MemberId, cmd: &Command) -> Result<(), Rejection> {
+        let mark = self.core.out.len();
+        self.apply_command(at, from, cmd)?;
+        if cmd.capability() == Capability::Moderate {
+            self.sign(mark, from, cmd);
+        }
+        Ok(())
+    }
+
+    /// Names the moderator on the events their command caused that carry an optional `by`
+    /// (queue and question order, a raised hand served by `grant_floor`), so the log says who
+    /// did every moderator action. Events from the phase's own rules stay unsigned.
+    fn sign(&mut self, mark: usize, by: &MemberId, cmd: &Command) {
+        for ev in &mut self.core.out[mark..] {
+            match &mut ev.kind {
+                EventKind::QueueChanged { by: b, .. }
+                | EventKind::QuestionOrder { by: b, .. }
+                | EventKind::QuestionsMerged { by: b, .. }
+                    if b.is_none() =>
+                {
+                    *b = Some(by.clone());
+                }
+                EventKind::FloorGranted { member, by: b, .. } if b.is_none() => {
+                    if matches!(cmd, Command::GrantFloor { member: m } if m == member) {
+                        *b = Some(by.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_command(
+        &mut self,
+        at: Millis,
+        from: &MemberId,
+        cmd: &Command,
+    ) -> Result<(), Rejection> {
         if self.core.roster.is_removed(from) {
             return reject(
                 RejectCode::Removed,
@@ -606,6 +713,36 @@ impl Engine {
                         by: from.clone(),
                     },
                 );
+                self.close_reports(
+                    at,
+                    from,
+                    &ReportTarget::Message(*message),
+                    ReportStatus::Hidden,
+                );
+                Ok(())
+            }
+            Command::Report {
+                message,
+                member,
+                reason,
+            } => self.report(at, from, *message, member.as_ref(), reason),
+            Command::DismissReport { report } => {
+                let Some(idx) = self.core.reports.iter().position(|r| r.id == *report) else {
+                    return reject(
+                        RejectCode::UnknownItem,
+                        format!("there is no open report {report}"),
+                    );
+                };
+                let r = self.core.reports.remove(idx);
+                self.core.emit_to(
+                    at,
+                    Audience::Staff,
+                    EventKind::ReportClosed {
+                        report: r.id,
+                        by: from.clone(),
+                        status: ReportStatus::Dismissed,
+                    },
+                );
                 Ok(())
             }
             _ => self.phase_command(at, from, cmd),
@@ -676,6 +813,8 @@ impl Engine {
                 | Command::Unmute { .. }
                 | Command::Remove { .. }
                 | Command::Hide { .. }
+                | Command::Report { .. }
+                | Command::DismissReport { .. }
         );
         match self.core.session {
             Session::Ended => reject(RejectCode::Ended, "the session has ended"),
@@ -910,6 +1049,12 @@ impl Engine {
                 by: by.clone(),
             },
         );
+        self.close_reports(
+            at,
+            by,
+            &ReportTarget::Member(member.clone()),
+            ReportStatus::Muted,
+        );
         self.member_gone(at, member, ReleaseReason::Muted);
         Ok(())
     }
@@ -928,10 +1073,137 @@ impl Engine {
                 by: by.clone(),
             },
         );
+        self.close_reports(
+            at,
+            by,
+            &ReportTarget::Member(member.clone()),
+            ReportStatus::Removed,
+        );
         if was_present {
             self.member_gone(at, member, ReleaseReason::Revoked);
         }
         Ok(())
+    }
+
+    /// Files a report for staff. Checks everything before changing anything, so a refusal
+    /// leaves the state as it was.
+    fn report(
+        &mut self,
+        at: Millis,
+        from: &MemberId,
+        message: Option<u64>,
+        member: Option<&MemberId>,
+        reason: &str,
+    ) -> Result<(), Rejection> {
+        let target = match (message, member) {
+            (Some(m), None) => ReportTarget::Message(m),
+            (None, Some(m)) => ReportTarget::Member(m.clone()),
+            _ => return reject(RejectCode::Invalid, "report either a message or a member"),
+        };
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return reject(RejectCode::Invalid, "say briefly what is wrong");
+        }
+        if reason.chars().count() > MAX_REPORT_REASON_CHARS {
+            return reject(
+                RejectCode::TooLong,
+                format!("a reason is limited to {MAX_REPORT_REASON_CHARS} characters"),
+            );
+        }
+        match &target {
+            ReportTarget::Message(m) => {
+                if *m == 0 || *m >= self.core.next_item {
+                    return reject(RejectCode::UnknownItem, format!("there is no message {m}"));
+                }
+                if self.core.hidden.contains(m) {
+                    return reject(
+                        RejectCode::NotAllowed,
+                        "a moderator already hid that message",
+                    );
+                }
+            }
+            ReportTarget::Member(m) => {
+                self.target(m)?;
+                if m == from {
+                    return reject(RejectCode::Invalid, "you cannot report yourself");
+                }
+                if self.core.roster.is_removed(m) {
+                    return reject(
+                        RejectCode::NotAllowed,
+                        "a moderator already removed that member",
+                    );
+                }
+            }
+        }
+        let mine = self.core.reports.iter().filter(|r| &r.by == from);
+        if mine.clone().any(|r| r.target().as_ref() == Some(&target)) {
+            return reject(
+                RejectCode::Duplicate,
+                "you already reported that; a moderator will look at it",
+            );
+        }
+        if mine.count() >= MAX_OPEN_REPORTS_PER_MEMBER {
+            return reject(
+                RejectCode::TooManyReports,
+                format!(
+                    "you have {MAX_OPEN_REPORTS_PER_MEMBER} open reports; \
+                     wait until a moderator handles one"
+                ),
+            );
+        }
+        let id = self.core.next_report;
+        self.core.next_report += 1;
+        let (message, member) = match target {
+            ReportTarget::Message(m) => (Some(m), None),
+            ReportTarget::Member(m) => (None, Some(m)),
+        };
+        let report = Report {
+            id,
+            by: from.clone(),
+            message,
+            member: member.clone(),
+            reason: reason.to_string(),
+            at,
+            status: ReportStatus::Open,
+        };
+        self.core.reports.push(report);
+        self.core.emit_to(
+            at,
+            Audience::Staff,
+            EventKind::ReportFiled {
+                report: id,
+                by: from.clone(),
+                message,
+                member,
+                reason: reason.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Closes every open report about `target`: the moderator acted on it.
+    fn close_reports(
+        &mut self,
+        at: Millis,
+        by: &MemberId,
+        target: &ReportTarget,
+        status: ReportStatus,
+    ) {
+        let (closed, open): (Vec<Report>, Vec<Report>) = std::mem::take(&mut self.core.reports)
+            .into_iter()
+            .partition(|r| r.target().as_ref() == Some(target));
+        self.core.reports = open;
+        for r in closed {
+            self.core.emit_to(
+                at,
+                Audience::Staff,
+                EventKind::ReportClosed {
+                    report: r.id,
+                    by: by.clone(),
+                    status,
+                },
+            );
+        }
     }
 }
 

@@ -79,6 +79,9 @@ fn command() -> impl Strategy<Value = Command> {
         1 => member().prop_map(|member| Command::Remove { member }),
         1 => (0u64..6).prop_map(|message| Command::Hide { message }),
         1 => (1u64..6).prop_map(|question| Command::Approve { question }),
+        1 => (0u64..6).prop_map(|m| Command::Report { message: Some(m), member: None, reason: "rude".into() }),
+        1 => member().prop_map(|m| Command::Report { message: None, member: Some(m), reason: " x ".into() }),
+        1 => (0u64..4).prop_map(|report| Command::DismissReport { report }),
     ]
 }
 

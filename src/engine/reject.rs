@@ -50,6 +50,9 @@ pub enum RejectCode {
     UnknownItem,
     /// Already done once (one up-vote per question).
     Duplicate,
+    /// The member already has the most open reports allowed; wait until a moderator handles
+    /// one.
+    TooManyReports,
 }
 
 impl RejectCode {
@@ -74,10 +77,11 @@ impl RejectCode {
             RejectCode::NoInvitation => "no_invitation",
             RejectCode::UnknownItem => "unknown_item",
             RejectCode::Duplicate => "duplicate",
+            RejectCode::TooManyReports => "too_many_reports",
         }
     }
 
-    pub const ALL: [RejectCode; 19] = [
+    pub const ALL: [RejectCode; 20] = [
         RejectCode::Forbidden,
         RejectCode::NotYourTurn,
         RejectCode::WrongPhase,
@@ -97,6 +101,7 @@ impl RejectCode {
         RejectCode::NoInvitation,
         RejectCode::UnknownItem,
         RejectCode::Duplicate,
+        RejectCode::TooManyReports,
     ];
 }
 

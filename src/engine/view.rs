@@ -10,6 +10,7 @@ use crate::engine::core::Session;
 use crate::engine::equity::Equity;
 use crate::engine::event::{EventKind, TurnKind};
 use crate::engine::member::{MemberId, Role};
+use crate::engine::moderation::{Report, VIEW_REPORTS};
 use crate::engine::phase::reflect_back::LoopState;
 use crate::engine::phase::round::RoundStage;
 use crate::engine::phase::PhaseState;
@@ -25,7 +26,13 @@ pub struct RoomView {
     pub agenda: Vec<AgendaItem>,
     pub phase: Option<PhaseView>,
     pub floor: Option<FloorView>,
+    /// The first [`VIEW_QUEUE`] hands in the order they will be served; `queue_changed`
+    /// events carry the whole order.
     pub queue: Vec<QueueEntry>,
+    /// How many hands are raised in all.
+    pub queue_total: usize,
+    /// The viewer's place in the queue (0 = next), when their hand is raised.
+    pub queue_position: Option<usize>,
     /// Everyone in a room of up to [`VIEW_ALL_MEMBERS_UP_TO`] members; in a larger room,
     /// staff, the viewer and the members the rest of the view mentions (floor, queue,
     /// reflect-back, invitation, questions). `counts` covers everyone.
@@ -44,7 +51,13 @@ pub struct RoomView {
     pub hidden: Vec<u64>,
     /// Staff only.
     pub equity: Option<Equity>,
+    /// Staff only: open reports, oldest first, at most [`VIEW_REPORTS`] of them.
+    pub reports: Option<Vec<Report>>,
 }
+
+/// Most queue entries a snapshot lists: a hall with thousands of raised hands must not make
+/// every snapshot (and so every join and resume) as large as the queue.
+pub const VIEW_QUEUE: usize = 200;
 
 /// Above this many members, the snapshot lists only the members it mentions.
 pub const VIEW_ALL_MEMBERS_UP_TO: usize = 300;
@@ -153,18 +166,22 @@ impl Engine {
             overtime: f.overtime,
             responding_to: f.responding_to.clone(),
         });
-        let queue: Vec<QueueEntry> = match &self.phase {
+        let hands = match &self.phase {
             Some(PhaseState::Queue(q)) => &q.open.hands[..],
             Some(PhaseState::Fishbowl(f)) => &f.queue.open.hands[..],
             Some(PhaseState::Curiosity(c)) => &c.open.hands[..],
             _ => &[],
-        }
-        .iter()
-        .map(|h| QueueEntry {
-            member: h.member.clone(),
-            stance: h.stance.clone(),
-        })
-        .collect();
+        };
+        let queue_total = hands.len();
+        let queue_position = hands.iter().position(|h| &h.member == viewer);
+        let queue: Vec<QueueEntry> = hands
+            .iter()
+            .take(VIEW_QUEUE)
+            .map(|h| QueueEntry {
+                member: h.member.clone(),
+                stance: h.stance.clone(),
+            })
+            .collect();
         let counts = counts(&core.roster);
         let invitation = core.invitation.clone().filter(|m| staff || m == viewer);
         let looping = match &self.phase {
@@ -251,6 +268,8 @@ impl Engine {
             phase,
             floor,
             queue,
+            queue_total,
+            queue_position,
             members,
             counts,
             invitation,
@@ -262,6 +281,7 @@ impl Engine {
             poll,
             hidden: core.hidden.clone(),
             equity: staff.then(|| self.equity_for_snapshot()),
+            reports: staff.then(|| core.reports.iter().take(VIEW_REPORTS).cloned().collect()),
         }
     }
 }

@@ -263,6 +263,7 @@ impl OpenFloor {
             at,
             EventKind::QueueChanged {
                 order: self.order(),
+                by: None,
             },
         );
     }

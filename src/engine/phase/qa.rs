@@ -181,6 +181,7 @@ impl Qa {
                 question: id,
                 into,
                 votes,
+                by: Some(by.clone()),
             },
         );
         core.emit(
@@ -213,6 +214,7 @@ impl Qa {
             at,
             EventKind::QuestionOrder {
                 order: self.approved.clone(),
+                by: None,
             },
         );
         Ok(Flow::Continue)
