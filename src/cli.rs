@@ -39,6 +39,8 @@ pub struct Args {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start and never moved around, so the size of `ServeArgs` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run the server (the default). Every flag can also come from a COMMONGROUND_* variable
@@ -294,7 +296,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let key = config
             .organizer_key_generated
             .then(|| config.organizer_key.clone());
-        let server = Server::new(listener, config)?;
+        let server = Server::start(listener, config).await?;
         let state = server.state().clone();
         println!("Commonground is listening on {}", state.base_url);
         if let Some(key) = key {

@@ -7,11 +7,18 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::engine::moderation::WordList;
 use crate::protocol::load;
+
+/// Largest word-list file read. A list is for a few hundred terms; a file far larger is
+/// almost certainly the wrong file, and the list travels with every engine snapshot in
+/// cluster mode.
+pub const MAX_WORD_LIST_BYTES: u64 = 64 * 1024;
 
 /// Flags (and their environment variables) for `commonground serve`. Every field is optional
 /// so that the file and the defaults can fill the gaps.
@@ -90,6 +97,23 @@ pub struct ServeArgs {
     /// How long shutdown waits for connections and rooms [default: 5s].
     #[arg(long, env = "COMMONGROUND_SHUTDOWN_GRACE", value_parser = parse_duration)]
     pub shutdown_grace: Option<Duration>,
+    /// File of words and phrases (one per line, `#` comments) that flag a message for
+    /// moderators; it never blocks a message [default: none].
+    #[arg(long, env = "COMMONGROUND_WORD_LIST")]
+    pub word_list: Option<PathBuf>,
+    /// Redis URL (`redis://HOST:PORT`); set, the node runs in cluster mode and shares rooms
+    /// with every node on the same Redis and prefix [default: none, single node].
+    #[arg(long, env = "COMMONGROUND_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
+    /// This node's id in the cluster [default: random].
+    #[arg(long, env = "COMMONGROUND_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Prefix of every Redis key and channel [default: cg].
+    #[arg(long, env = "COMMONGROUND_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Room lease in cluster mode: how long a dead owner holds a room [default: 5s].
+    #[arg(long, env = "COMMONGROUND_LEASE", value_parser = parse_duration)]
+    pub lease: Option<Duration>,
 }
 
 /// The same settings in a TOML file. Durations are strings such as `"10s"` or `"500ms"`.
@@ -118,6 +142,11 @@ struct FileConfig {
     event_log_len: Option<usize>,
     room_inbox: Option<usize>,
     shutdown_grace: Option<String>,
+    word_list: Option<PathBuf>,
+    redis: Option<String>,
+    node_id: Option<String>,
+    redis_prefix: Option<String>,
+    lease: Option<String>,
 }
 
 /// The effective configuration. Fields are public so tests can shape a server; production
@@ -149,6 +178,14 @@ pub struct Config {
     pub event_log_len: usize,
     pub room_inbox: usize,
     pub shutdown_grace: Duration,
+    /// Words and phrases that flag messages for moderators (empty: nothing is flagged). Read
+    /// once at start; every room shares it.
+    pub word_list: Arc<WordList>,
+    /// Cluster mode when set: the Redis URL.
+    pub redis: Option<String>,
+    pub node_id: String,
+    pub redis_prefix: String,
+    pub lease: Duration,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -190,6 +227,10 @@ impl Config {
                 Some(k) => (k, false),
                 None => (random_hex(16), true),
             };
+        let word_list = match args.word_list.or(file.word_list) {
+            Some(path) => Arc::new(read_word_list(&path)?),
+            None => Arc::default(),
+        };
         let token_secret = match args.token_secret.or(file.token_secret) {
             Some(s) => s.into_bytes(),
             None => random_hex(32).into_bytes(),
@@ -252,6 +293,17 @@ impl Config {
                 dur("shutdown_grace", file.shutdown_grace)?,
                 5_000,
             ),
+            word_list,
+            redis: args.redis.or(file.redis),
+            node_id: args
+                .node_id
+                .or(file.node_id)
+                .unwrap_or_else(|| random_hex(4)),
+            redis_prefix: args
+                .redis_prefix
+                .or(file.redis_prefix)
+                .unwrap_or_else(|| "cg".into()),
+            lease: pick(args.lease, dur("lease", file.lease)?, 5_000),
         };
         config.validate()?;
         Ok(config)
@@ -326,6 +378,29 @@ impl Config {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if let Some(url) = &self.redis {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid("redis", "must start with redis:// or rediss://"));
+            }
+        }
+        let id_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        };
+        if !id_ok(&self.node_id) {
+            return Err(invalid(
+                "node_id",
+                "use 1 to 64 letters, digits, `-`, `_` or `.`",
+            ));
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(['{', '}']) {
+            return Err(invalid("redis_prefix", "must be non-empty, without braces"));
+        }
+        if self.lease < Duration::from_millis(300) {
+            return Err(invalid("lease", "must be at least 300ms"));
+        }
         Ok(())
     }
 }
@@ -343,6 +418,21 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.display().to_string(),
         reason: e.message().to_string(),
     })
+}
+
+/// Reads a word list: one entry per line, blank lines and `#` comments skipped.
+fn read_word_list(path: &Path) -> Result<WordList, ConfigError> {
+    let cannot = |reason: String| invalid("word_list", format!("{}: {reason}", path.display()));
+    let len = std::fs::metadata(path)
+        .map_err(|e| cannot(e.to_string()))?
+        .len();
+    if len > MAX_WORD_LIST_BYTES {
+        return Err(cannot(format!(
+            "the file is {len} bytes; a word list may have at most {MAX_WORD_LIST_BYTES}"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| cannot(e.to_string()))?;
+    Ok(WordList::parse(&text))
 }
 
 /// Parses `"500ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
@@ -439,6 +529,60 @@ mod tests {
             Config::resolve(args),
             Err(ConfigError::File { .. })
         ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_word_list_comes_from_a_file_named_by_flag_or_config_file() {
+        let dir = std::env::temp_dir().join(format!("cg-words-{}", random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let words = dir.join("words.txt");
+        std::fs::write(&words, "# flagged for review\nIdiot\n\ngo home\n").unwrap();
+        let c = Config::resolve(ServeArgs {
+            word_list: Some(words.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(c.word_list.entries(), ["idiot", "go home"]);
+        let conf = dir.join("c.toml");
+        std::fs::write(
+            &conf,
+            format!("word_list = {:?}\n", words.display().to_string()),
+        )
+        .unwrap();
+        let c = Config::resolve(ServeArgs {
+            config: Some(conf),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(c.word_list.len(), 2);
+        assert!(Config::resolve(ServeArgs::default())
+            .unwrap()
+            .word_list
+            .is_empty());
+        let err = Config::resolve(ServeArgs {
+            word_list: Some(dir.join("missing.txt")),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "word_list",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let big = dir.join("big.txt");
+        std::fs::write(&big, "x\n".repeat(MAX_WORD_LIST_BYTES as usize)).unwrap();
+        let err = Config::resolve(ServeArgs {
+            word_list: Some(big),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("word_list"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

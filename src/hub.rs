@@ -3,13 +3,20 @@
 //! An event (one joint town hall) has a title, a protocol, its partner communities and a
 //! hall room. The room's actor is spawned lazily on the first join (or when the organizer
 //! ends the event), parked when it idles (its engine and log stay here, the task ends) and
-//! respawned from the parked state on the next join. A std `Mutex` guards the registry:
+//! respawned from the parked state on the next join. While a breakout runs, the hall's actor
+//! has one room per group spawned here (`spawn_group`); gateways find them by id
+//! (`live_room`). When a room ends its final state stays here (`Slot::Ended`, ended groups),
+//! so reports and transcripts work after the event. A std `Mutex` guards the registry:
 //! every critical section is a map lookup or a spawn, never an await.
+//!
+//! In cluster mode the registry is shared through Redis (each event's metadata sits next to
+//! its hall, written when the event is created and loaded by any node that meets the event),
+//! and a hall runs here only while this node owns it (`spawn_owned`, by `ClusterNode`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
@@ -17,7 +24,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::protocol::load::Library;
 use crate::protocol::Protocol;
 use crate::room::actor::{RoomActor, RoomCtx};
-use crate::room::{RoomHandle, RoomId, RoomMsg, RoomState, RoomSummary};
+use crate::room::{RoomHandle, RoomId, RoomKind, RoomMsg, RoomRecord, RoomState, RoomSummary};
 use crate::time::Millis;
 
 /// Longest event title.
@@ -28,7 +35,7 @@ pub const MAX_COMMUNITY_CHARS: usize = 80;
 pub const MAX_COMMUNITIES: usize = 8;
 
 /// What the API shows about an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventInfo {
     pub id: String,
     pub title: String,
@@ -58,7 +65,22 @@ enum Slot {
     Empty,
     Live(RoomHandle),
     Parked(Box<RoomState>),
-    Ended,
+    /// The session ended; the state is kept for the report and the transcript.
+    Ended(Arc<RoomState>),
+}
+
+/// A breakout group room of an event, live or ended.
+enum Group {
+    Live {
+        handle: RoomHandle,
+        index: u32,
+        opening: u32,
+    },
+    Ended {
+        index: u32,
+        opening: u32,
+        state: Arc<RoomState>,
+    },
 }
 
 struct Entry {
@@ -66,6 +88,35 @@ struct Entry {
     protocol: Arc<Protocol>,
     seed: u64,
     slot: Slot,
+    /// Every group room the event had, by id.
+    groups: BTreeMap<RoomId, Group>,
+    /// The number of the next group room (`{event}/group-{n}`), from 1, never reused.
+    next_group: u32,
+}
+
+/// An event's metadata as stored in Redis (cluster mode).
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    info: EventInfo,
+    seed: u64,
+}
+
+/// A breakout group's record, for the report.
+#[derive(Debug, Clone)]
+pub struct GroupRecord {
+    /// The engine's group number in the hall's breakout (0-based).
+    pub index: u32,
+    /// Which opening of breakouts in the event it belonged to (1-based).
+    pub opening: u32,
+    pub record: RoomRecord,
+}
+
+/// Everything an event's rooms recorded, live or after the end.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub info: EventInfo,
+    pub hall: RoomRecord,
+    pub groups: Vec<GroupRecord>,
 }
 
 #[derive(Debug)]
@@ -102,6 +153,12 @@ impl Hub {
 
     pub fn library(&self) -> &Library {
         &self.library
+    }
+
+    /// The configuration of every engine this node builds: the event's seed and the node's
+    /// word list.
+    pub fn engine_config(&self, seed: u64) -> EngineConfig {
+        EngineConfig::with_seed(seed).with_word_list(Arc::clone(&self.ctx.word_list))
     }
 
     /// Creates an event from a protocol of the library.
@@ -153,15 +210,124 @@ impl Hub {
             ended: false,
         };
         self.lock().insert(
-            id,
+            id.clone(),
             Entry {
                 info: info.clone(),
                 protocol: p,
                 seed,
                 slot: Slot::Empty,
+                groups: BTreeMap::new(),
+                next_group: 1,
             },
         );
+        // Cluster mode: shared with every node, so an invite works wherever it is opened.
+        self.share_meta(&id);
         Ok(info)
+    }
+
+    /// Cluster mode: the event's metadata as stored in Redis.
+    pub fn meta_bytes(&self, event: &str) -> Option<Vec<u8>> {
+        let map = self.lock();
+        let e = map.get(event)?;
+        serde_json::to_vec(&Meta {
+            info: e.info.clone(),
+            seed: e.seed,
+        })
+        .ok()
+    }
+
+    /// Cluster mode: registers an event another node created; false when the metadata does
+    /// not name a protocol of this node's library.
+    pub fn load_meta(&self, bytes: &[u8]) -> bool {
+        let Ok(meta) = serde_json::from_slice::<Meta>(bytes) else {
+            return false;
+        };
+        let Some(p) = self.library.get(&meta.info.protocol) else {
+            return false;
+        };
+        let mut map = self.lock();
+        let ended = meta.info.ended;
+        let entry = map.entry(meta.info.id.clone()).or_insert(Entry {
+            info: meta.info,
+            protocol: p,
+            seed: meta.seed,
+            slot: Slot::Empty,
+            groups: BTreeMap::new(),
+            next_group: 1,
+        });
+        // Ended on another node: joins are refused here too.
+        if ended {
+            entry.info.ended = true;
+        }
+        true
+    }
+
+    /// Cluster mode: writes the event's metadata to the shared registry (in the background).
+    fn share_meta(&self, event: &str) {
+        let (Some(node), Some(meta)) = (&self.ctx.cluster, self.meta_bytes(event)) else {
+            return;
+        };
+        let node = Arc::clone(node);
+        let hall = RoomId::hall(event).to_string();
+        self.tracker.spawn(async move {
+            if let Err(e) = node.store().put_meta(&hall, &meta).await {
+                tracing::error!(hall, "cannot share the event's metadata: {e}");
+            }
+        });
+    }
+
+    /// The protocol and seed an event's hall starts from.
+    pub fn protocol_and_seed(&self, event: &str) -> Option<(Arc<Protocol>, u64)> {
+        let map = self.lock();
+        let e = map.get(event)?;
+        Some((Arc::clone(&e.protocol), e.seed))
+    }
+
+    /// Cluster mode: starts the hall's actor on this node, which now owns it under `epoch`.
+    pub fn spawn_owned(
+        self: &Arc<Self>,
+        event: &str,
+        state: RoomState,
+        epoch: u64,
+        lease: tokio_util::sync::CancellationToken,
+    ) -> RoomHandle {
+        let (tx, rx) = mpsc::channel(self.inbox);
+        let handle = RoomHandle {
+            id: RoomId::hall(event),
+            tx,
+        };
+        if let Some(entry) = self.lock().get_mut(event) {
+            entry.slot = Slot::Live(handle.clone());
+            // Group numbers must never repeat within an event, across owners too: each
+            // grant of the hall's lease (a unique epoch) numbers its groups from its own block.
+            let base = u32::try_from(epoch.saturating_sub(1).saturating_mul(1000))
+                .unwrap_or(u32::MAX - 1_000_000);
+            entry.next_group = entry.next_group.max(base.saturating_add(1));
+        }
+        let actor = RoomActor::new(
+            event.to_string(),
+            rx,
+            state,
+            self.ctx.clone(),
+            Arc::clone(self),
+        )
+        .owned(epoch, lease);
+        self.tracker.spawn(actor.run());
+        handle
+    }
+
+    /// Cluster mode: a room's actor stopped (it handed the room back or lost it); its state
+    /// lives in Redis, not here.
+    pub(crate) fn owner_stopped(&self, event: &str, room: &RoomId) {
+        let mut map = self.lock();
+        let Some(entry) = map.get_mut(event) else {
+            return;
+        };
+        if *room == RoomId::hall(event) {
+            if let Slot::Live(_) = entry.slot {
+                entry.slot = Slot::Empty;
+            }
+        }
     }
 
     pub fn events(&self) -> Vec<EventInfo> {
@@ -189,8 +355,8 @@ impl Hub {
                 tracing::error!(event, "room actor stopped without parking; starting afresh");
                 None
             }
-            Slot::Ended => {
-                entry.slot = Slot::Ended;
+            Slot::Ended(state) => {
+                entry.slot = Slot::Ended(state);
                 return Err(HubError::Ended);
             }
             Slot::Parked(state) => Some(*state),
@@ -199,10 +365,14 @@ impl Hub {
         if self.ctx.cancel.is_cancelled() {
             return Err(HubError::Unavailable);
         }
+        // In cluster mode a hall runs only where its lease is (`spawn_owned`).
+        if self.ctx.cluster.is_some() {
+            return Err(HubError::Unavailable);
+        }
         let state = state.unwrap_or_else(|| {
             RoomState::new(Engine::new(
                 Arc::clone(&entry.protocol),
-                EngineConfig::with_seed(entry.seed),
+                self.engine_config(entry.seed),
             ))
         });
         let (tx, rx) = mpsc::channel(self.inbox);
@@ -241,25 +411,271 @@ impl Hub {
         let Some(entry) = map.get_mut(event) else {
             return true;
         };
-        let engine = Engine::new(
-            Arc::clone(&entry.protocol),
-            EngineConfig::with_seed(entry.seed),
-        );
+        let engine = Engine::new(Arc::clone(&entry.protocol), self.engine_config(entry.seed));
         let taken = std::mem::replace(state, RoomState::new(engine));
         entry.slot = Slot::Parked(Box::new(taken));
         true
     }
 
-    /// Called by an actor whose session ended.
-    pub(crate) fn room_ended(&self, event: &str) {
+    /// Called by a hall whose session ended: the state stays for the report.
+    pub(crate) fn room_ended(&self, event: &str, state: RoomState) {
         if let Some(entry) = self.lock().get_mut(event) {
             entry.info.ended = true;
-            entry.slot = Slot::Ended;
+            entry.slot = Slot::Ended(Arc::new(state));
         }
+        self.share_meta(event);
+    }
+
+    /// Spawns the room of breakout group `index` for a hall actor, running `protocol` from
+    /// the library.
+    pub(crate) fn spawn_group(
+        self: &Arc<Self>,
+        event: &str,
+        hall: &RoomId,
+        index: u32,
+        opening: u32,
+        protocol: &str,
+    ) -> Result<RoomHandle, HubError> {
+        let p = self
+            .library
+            .get(protocol)
+            .ok_or_else(|| HubError::UnknownProtocol(protocol.to_string()))?;
+        if self.ctx.cancel.is_cancelled() {
+            return Err(HubError::Unavailable);
+        }
+        let mut map = self.lock();
+        let entry = map
+            .get_mut(event)
+            .ok_or_else(|| HubError::UnknownEvent(event.to_string()))?;
+        let n = entry.next_group;
+        entry.next_group += 1;
+        let id = RoomId::group(event, n);
+        let seed = entry
+            .seed
+            .wrapping_add(u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let state = RoomState::new(Engine::new(p, self.engine_config(seed)));
+        let (tx, rx) = mpsc::channel(self.inbox);
+        let handle = RoomHandle { id: id.clone(), tx };
+        entry.groups.insert(
+            id.clone(),
+            Group::Live {
+                handle: handle.clone(),
+                index,
+                opening,
+            },
+        );
+        let kind = RoomKind::Group {
+            hall: hall.clone(),
+            index,
+        };
+        let actor = RoomActor::with_kind(
+            id,
+            kind,
+            event.to_string(),
+            rx,
+            state,
+            self.ctx.clone(),
+            Arc::clone(self),
+        );
+        self.tracker.spawn(actor.run());
+        Ok(handle)
+    }
+
+    /// Cluster mode: starts a breakout group's actor on this node, which took it over (with
+    /// its hall) under `epoch`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn_group_owned(
+        self: &Arc<Self>,
+        event: &str,
+        hall: &RoomId,
+        room: &RoomId,
+        index: u32,
+        opening: u32,
+        state: RoomState,
+        epoch: u64,
+        lease: tokio_util::sync::CancellationToken,
+    ) -> RoomHandle {
+        let (tx, rx) = mpsc::channel(self.inbox);
+        let handle = RoomHandle {
+            id: room.clone(),
+            tx,
+        };
+        if let Some(entry) = self.lock().get_mut(event) {
+            entry.groups.insert(
+                room.clone(),
+                Group::Live {
+                    handle: handle.clone(),
+                    index,
+                    opening,
+                },
+            );
+            let n = room
+                .as_str()
+                .rsplit_once("group-")
+                .and_then(|(_, n)| n.parse::<u32>().ok())
+                .unwrap_or(0);
+            entry.next_group = entry.next_group.max(n.saturating_add(1));
+        }
+        let kind = RoomKind::Group {
+            hall: hall.clone(),
+            index,
+        };
+        let actor = RoomActor::with_kind(
+            room.clone(),
+            kind,
+            event.to_string(),
+            rx,
+            state,
+            self.ctx.clone(),
+            Arc::clone(self),
+        )
+        .owned(epoch, lease);
+        self.tracker.spawn(actor.run());
+        handle
+    }
+
+    /// Called by a group room the hall ended: the state stays for the report.
+    pub(crate) fn group_ended(&self, event: &str, room: &RoomId, state: RoomState) {
+        let mut map = self.lock();
+        let Some(entry) = map.get_mut(event) else {
+            return;
+        };
+        if let Some(g) = entry.groups.get_mut(room) {
+            if let Group::Live { index, opening, .. } = g {
+                *g = Group::Ended {
+                    index: *index,
+                    opening: *opening,
+                    state: Arc::new(state),
+                };
+            }
+        }
+    }
+
+    /// A live room of an event (its hall or a group) by id, without spawning anything.
+    pub fn live_room(&self, event: &str, room: &RoomId) -> Option<RoomHandle> {
+        let map = self.lock();
+        let entry = map.get(event)?;
+        if *room == RoomId::hall(event) {
+            return match &entry.slot {
+                Slot::Live(h) if !h.tx.is_closed() => Some(h.clone()),
+                _ => None,
+            };
+        }
+        match entry.groups.get(room) {
+            Some(Group::Live { handle, .. }) if !handle.tx.is_closed() => Some(handle.clone()),
+            _ => None,
+        }
+    }
+
+    /// What an event's rooms recorded so far: the hall and every group, live or ended.
+    pub async fn record(&self, event: &str) -> Result<EventRecord, HubError> {
+        enum Source {
+            Have(Box<RoomRecord>),
+            /// An ended room's state, copied out after the lock is released.
+            Ended(Arc<RoomState>),
+            Ask(RoomHandle),
+        }
+        let hall_id = RoomId::hall(event);
+        let (info, hall, groups) = {
+            let map = self.lock();
+            let entry = map
+                .get(event)
+                .ok_or_else(|| HubError::UnknownEvent(event.to_string()))?;
+            let hall = match &entry.slot {
+                Slot::Live(h) if !h.tx.is_closed() => Source::Ask(h.clone()),
+                Slot::Parked(s) => Source::Have(Box::new(s.to_record(&hall_id))),
+                Slot::Ended(s) => Source::Ended(Arc::clone(s)),
+                _ => Source::Have(Box::new(RoomRecord {
+                    room: hall_id.clone(),
+                    engine: Engine::new(
+                        Arc::clone(&entry.protocol),
+                        self.engine_config(entry.seed),
+                    ),
+                    log: Vec::new(),
+                })),
+            };
+            let groups: Vec<(RoomId, u32, u32, Source)> = entry
+                .groups
+                .iter()
+                .map(|(id, g)| match g {
+                    Group::Live {
+                        handle,
+                        index,
+                        opening,
+                    } => (id.clone(), *index, *opening, Source::Ask(handle.clone())),
+                    Group::Ended {
+                        index,
+                        opening,
+                        state,
+                    } => (
+                        id.clone(),
+                        *index,
+                        *opening,
+                        Source::Ended(Arc::clone(state)),
+                    ),
+                })
+                .collect();
+            (entry.info.clone(), hall, groups)
+        };
+        let hall = match hall {
+            Source::Have(r) => *r,
+            Source::Ended(s) => s.to_record(&hall_id),
+            Source::Ask(h) => match ask_record(&h).await {
+                Some(r) => r,
+                // The hall ended or parked in between: read what it left.
+                None => return Box::pin(self.record(event)).await,
+            },
+        };
+        let mut out = Vec::new();
+        for (id, index, opening, src) in groups {
+            let record = match src {
+                Source::Have(r) => Some(*r),
+                Source::Ended(s) => Some(s.to_record(&id)),
+                Source::Ask(h) => match ask_record(&h).await {
+                    Some(r) => Some(r),
+                    None => self.ended_group(event, &id),
+                },
+            };
+            if let Some(record) = record {
+                out.push(GroupRecord {
+                    index,
+                    opening,
+                    record,
+                });
+            }
+        }
+        out.sort_by_key(|g| (g.opening, g.index));
+        Ok(EventRecord {
+            info,
+            hall,
+            groups: out,
+        })
+    }
+
+    fn ended_group(&self, event: &str, room: &RoomId) -> Option<RoomRecord> {
+        let state = {
+            let map = self.lock();
+            match map.get(event)?.groups.get(room)? {
+                Group::Ended { state, .. } => Arc::clone(state),
+                Group::Live { .. } => return None,
+            }
+        };
+        Some(state.to_record(room))
     }
 
     /// Ends an event (organizer API). Idempotent.
     pub async fn end_event(self: &Arc<Self>, event: &str) -> Result<(), HubError> {
+        if let Some(node) = &self.ctx.cluster {
+            return node
+                .end_event(event)
+                .await
+                .map_err(|_| HubError::Unavailable);
+        }
+        self.end_local(event).await
+    }
+
+    /// Ends an event whose hall runs (or may be started) on this node.
+    pub async fn end_local(self: &Arc<Self>, event: &str) -> Result<(), HubError> {
         let handle = match self.room(event) {
             Ok(h) => h,
             Err(HubError::Ended) => return Ok(()),
@@ -283,16 +699,10 @@ impl Hub {
                 .get(event)
                 .ok_or_else(|| HubError::UnknownEvent(event.to_string()))?;
             match &entry.slot {
-                Slot::Live(h) if !h.tx.is_closed() => h.clone(),
+                Slot::Live(h) if !h.tx.is_closed() => Some(h.clone()),
                 Slot::Parked(state) => return Ok(state.summary(0)),
-                Slot::Ended => {
-                    return Ok(RoomSummary {
-                        session: "ended",
-                        phase: None,
-                        present: 0,
-                        seq: 0,
-                    })
-                }
+                Slot::Ended(state) => return Ok(state.summary(0)),
+                _ if self.ctx.cluster.is_some() => None,
                 _ => {
                     return Ok(RoomSummary {
                         session: "not_started",
@@ -303,6 +713,23 @@ impl Hub {
                 }
             }
         };
+        let Some(handle) = handle else {
+            // Cluster mode: the hall runs on another node (or nowhere, while idle).
+            let node = self.ctx.cluster.as_ref().ok_or(HubError::Unavailable)?;
+            let body = node
+                .summary(event)
+                .await
+                .map_err(|_| HubError::Unavailable)?;
+            return Ok(body
+                .as_ref()
+                .and_then(RoomSummary::from_json)
+                .unwrap_or(RoomSummary {
+                    session: "not_started",
+                    phase: None,
+                    present: 0,
+                    seq: 0,
+                }));
+        };
         let (reply, rx) = oneshot::channel();
         handle
             .tx
@@ -310,4 +737,11 @@ impl Hub {
             .map_err(|_| HubError::Unavailable)?;
         rx.await.map_err(|_| HubError::Unavailable)
     }
+}
+
+/// Asks a live room for a copy of its record; `None` when it stopped meanwhile.
+async fn ask_record(h: &RoomHandle) -> Option<RoomRecord> {
+    let (reply, rx) = oneshot::channel();
+    h.tx.send(RoomMsg::Record { reply }).await.ok()?;
+    rx.await.ok().map(|b| *b)
 }

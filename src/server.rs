@@ -4,6 +4,10 @@
 //! Shutdown: readiness goes to 503, axum stops accepting, a `CancellationToken` tells every
 //! connection (close 1001) and room actor to stop, and `timeout(grace, tracker.wait())` waits
 //! for the tracked WebSocket tasks and actors, which axum's own graceful shutdown does not.
+//!
+//! With `redis` set (cluster mode, [`Server::start`]) the node connects to Redis first and
+//! wires the cluster bus and node; without it nothing here touches the network but the
+//! listener.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,9 +27,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::events::{mint_invite, CreateInvite, Invite};
 use crate::api::{self, public};
+use crate::bus::cluster::ClusterBus;
 use crate::bus::local::LocalBus;
 use crate::bus::Bus;
 use crate::clock::{Clock, TokioClock};
+use crate::cluster::{ClusterError, ClusterNode, NodeConfig};
 use crate::config::Config;
 use crate::engine::member::Role;
 use crate::gateway::{self, limits::Limits};
@@ -50,6 +56,8 @@ pub enum ServerError {
     Demo(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cluster mode: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -77,6 +85,8 @@ pub struct Shared {
     /// Base of invite links, without a trailing slash.
     pub base_url: String,
     pub ws_url: String,
+    /// Cluster mode: this node's side of the cluster.
+    pub cluster: Option<Arc<ClusterNode>>,
 }
 
 impl Deref for AppState {
@@ -89,13 +99,74 @@ impl Deref for AppState {
 impl AppState {
     /// Builds the state: loads the protocol library and wires hub, bus and limits.
     pub fn new(config: Config, local_addr: SocketAddr) -> Result<AppState, ServerError> {
-        let library = Arc::new(Library::load_dir(&config.protocols_dir)?);
-        let config = Arc::new(config);
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
-        let metrics = Arc::new(Metrics::default());
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&metrics)));
+        AppState::build(
+            config,
+            local_addr,
+            clock,
+            CancellationToken::new(),
+            TaskTracker::new(),
+            None,
+        )
+    }
+
+    /// Builds the state, in cluster mode when `config.redis` is set (connecting to Redis).
+    pub async fn connect(config: Config, local_addr: SocketAddr) -> Result<AppState, ServerError> {
+        let Some(url) = config.redis.clone() else {
+            return AppState::new(config, local_addr);
+        };
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let node_config = NodeConfig {
+            url,
+            prefix: config.redis_prefix.clone(),
+            node: config.node_id.clone(),
+            lease: config.lease,
+            history: config.event_log_len,
+            log_len: config.event_log_len,
+        };
+        // Redis down at start: the node waits for it (with backoff) rather than exiting, like
+        // it rides out an outage later. A URL that cannot be parsed is an error at once.
+        let mut wait = Duration::from_millis(200);
+        let node = loop {
+            let connected = ClusterNode::connect(
+                node_config.clone(),
+                Arc::clone(&clock),
+                cancel.clone(),
+                tracker.clone(),
+            )
+            .await;
+            match connected {
+                Ok(node) => break node,
+                Err(ClusterError::Store(crate::cluster::store::StoreError::Redis(e)))
+                    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() =>
+                {
+                    tracing::warn!("waiting for redis at {}: {e}", node_config.url);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        AppState::build(config, local_addr, clock, cancel, tracker, Some(node))
+    }
+
+    fn build(
+        config: Config,
+        local_addr: SocketAddr,
+        clock: Arc<dyn Clock>,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+        cluster: Option<Arc<ClusterNode>>,
+    ) -> Result<AppState, ServerError> {
+        let library = Arc::new(Library::load_dir(&config.protocols_dir)?);
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::default());
+        let bus: Arc<dyn Bus> = match &cluster {
+            Some(_) => Arc::new(ClusterBus::new()),
+            None => Arc::new(LocalBus::new(Arc::clone(&metrics))),
+        };
         let ctx = RoomCtx {
             bus: Arc::clone(&bus),
             clock: Arc::clone(&clock),
@@ -103,8 +174,13 @@ impl AppState {
             cancel: cancel.clone(),
             log_len: config.event_log_len,
             idle: config.room_idle,
+            cluster: cluster.clone(),
+            word_list: Arc::clone(&config.word_list),
         };
         let hub = Arc::new(Hub::new(library, ctx, tracker.clone(), config.room_inbox));
+        if let Some(node) = &cluster {
+            node.start(Arc::clone(&hub));
+        }
         let base_url = config
             .public_url
             .clone()
@@ -132,6 +208,7 @@ impl AppState {
             next_conn: AtomicU64::new(1),
             base_url,
             ws_url,
+            cluster,
         })))
     }
 }
@@ -156,10 +233,43 @@ pub fn app(state: AppState) -> Router {
         .route("/api/events/{id}", get(public::show_event))
         .route("/api/events/{id}/invites", post(api::events::create_invite))
         .route("/api/events/{id}/end", post(api::events::end_event))
+        .route("/api/events/{id}/report", get(api::report::get_report))
+        .route(
+            "/api/events/{id}/transcript",
+            get(api::report::get_transcript),
+        )
         .merge(crate::web::router())
         .fallback(public::not_found)
         .method_not_allowed_fallback(public::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            shared_events,
+        ))
         .with_state(state)
+}
+
+/// Cluster mode: an event named in an `/api/events/{id}/...` path may have been created on
+/// another node; load it from the shared registry before the handler looks it up.
+async fn shared_events(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(node) = &state.cluster {
+        let id = req
+            .uri()
+            .path()
+            .strip_prefix("/api/events/")
+            .and_then(|rest| rest.split('/').next())
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
+        if let Some(id) = id {
+            if let Err(e) = node.ensure_event(&id).await {
+                tracing::warn!(event = id, "cannot read the shared event registry: {e}");
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// The demo event and its invites.
@@ -215,8 +325,19 @@ impl Server {
     /// the demo event.
     pub fn new(listener: TcpListener, config: Config) -> Result<Server, ServerError> {
         let addr = listener.local_addr()?;
-        let demo_on = config.demo;
         let state = AppState::new(config, addr)?;
+        Server::with_state(listener, state)
+    }
+
+    /// [`Server::new`], in cluster mode when the configuration names a Redis.
+    pub async fn start(listener: TcpListener, config: Config) -> Result<Server, ServerError> {
+        let addr = listener.local_addr()?;
+        let state = AppState::connect(config, addr).await?;
+        Server::with_state(listener, state)
+    }
+
+    fn with_state(listener: TcpListener, state: AppState) -> Result<Server, ServerError> {
+        let demo_on = state.config.demo;
         let demo = if demo_on {
             Some(create_demo(&state)?)
         } else {

@@ -136,3 +136,77 @@ async fn snapshots_are_fenced_too() {
         Err(StoreError::NotOwner)
     ));
 }
+
+#[tokio::test]
+async fn one_input_appends_its_events_and_itself_atomically() {
+    let p = prefix("apply");
+    let (a, b) = (node(&p, "a").await, node(&p, "b").await);
+    let room = "evt-6/hall";
+    let e = a.acquire(room).await.unwrap().unwrap();
+    let top = a
+        .apply(room, e, 1, b"in-1", &[b"ev1".to_vec(), b"ev2".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(top, 2);
+    // An input that caused no event is still logged, and numbering is unchanged.
+    assert_eq!(a.apply(room, e, 3, b"in-2", &[]).await.unwrap(), 2);
+    assert!(matches!(
+        a.apply(room, e, 2, b"dup", &[b"x".to_vec()]).await,
+        Err(StoreError::SeqMismatch {
+            expected: 2,
+            actual: 2
+        })
+    ));
+    assert!(matches!(
+        b.apply(room, e, 3, b"intruder", &[b"x".to_vec()]).await,
+        Err(StoreError::NotOwner)
+    ));
+    let loaded = a.load(room).await.unwrap();
+    assert_eq!(loaded.top, 2);
+    assert_eq!(loaded.inputs, [b"in-1".to_vec(), b"in-2".to_vec()]);
+    assert_eq!(loaded.snapshot, None);
+    // A snapshot clears the inputs it includes, in the same step.
+    a.snapshot_and_trim(room, e, 2, b"engine").await.unwrap();
+    a.apply(room, e, 3, b"in-3", &[b"ev3".to_vec()])
+        .await
+        .unwrap();
+    let loaded = a.load(room).await.unwrap();
+    assert_eq!(loaded.snapshot, Some((2, b"engine".to_vec())));
+    assert_eq!(loaded.inputs, [b"in-3".to_vec()]);
+    assert_eq!(loaded.top, 3);
+    let gap = a.since(room, 0, 10).await.unwrap();
+    assert_eq!(gap.entries.len(), 3);
+}
+
+#[tokio::test]
+async fn only_a_room_redis_lost_is_reseeded() {
+    let p = prefix("reseed");
+    let a = node(&p, "a").await;
+    let room = "evt-7/hall";
+    let e = a.acquire(room).await.unwrap().unwrap();
+    a.apply(room, e, 1, b"in", &[b"ev".to_vec()]).await.unwrap();
+    // Redis still knows the room: no reseed.
+    assert_eq!(a.reseed(room, e, 1, b"s", b"m").await.unwrap(), None);
+    // Redis lost it (as after a restart without persistence).
+    let k = a.keys(room);
+    let client = redis::Client::open(URL).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&k.lease)
+        .arg(&k.epoch)
+        .arg(&k.seq)
+        .arg(&k.stream)
+        .arg(&k.snap)
+        .arg(&k.inputs)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(!a.known(room).await.unwrap());
+    let e2 = a.reseed(room, e, 1, b"s", b"m").await.unwrap().unwrap();
+    assert_eq!(e2, e + 1);
+    assert_eq!(a.top(room).await.unwrap(), (e2, 1));
+    a.apply(room, e2, 2, b"in2", &[b"ev2".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(a.get_meta(room).await.unwrap(), Some(b"m".to_vec()));
+}

@@ -4,8 +4,16 @@
 use commonground::gateway::wire::{parse_client, ServerMsg};
 use serde_json::Value;
 
-const SERVER_TYPES: [&str; 8] = [
-    "welcome", "snapshot", "resumed", "event", "ack", "error", "pong", "status",
+const SERVER_TYPES: [&str; 9] = [
+    "welcome",
+    "snapshot",
+    "resumed",
+    "event",
+    "ack",
+    "error",
+    "pong",
+    "status",
+    "left_room",
 ];
 
 fn json_blocks(doc: &str) -> Vec<String> {

@@ -83,9 +83,11 @@ pub fn hub_error(e: HubError) -> ApiError {
 pub async fn create_event(
     State(app): State<AppState>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<CreateEvent>,
+    body: Result<ApiJson<CreateEvent>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // The key first: a caller without it learns nothing about what a valid body looks like.
     require_organizer(&app, &headers)?;
+    let ApiJson(req) = body?;
     let info = app
         .hub
         .create_event(&req.title, &req.protocol, &req.communities, req.seed)
@@ -121,9 +123,10 @@ pub async fn create_invite(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<CreateInvite>,
+    body: Result<ApiJson<CreateInvite>, ApiError>,
 ) -> Result<Response, ApiError> {
     require_organizer(&app, &headers)?;
+    let ApiJson(req) = body?;
     let invite = mint_invite(&app, &id, req)?;
     Ok((StatusCode::CREATED, Json(invite)).into_response())
 }

@@ -8,6 +8,7 @@
 pub mod events;
 pub mod preview;
 pub mod public;
+pub mod report;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};

@@ -66,6 +66,10 @@ pub async fn show_event(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, ApiError> {
+    if let Some(node) = &app.cluster {
+        // An event created on another node.
+        let _ = node.ensure_event(&id).await;
+    }
     let info = app
         .hub
         .event(&id)
@@ -78,12 +82,17 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready unless shutting down or, in cluster mode, cut off from Redis (503 with a JSON
+/// reason, so a load balancer sends clients to a node that can serve them).
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    if app.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    if !app.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    if let Some(Err(reason)) = app.cluster.as_ref().map(|c| c.healthy()) {
+        let body = serde_json::json!({"ready": false, "reason": reason});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {

@@ -4,9 +4,11 @@
 //! Each event is serialized once by its room into a [`Sequenced`] frame; the bus hands the
 //! same bytes to every subscriber whose member may see it. Delivery is a non-blocking push
 //! into each connection's byte-bounded [`Outbound`] queue: a full queue closes that
-//! connection (4008) and never slows the room. `local` is the in-process implementation; a
-//! Redis one (issue 5) slots in behind the same trait.
+//! connection (4008) and never slows the room. `local` is the in-process implementation;
+//! `cluster` is the owner's side in cluster mode, where events travel through Redis and
+//! every connection the room serves is a proxy for a connection on some node.
 
+pub mod cluster;
 pub mod local;
 pub mod queue;
 
@@ -51,6 +53,12 @@ pub trait Bus: Send + Sync + Debug + 'static {
     /// Adds a connection to a room's fan-out. The room calls this inside its actor, right
     /// after it queued the snapshot, so nothing is lost or duplicated in between.
     fn subscribe(&self, room: &RoomId, sub: Subscriber);
+    /// `subscribe` for a connection whose snapshot (or resume) ended at `after`. In cluster
+    /// mode the connection's node delivers the room's events after that number.
+    fn subscribe_at(&self, room: &RoomId, sub: Subscriber, after: u64) {
+        let _ = after;
+        self.subscribe(room, sub);
+    }
     fn unsubscribe(&self, room: &RoomId, conn: ConnId);
     /// Closes, after what is already queued, the connections of one member (`Some`) or of
     /// everyone in the room (`None`).

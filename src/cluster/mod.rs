@@ -1,12 +1,16 @@
-//! Cluster mode groundwork: the Redis side of sharing rooms between nodes.
+//! Cluster mode: several nodes sharing rooms through Redis.
 //!
 //! `store` holds the atomic Redis steps the design rests on (see ARCHITECTURE.md, "Cluster
-//! mode"): one owner per room by a lease with a fencing epoch, and one Lua step per event that
-//! checks the lease and epoch, numbers the event, appends it to the room's bounded stream and
-//! publishes it, so sequence numbers, stream order and delivery order always agree. Every key
-//! and channel of a room shares the room's hash tag, so the layout works on Redis Cluster.
-//!
-//! The node side (forwarding commands to the owner, per-room subscriptions, takeover) builds
-//! on these primitives with the cluster issue.
+//! mode"): one owner per room by a lease with a fencing epoch, and one Lua step per engine
+//! input that checks the lease and epoch, numbers the events, appends them and the input to
+//! the room's bounded stream and input log, and publishes them, so sequence numbers, stream
+//! order and delivery order always agree. `msg` is what nodes say to each other; `node` is
+//! one node's side: forwarding, per-room subscriptions, ownership, takeover, health. Every
+//! key and channel of a room shares the room's hash tag, so the layout works on Redis
+//! Cluster.
 
+pub mod msg;
+pub mod node;
 pub mod store;
+
+pub use node::{ClusterError, ClusterNode, NodeConfig};

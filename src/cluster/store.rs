@@ -7,10 +7,30 @@
 //! - `P:{R}:stream` — the bounded event history; entry id `<seq>-0`, fields `e` (epoch) and
 //!   `d` (the published bytes);
 //! - `P:{R}:snap`   — the latest engine snapshot (`seq`, `epoch`, `state`);
-//! - channel `P:{R}:events` — every appended event, published in the same script.
+//! - `P:{R}:inputs` — the engine inputs applied since the snapshot (JSON, one per list item),
+//!   appended in the same script as the events they caused and cleared in the same script
+//!   that stores the next snapshot, so snapshot + inputs always rebuild the engine exactly;
+//! - `P:{R}:conns`  — the connections attached to the room, `node/conn` -> token claims, so
+//!   a node taking over knows whom to keep and whom to mark gone;
+//! - `P:{R}:meta`   — the event's metadata (hall rooms only; shared event registry);
+//! - `P:{R}:groups` — a hall's live breakout group rooms: index -> `room opening`;
+//! - channel `P:{R}:events` — every appended event, published in the same script;
+//! - channel `P:{R}:inbox`  — joins and commands forwarded to the room's owner.
+//!
+//! Per node `N` (hash tag `{node:N}`): `P:{node:N}:alive` (liveness, with a TTL) and channel
+//! `P:{node:N}:node` (frames, replies and the node's own pub/sub probe).
 
-use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+
+/// Bound on one Redis command. redis-rs 1.x defaults to 500 ms; scripts that append a burst
+/// of events on a busy machine can take longer, and a wedged server must not hang a room
+/// forever either.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on (re)connecting.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Redis keys and channels of one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +40,12 @@ pub struct Keys {
     pub seq: String,
     pub stream: String,
     pub snap: String,
+    pub inputs: String,
+    pub conns: String,
+    pub meta: String,
+    pub groups: String,
     pub events: String,
+    pub inbox: String,
 }
 
 impl Keys {
@@ -32,9 +57,45 @@ impl Keys {
             seq: k("seq"),
             stream: k("stream"),
             snap: k("snap"),
+            inputs: k("inputs"),
+            conns: k("conns"),
+            meta: k("meta"),
+            groups: k("groups"),
             events: k("events"),
+            inbox: k("inbox"),
         }
     }
+}
+
+/// Keys and channels of one node, under the node's own hash tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeKeys {
+    pub alive: String,
+    pub channel: String,
+}
+
+impl NodeKeys {
+    pub fn new(prefix: &str, node: &str) -> NodeKeys {
+        NodeKeys {
+            alive: format!("{prefix}:{{node:{node}}}:alive"),
+            channel: format!("{prefix}:{{node:{node}}}:node"),
+        }
+    }
+}
+
+/// What a node taking a room over reads, in one atomic step.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// `(seq, engine state)` of the latest snapshot.
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    /// The inputs applied after the snapshot, oldest first.
+    pub inputs: Vec<Vec<u8>>,
+    /// The room's last sequence number.
+    pub top: u64,
+    /// Connections attached to the room: `node/conn` -> claims (JSON).
+    pub conns: Vec<(String, Vec<u8>)>,
+    /// A hall's live breakout groups: index -> `room opening`.
+    pub groups: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +137,49 @@ redis.call('PUBLISH', ARGV[6], ARGV[5])
 return cur + 1
 ";
 
+// KEYS: lease, epoch, seq, stream, inputs.
+// ARGV: node, epoch, first_seq, maxlen, channel, input, n, payload_1 .. payload_n.
+const APPLY: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {err='NOT_OWNER'} end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {err='STALE_EPOCH'} end
+local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
+local first = tonumber(ARGV[3])
+if cur + 1 ~= first then return {err='SEQ_MISMATCH ' .. cur} end
+local n = tonumber(ARGV[7])
+for i = 1, n do
+  local s = first + i - 1
+  redis.call('XADD', KEYS[4], 'MAXLEN', '=', ARGV[4], s .. '-0', 'e', ARGV[2], 'd', ARGV[7 + i])
+  redis.call('PUBLISH', ARGV[5], ARGV[7 + i])
+end
+if n > 0 then redis.call('SET', KEYS[3], first + n - 1) end
+if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[5], ARGV[6]) end
+return cur + n
+";
+
+// KEYS: lease, epoch, snap, inputs. ARGV: node, epoch, seq, state.
+const SNAPSHOT_TRIM: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {err='NOT_OWNER'} end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {err='STALE_EPOCH'} end
+redis.call('HSET', KEYS[3], 'seq', ARGV[3], 'epoch', ARGV[2], 'state', ARGV[4])
+redis.call('DEL', KEYS[4])
+return 1
+";
+
+// Redis lost the room (restarted without persistence): the owner that still holds the state
+// puts it back. Refused when the room's epoch exists (then the data was not lost, and a
+// takeover is the only way in).
+// KEYS: lease, epoch, seq, snap, inputs, meta. ARGV: node, ttl_ms, epoch, seq, state, meta.
+const RESEED: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[4], 'seq', ARGV[4], 'epoch', ARGV[3], 'state', ARGV[5])
+redis.call('DEL', KEYS[5])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[6], ARGV[6]) end
+return 1
+";
+
 // KEYS: lease. ARGV: node, ttl_ms.
 const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -101,6 +205,7 @@ return 1
 /// One node's handle on the shared store.
 #[derive(Clone)]
 pub struct Store {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     node: String,
@@ -140,8 +245,14 @@ impl Store {
         history: usize,
     ) -> Result<Store, StoreError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(Store {
+            client,
             conn,
             prefix: prefix.to_string(),
             node: node.to_string(),
@@ -156,6 +267,216 @@ impl Store {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms
+    }
+
+    /// The client, for the node's dedicated pub/sub connection.
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub fn node_keys(&self, node: &str) -> NodeKeys {
+        NodeKeys::new(&self.prefix, node)
+    }
+
+    /// A round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// Publishes raw bytes; returns how many subscribers received them.
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.publish(channel, payload).await?)
+    }
+
+    /// Marks this node alive for `ttl_ms`.
+    pub async fn heartbeat(&self, ttl_ms: u64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.node_keys(&self.node).alive;
+        let _: () = c.pset_ex(key, 1, ttl_ms).await?;
+        Ok(())
+    }
+
+    /// Whether `node`'s liveness key exists.
+    pub async fn alive(&self, node: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.exists(self.node_keys(node).alive).await?)
+    }
+
+    /// Stores an event's metadata next to its hall (the shared event registry).
+    pub async fn put_meta(&self, hall: &str, meta: &[u8]) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = c.set(self.keys(hall).meta, meta).await?;
+        Ok(())
+    }
+
+    pub async fn get_meta(&self, hall: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.get(self.keys(hall).meta).await?)
+    }
+
+    /// Records a connection attached to a room (`field` is `node/conn`).
+    pub async fn put_conn(&self, room: &str, field: &str, claims: &[u8]) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = c.hset(self.keys(room).conns, field, claims).await?;
+        Ok(())
+    }
+
+    pub async fn del_conn(&self, room: &str, field: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = c.hdel(self.keys(room).conns, field).await?;
+        Ok(())
+    }
+
+    /// Appends the events one input caused, and the input itself, under `epoch`, and
+    /// publishes the events: one atomic step that first checks this node still owns the room
+    /// at that epoch and that `first_seq` is the next number. `input` empty: not logged.
+    pub async fn apply(
+        &self,
+        room: &str,
+        epoch: u64,
+        first_seq: u64,
+        input: &[u8],
+        payloads: &[Vec<u8>],
+    ) -> Result<u64, StoreError> {
+        let k = self.keys(room);
+        let mut c = self.conn.clone();
+        let script = Script::new(APPLY);
+        let mut inv = script.prepare_invoke();
+        inv.key(&k.lease)
+            .key(&k.epoch)
+            .key(&k.seq)
+            .key(&k.stream)
+            .key(&k.inputs)
+            .arg(&self.node)
+            .arg(epoch)
+            .arg(first_seq)
+            .arg(self.history)
+            .arg(&k.events)
+            .arg(input)
+            .arg(payloads.len());
+        for p in payloads {
+            inv.arg(p.as_slice());
+        }
+        let res: Result<u64, redis::RedisError> = inv.invoke_async(&mut c).await;
+        res.map_err(|e| script_error(e, first_seq))
+    }
+
+    /// Stores the engine snapshot at `seq` and clears the input log, fenced like `apply`.
+    pub async fn snapshot_and_trim(
+        &self,
+        room: &str,
+        epoch: u64,
+        seq: u64,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        let k = self.keys(room);
+        let mut c = self.conn.clone();
+        let res: Result<i64, redis::RedisError> = Script::new(SNAPSHOT_TRIM)
+            .key(&k.lease)
+            .key(&k.epoch)
+            .key(&k.snap)
+            .key(&k.inputs)
+            .arg(&self.node)
+            .arg(epoch)
+            .arg(seq)
+            .arg(state)
+            .invoke_async(&mut c)
+            .await;
+        res.map(|_| ()).map_err(|e| script_error(e, seq))
+    }
+
+    /// Puts a room Redis lost back from the owner's memory; returns the new epoch, or `None`
+    /// when Redis still knows the room (or another node holds its lease).
+    pub async fn reseed(
+        &self,
+        room: &str,
+        epoch: u64,
+        seq: u64,
+        state: &[u8],
+        meta: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
+        let k = self.keys(room);
+        let mut c = self.conn.clone();
+        let next = epoch + 1;
+        let n: i64 = Script::new(RESEED)
+            .key(&k.lease)
+            .key(&k.epoch)
+            .key(&k.seq)
+            .key(&k.snap)
+            .key(&k.inputs)
+            .key(&k.meta)
+            .arg(&self.node)
+            .arg(self.lease_ms)
+            .arg(next)
+            .arg(seq)
+            .arg(state)
+            .arg(meta)
+            .invoke_async(&mut c)
+            .await?;
+        Ok((n == 1).then_some(next))
+    }
+
+    /// Whether Redis still knows the room at all (its epoch key exists).
+    pub async fn known(&self, room: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.exists(self.keys(room).epoch).await?)
+    }
+
+    /// Reads everything a takeover needs in one atomic step (call it holding the lease: the
+    /// old owner is fenced off, so nothing changes after).
+    pub async fn load(&self, room: &str) -> Result<Loaded, StoreError> {
+        let k = self.keys(room);
+        let mut c = self.conn.clone();
+        type Reply = (
+            (Option<u64>, Option<Vec<u8>>),
+            Vec<Vec<u8>>,
+            Option<u64>,
+            Vec<(String, Vec<u8>)>,
+            Vec<(String, String)>,
+        );
+        let ((seq, state), inputs, top, conns, groups): Reply = redis::pipe()
+            .atomic()
+            .cmd("HMGET")
+            .arg(&k.snap)
+            .arg("seq")
+            .arg("state")
+            .lrange(&k.inputs, 0, -1)
+            .get(&k.seq)
+            .hgetall(&k.conns)
+            .hgetall(&k.groups)
+            .query_async(&mut c)
+            .await?;
+        Ok(Loaded {
+            snapshot: seq.zip(state),
+            inputs,
+            top: top.unwrap_or(0),
+            conns,
+            groups,
+        })
+    }
+
+    /// Replaces a hall's record of its live breakout groups (index -> `room opening`).
+    pub async fn put_groups(&self, hall: &str, groups: &[(u32, String)]) -> Result<(), StoreError> {
+        let k = self.keys(hall);
+        let mut c = self.conn.clone();
+        let mut p = redis::pipe();
+        p.atomic().del(&k.groups).ignore();
+        for (i, v) in groups {
+            p.hset(&k.groups, i, v).ignore();
+        }
+        let _: () = p.query_async(&mut c).await?;
+        Ok(())
     }
 
     /// Takes the room's lease if nobody holds it; returns the new fencing epoch.

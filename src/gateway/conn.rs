@@ -6,6 +6,10 @@
 //! room one at a time and answered with `ack` or `error`. A bad frame gets an `error` and
 //! changes nothing; only repeated abuse (more than `MAX_BAD_FRAMES` in `BAD_FRAME_WINDOW`)
 //! closes the connection.
+//!
+//! In cluster mode the connection talks to its rooms through this node's links (see
+//! `cluster::node`), whichever node owns them; a forwarded command that gets no answer
+//! within `FORWARD_WAIT` is answered `unavailable`, never left hanging.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -41,6 +45,8 @@ const JOIN_ATTEMPTS: usize = 3;
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long the reader waits for the client's close reply after the server's close frame.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+/// Cluster mode: how long a command forwarded to another node may take.
+const FORWARD_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a connection to the end.
 pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
@@ -106,7 +112,9 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, out: Arc<Outbound>)
 }
 
 struct Joined {
+    /// The event's hall; group rooms are looked up per command.
     room: RoomHandle,
+    event: String,
 }
 
 enum Flow {
@@ -201,6 +209,9 @@ impl Reader {
         if let Some(j) = self.joined.take() {
             let leave = j.room.tx.send(RoomMsg::Leave { conn: self.conn });
             let _ = tokio::time::timeout(JOIN_WAIT, leave).await;
+        } else if let Some(node) = &self.app.cluster {
+            // A hello that failed may have left the connection registered on this node.
+            node.forget(self.conn);
         }
         if !peer_gone {
             // Complete the closing handshake: keep reading (and so answering the client's
@@ -300,7 +311,11 @@ impl Reader {
                 }
                 self.hello(id, hello).await
             }
-            ClientMsg::Ping { id } | ClientMsg::Command { id, .. } if self.joined.is_none() => {
+            ClientMsg::Ping { id }
+            | ClientMsg::Command { id, .. }
+            | ClientMsg::DropIn { id, .. }
+                if self.joined.is_none() =>
+            {
                 self.bad_frame(id, "invalid", "send hello with your token first")
             }
             ClientMsg::Ping { id } => {
@@ -313,14 +328,74 @@ impl Reader {
                 });
                 Flow::Continue
             }
-            ClientMsg::Command { id, command } => {
+            ClientMsg::Command { id, room, command } => {
                 tracing::trace!(conn = self.conn.0, ?id, "command");
                 if self.limiter.check().is_err() {
                     return self.rate_limited(id);
                 }
-                self.command(id, command).await
+                self.command(id, room, command).await
+            }
+            ClientMsg::DropIn { id, room, join } => {
+                if self.limiter.check().is_err() {
+                    return self.rate_limited(id);
+                }
+                self.drop_in(id, &room, join).await
             }
         }
+    }
+
+    /// Resolves a command's `room` to a live room of this connection's event.
+    fn route(&self, room: Option<&str>) -> Result<RoomHandle, &'static str> {
+        let Some(joined) = &self.joined else {
+            return Err("send hello with your token first");
+        };
+        let Some(text) = room else {
+            return Ok(joined.room.clone());
+        };
+        let Some(id) = RoomId::parse(&joined.event, text) else {
+            return Err("there is no such room in this event");
+        };
+        if id == joined.room.id {
+            return Ok(joined.room.clone());
+        }
+        if let Some(node) = &self.app.cluster {
+            // The owner knows whether the group is live; it answers `unknown_room` if not.
+            return Ok(node.link(&joined.room.id, &id));
+        }
+        self.app
+            .hub
+            .live_room(&joined.event, &id)
+            .ok_or("that room has ended or does not exist")
+    }
+
+    /// `join_room` / `leave_room`: the hall owns group placements, so it decides.
+    async fn drop_in(&mut self, id: Option<ClientId>, room: &str, join: bool) -> Flow {
+        let Some(joined) = &self.joined else {
+            return Flow::Continue;
+        };
+        let Some(room) = RoomId::parse(&joined.event, room) else {
+            self.send(&ServerMsg::error(
+                id,
+                "unknown_room",
+                "there is no such room in this event",
+            ));
+            return Flow::Continue;
+        };
+        let msg = RoomMsg::DropIn {
+            conn: self.conn,
+            id: id.clone(),
+            room,
+            join,
+        };
+        if joined.room.tx.try_send(msg).is_err() {
+            self.app.metrics.refused("unavailable");
+            self.send(&ServerMsg::error(
+                id,
+                "unavailable",
+                "the hall is busy; retry",
+            ));
+        }
+        Flow::Continue
     }
 
     fn rate_limited(&self, id: Option<ClientId>) -> Flow {
@@ -336,10 +411,16 @@ impl Reader {
     async fn command(
         &mut self,
         id: Option<ClientId>,
+        room: Option<String>,
         command: crate::engine::command::Command,
     ) -> Flow {
-        let Some(joined) = &self.joined else {
-            return Flow::Continue;
+        let target = match self.route(room.as_deref()) {
+            Ok(h) => h,
+            Err(message) => {
+                self.app.metrics.refused("unknown_room");
+                self.send(&ServerMsg::error(id, "unknown_room", message));
+                return Flow::Continue;
+            }
         };
         let started = self.app.clock.instant();
         let (reply, rx) = oneshot::channel();
@@ -347,9 +428,10 @@ impl Reader {
             conn: self.conn,
             id: id.clone(),
             command,
+            out: Arc::clone(&self.out),
             reply,
         };
-        if let Err(e) = joined.room.tx.try_send(msg) {
+        if let Err(e) = target.tx.try_send(msg) {
             let text = match e {
                 mpsc::error::TrySendError::Full(_) => "the room is busy; retry shortly",
                 mpsc::error::TrySendError::Closed(_) => "the room is closed",
@@ -358,8 +440,24 @@ impl Reader {
             self.send(&ServerMsg::error(id, "unavailable", text));
             return Flow::Continue;
         }
+        let wait = if self.app.cluster.is_some() {
+            FORWARD_WAIT
+        } else {
+            Duration::MAX
+        };
         let res = tokio::select! {
-            r = rx => r,
+            r = tokio::time::timeout(wait, rx) => match r {
+                Ok(r) => r,
+                Err(_) => {
+                    self.app.metrics.refused("unavailable");
+                    self.send(&ServerMsg::error(
+                        id,
+                        "unavailable",
+                        "no answer from the room's server in time; the command may not have been applied",
+                    ));
+                    return Flow::Continue;
+                }
+            },
             () = self.out.closed() => return Flow::Stop,
         };
         self.app
@@ -395,8 +493,27 @@ impl Reader {
                 return self.refuse_hello(id, "the token is for another event's room");
             }
         }
+        if let Some(node) = &self.app.cluster {
+            let ended = || self.app.hub.event(&claims.event).is_none_or(|e| e.ended);
+            match node.ensure_event(&claims.event).await {
+                Ok(true) if !ended() => {}
+                Ok(_) => {
+                    self.send(&ServerMsg::error(
+                        id,
+                        "unknown_room",
+                        "this event has ended or does not exist",
+                    ));
+                    return self.close_with(CloseReason::UnknownRoom);
+                }
+                Err(_) => return self.unavailable(id),
+            }
+        }
         for _ in 0..JOIN_ATTEMPTS {
-            let room = match self.app.hub.room(&claims.event) {
+            let room = match &self.app.cluster {
+                Some(node) => Ok(node.link(&hall, &hall)),
+                None => self.app.hub.room(&claims.event),
+            };
+            let room = match room {
                 Ok(r) => r,
                 Err(HubError::UnknownEvent(_) | HubError::Ended) => {
                     self.send(&ServerMsg::error(
@@ -433,10 +550,21 @@ impl Reader {
                 Ok(Err(_)) => continue,
                 Err(_) => return self.unavailable(id),
             }
-            match rx.await {
+            let wait = if self.app.cluster.is_some() {
+                FORWARD_WAIT
+            } else {
+                Duration::MAX
+            };
+            let Ok(answer) = tokio::time::timeout(wait, rx).await else {
+                return self.unavailable(id);
+            };
+            match answer {
                 Ok(Ok(_)) => {
                     tracing::debug!(conn = self.conn.0, member = %claims.member, room = %room.id, "joined");
-                    self.joined = Some(Joined { room });
+                    self.joined = Some(Joined {
+                        room,
+                        event: claims.event.clone(),
+                    });
                     return Flow::Continue;
                 }
                 Ok(Err(rej)) => {

@@ -77,6 +77,27 @@ impl CloseReason {
         }
     }
 
+    /// The reason behind a close code (a node relaying an owner's close).
+    pub fn from_code(code: u16) -> CloseReason {
+        [
+            CloseReason::SessionEnded,
+            CloseReason::GoingAway,
+            CloseReason::InvalidUtf8,
+            CloseReason::TooLarge,
+            CloseReason::Unavailable,
+            CloseReason::Unauthorized,
+            CloseReason::HelloTimeout,
+            CloseReason::UnknownRoom,
+            CloseReason::SlowConsumer,
+            CloseReason::Abuse,
+            CloseReason::Removed,
+            CloseReason::Idle,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+        .unwrap_or(CloseReason::GoingAway)
+    }
+
     pub fn reason(self) -> &'static str {
         match self {
             CloseReason::SessionEnded => "session ended",

@@ -4,6 +4,10 @@
 //! against these types. Client frames are parsed by hand at the envelope level (`type`, `id`)
 //! so that an unknown type or field is an `invalid` error with the request's `id`, and the
 //! command itself is read by [`Command::from_fields`], which refuses unknown fields.
+//!
+//! The envelope also carries routing that is not the engine's business: `room` on a command
+//! (which of the event's rooms it is for; the hall when absent) and the gateway's own
+//! `join_room` / `leave_room` (staff dropping in on a breakout group).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,7 +58,15 @@ pub enum ClientMsg {
     },
     Command {
         id: Option<ClientId>,
+        /// The room the command is for; `None` is the hall.
+        room: Option<String>,
         command: Command,
+    },
+    /// Staff drop in to listen to a breakout group (`join: true`) or leave it.
+    DropIn {
+        id: Option<ClientId>,
+        room: String,
+        join: bool,
     },
 }
 
@@ -111,9 +123,30 @@ pub fn parse_client(text: &str) -> Result<ClientMsg, BadFrame> {
             }
             Ok(ClientMsg::Ping { id })
         }
+        "join_room" | "leave_room" => {
+            map.remove("type");
+            let room = match map.remove("room") {
+                Some(Value::String(r)) => r,
+                Some(_) => return Err(bad(id, "`room` must be a string")),
+                None => return Err(bad(id, format!("missing field `room` for {ty}"))),
+            };
+            if let Some(key) = map.keys().next() {
+                return Err(bad(id, format!("unknown field `{key}` for {ty}")));
+            }
+            Ok(ClientMsg::DropIn {
+                id,
+                room,
+                join: ty == "join_room",
+            })
+        }
         _ => {
+            let room = match map.remove("room") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(r)) => Some(r),
+                Some(_) => return Err(bad(id, "`room` must be a string")),
+            };
             let command = Command::from_fields(map).map_err(|e| bad(id.clone(), e.0))?;
-            Ok(ClientMsg::Command { id, command })
+            Ok(ClientMsg::Command { id, room, command })
         }
     }
 }
@@ -133,6 +166,18 @@ pub struct EventFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaggedEvent {
     Event(EventFrame),
+}
+
+/// Why a connection left a breakout group room (it stays open, in the hall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// The breakout ended (or was recalled, or reassigned).
+    Closed,
+    /// The facilitator moved the member to another group.
+    Moved,
+    /// The member left (`leave_room`, or the connection's member left the group).
+    Left,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +231,13 @@ pub enum ServerMsg {
     Status {
         level: StatusLevel,
         message: String,
+    },
+    /// The connection is no longer in a breakout group room (no more events from it); it
+    /// stays open and in the hall, whose events never stopped.
+    LeftRoom {
+        room: String,
+        reason: LeftReason,
+        hall: String,
     },
 }
 
@@ -279,6 +331,20 @@ mod tests {
         assert!(parse_client(r#"{"type":"ping","x":1}"#).is_err());
         assert!(parse_client(r#"{"type":"hello"}"#).is_err());
         assert!(parse_client(r#"{"type":"raise_hand","id":{"a":1}}"#).is_err());
+        assert!(matches!(
+            parse_client(r#"{"type":"raise_hand","room":"e/group-1"}"#),
+            Ok(ClientMsg::Command { room: Some(r), .. }) if r == "e/group-1"
+        ));
+        assert!(parse_client(r#"{"type":"raise_hand","room":3}"#).is_err());
+        assert!(matches!(
+            parse_client(r#"{"type":"join_room","id":1,"room":"e/group-1"}"#),
+            Ok(ClientMsg::DropIn { join: true, .. })
+        ));
+        assert!(parse_client(r#"{"type":"leave_room"}"#).is_err());
+        assert!(parse_client(r#"{"type":"leave_room","room":"r","x":1}"#).is_err());
+        let left = r#"{"type":"left_room","room":"e/group-1","reason":"closed","hall":"e/hall"}"#;
+        let parsed: ServerMsg = serde_json::from_str(left).unwrap();
+        assert_eq!(parsed.to_json(), left);
         let long = "x".repeat(65);
         assert!(parse_client(&format!(r#"{{"type":"ping","id":"{long}"}}"#)).is_err());
     }

@@ -63,6 +63,45 @@ pub struct Report {
     pub questions_answered: u32,
     /// Moderator actions by kind.
     pub moderation: BTreeMap<String, u32>,
+    /// Breakout groups, each a room of its own; filled by whoever holds the group rooms'
+    /// records (`build` sees one room and leaves it empty).
+    pub groups: Vec<GroupReport>,
+}
+
+/// One breakout group's figures: its own floor, so its own equity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupReport {
+    /// The group's room id (`{event}/group-{n}`).
+    pub room: String,
+    /// Which opening of breakouts it belonged to (1-based; a reassignment opens anew).
+    pub opening: u32,
+    /// The group's number in the hall's breakout (0-based, as in `breakout_opened`).
+    pub group: u32,
+    pub protocol: String,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    /// Participants who were in the group, in join order.
+    pub members: Vec<MemberId>,
+    pub equity: Equity,
+}
+
+/// The figures of one breakout group room.
+pub fn group(room: &str, opening: u32, index: u32, engine: &Engine, log: &[Logged]) -> GroupReport {
+    let r = build(engine, log);
+    GroupReport {
+        room: room.to_string(),
+        opening,
+        group: index,
+        protocol: r.protocol,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+        members: engine
+            .roster()
+            .participants()
+            .map(|m| m.id.clone())
+            .collect(),
+        equity: r.equity,
+    }
 }
 
 fn shares(counts: &[(String, u32)]) -> BTreeMap<String, f64> {
@@ -223,6 +262,7 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
         questions_asked: asked,
         questions_answered: answered,
         moderation,
+        groups: Vec::new(),
     }
 }
 
@@ -339,7 +379,29 @@ pub fn to_html(r: &Report) -> String {
     for (k, n) in &r.moderation {
         let _ = write!(out, "<li>{}: {n}</li>", esc(k));
     }
-    out.push_str("</ul></html>\n");
+    out.push_str("</ul>");
+    if !r.groups.is_empty() {
+        out.push_str(
+            "<h2>Breakout groups</h2><table><tr><th>group</th><th>people</th><th>turns</th>\
+             <th>speaking s</th><th>Gini</th><th>not spoken</th></tr>",
+        );
+        for g in &r.groups {
+            let turns: u32 = g.equity.people.iter().map(|p| p.turns).sum();
+            let _ = write!(
+                out,
+                "<tr><td>{} (opening {}, group {})</td><td>{}</td><td>{turns}</td><td>{:.0}</td><td>{:.2}</td><td>{}</td></tr>",
+                esc(&g.room),
+                g.opening,
+                g.group,
+                g.members.len(),
+                g.equity.total_speaking_ms as f64 / 1000.0,
+                g.equity.gini,
+                g.equity.not_spoken.len()
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</html>\n");
     out
 }
 

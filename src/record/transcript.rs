@@ -236,6 +236,23 @@ pub fn to_jsonl(t: &Transcript) -> String {
     out
 }
 
+/// JSON Lines where every line also names its `room`: an event's hall and breakout groups
+/// are written one after another, and `seq` is per room.
+pub fn to_jsonl_in(room: &str, t: &Transcript) -> String {
+    let mut out = String::new();
+    for l in &t.lines {
+        let Ok(serde_json::Value::Object(mut map)) = serde_json::to_value(l) else {
+            continue;
+        };
+        map.insert("room".into(), serde_json::Value::String(room.to_string()));
+        if let Ok(s) = serde_json::to_string(&map) {
+            out.push_str(&s);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn clock(start: Millis, at: Millis) -> String {
     let s = at.since(start) / 1000;
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)

@@ -5,8 +5,20 @@
 //! it once, append it to the bounded log (for resume) and publish it on the bus. Joins are
 //! handled here too, so a connection's snapshot and its subscription happen at the same
 //! sequence number: nothing is lost or sent twice in between.
+//!
+//! The same actor runs a hall and a breakout group ([`RoomKind`]). The hall owns the groups:
+//! after every input that touched the breakout it reconciles where each of its connections
+//! should be (`reconcile_groups`) with where they are, and sends the groups `Attach`,
+//! `Detach` and `Close`. A group room never closes a connection: it only unsubscribes it and
+//! queues `left_room`, and it never parks (it lives until the hall ends it).
+//!
+//! In cluster mode (`RoomCtx::cluster`) the actor runs on the room's owner and every input
+//! is made durable before anyone hears of it: the events it caused and the input itself go
+//! to Redis in one fenced step (`Store::apply`), awaited before the next input. A transient
+//! Redis failure rolls the engine back and answers `unavailable`; a lost lease stops the
+//! actor at once, without applying anything further.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,19 +29,26 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, ConnId, Outbound, Sequenced};
+use crate::bus::{Bus, ConnId, Outbound, Sequenced, Subscriber};
 use crate::clock::Clock;
+use crate::cluster::msg::{self as cmsg, LoggedInput, WireInput};
+use crate::cluster::store::StoreError;
+use crate::cluster::ClusterNode;
 use crate::engine::command::Command;
 use crate::engine::core::Session;
+use crate::engine::event::Event;
 use crate::engine::event::EventKind;
 use crate::engine::member::{MemberId, Role};
+use crate::engine::phase::PhaseState;
 use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
-use crate::gateway::wire::{self, ServerMsg, WIRE_VERSION};
+use crate::gateway::wire::{self, ClientId, LeftReason, ServerMsg, WIRE_VERSION};
 use crate::gateway::CloseReason;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::room::{JoinReply, JoinRequest, RoomId, RoomMsg};
+use crate::record::Logged;
+use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomId, RoomKind, RoomMsg, RoomRecord};
+use crate::token::Claims;
 
 /// Member id of the organizer who ends an event through the HTTP API.
 pub const API_ORGANIZER: &str = "organizer-api";
@@ -42,6 +61,14 @@ pub struct RoomState {
     pub log: VecDeque<Arc<Sequenced>>,
     /// The sequence number of the last event (0 before the first).
     pub last_seq: u64,
+    /// Every event since the room began, typed, for the report and the transcript. Unbounded
+    /// like the session itself; unlike `log` it holds no encoded frames.
+    pub record: Vec<Logged>,
+    /// Hall only: the live group rooms of the current breakout, by the engine's group index.
+    /// Kept here so a parked hall still knows its groups when it wakes.
+    pub groups: BTreeMap<u32, RoomHandle>,
+    /// Hall only: how many times breakouts were opened (assignments announced).
+    pub openings: u32,
 }
 
 impl RoomState {
@@ -50,6 +77,17 @@ impl RoomState {
             engine,
             log: VecDeque::new(),
             last_seq: 0,
+            record: Vec::new(),
+            groups: BTreeMap::new(),
+            openings: 0,
+        }
+    }
+
+    pub fn to_record(&self, room: &RoomId) -> RoomRecord {
+        RoomRecord {
+            room: room.clone(),
+            engine: self.engine.clone(),
+            log: self.record.clone(),
         }
     }
 
@@ -86,6 +124,33 @@ pub struct RoomSummary {
     pub seq: u64,
 }
 
+impl RoomSummary {
+    /// Reads a summary another node sent (cluster mode).
+    pub fn from_json(v: &serde_json::Value) -> Option<RoomSummary> {
+        let session = match v.get("session")?.as_str()? {
+            "not_started" => "not_started",
+            "running" => "running",
+            "paused" => "paused",
+            "ended" => "ended",
+            _ => return None,
+        };
+        let phase = match v.get("phase") {
+            Some(p) if !p.is_null() => Some(PhaseSummary {
+                index: usize::try_from(p.get("index")?.as_u64()?).ok()?,
+                id: p.get("id")?.as_str()?.to_string(),
+                title: p.get("title")?.as_str()?.to_string(),
+            }),
+            _ => None,
+        };
+        Some(RoomSummary {
+            session,
+            phase,
+            present: usize::try_from(v.get("present")?.as_u64()?).ok()?,
+            seq: v.get("seq")?.as_u64()?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PhaseSummary {
     pub index: usize,
@@ -102,7 +167,18 @@ pub struct RoomCtx {
     pub cancel: CancellationToken,
     pub log_len: usize,
     pub idle: Duration,
+    /// Set in cluster mode: rooms append to Redis and run only while this node owns them.
+    pub cluster: Option<Arc<ClusterNode>>,
+    /// Words and phrases that flag messages for moderators (`--word-list`), shared by every
+    /// engine this node builds.
+    pub word_list: Arc<crate::engine::moderation::WordList>,
 }
+
+/// In cluster mode, an engine snapshot is stored (and the input log cleared) after this many
+/// inputs, which bounds what a takeover replays.
+const SNAPSHOT_EVERY: usize = 64;
+/// Cluster mode: how long a room waits before retrying a due timer Redis refused.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(250);
 
 enum Next {
     Msg(RoomMsg),
@@ -111,19 +187,44 @@ enum Next {
     Stop,
 }
 
+/// A connection in this room: who it is (its token's claims) and where its frames go.
+struct Conn {
+    sub: Subscriber,
+    claims: Claims,
+}
+
 pub struct RoomActor {
     id: RoomId,
     event: String,
+    kind: RoomKind,
     rx: mpsc::Receiver<RoomMsg>,
     state: RoomState,
-    /// Connections: the member each one is, and its outbound queue (for command replies).
-    conns: HashMap<ConnId, (MemberId, Role, Arc<Outbound>)>,
+    conns: HashMap<ConnId, Conn>,
+    /// Hall only: the group room each participant's connection is placed in.
+    placed: HashMap<ConnId, RoomId>,
+    /// Hall only: the group rooms each staff connection dropped in to listen to.
+    listening: HashMap<ConnId, BTreeSet<RoomId>>,
+    /// Hall only: groups spawned in this round of placements, to be told `Begin` after
+    /// their first members are attached.
+    unstarted: Vec<u32>,
     ctx: RoomCtx,
     hub: Arc<Hub>,
     /// The one timer, reset to the engine's next deadline or the idle deadline.
     sleep: Pin<Box<Sleep>>,
     /// Set while nobody is connected.
     idle_since: Option<Instant>,
+    /// Cluster mode: the fencing epoch this node owns the room under.
+    epoch: Option<u64>,
+    /// Cluster mode: cancelled when the lease is lost.
+    lease: CancellationToken,
+    /// Cluster mode: the room is no longer ours; stop without applying anything else.
+    lost: bool,
+    /// Cluster mode: the last input could not be made durable (and was rolled back).
+    unavailable: bool,
+    /// Cluster mode: inputs applied since the last snapshot.
+    since_snapshot: usize,
+    /// Cluster mode, halls: the live groups changed since Redis last heard of them.
+    groups_dirty: bool,
 }
 
 impl std::fmt::Debug for RoomActor {
@@ -142,34 +243,112 @@ impl RoomActor {
         ctx: RoomCtx,
         hub: Arc<Hub>,
     ) -> RoomActor {
+        let id = RoomId::hall(&event);
+        RoomActor::with_kind(id, RoomKind::Hall, event, rx, state, ctx, hub)
+    }
+
+    pub fn with_kind(
+        id: RoomId,
+        kind: RoomKind,
+        event: String,
+        rx: mpsc::Receiver<RoomMsg>,
+        state: RoomState,
+        ctx: RoomCtx,
+        hub: Arc<Hub>,
+    ) -> RoomActor {
         let now = ctx.clock.instant();
+        // A group never parks: it lives until the hall ends it.
+        let idle_since = matches!(kind, RoomKind::Hall).then_some(now);
         RoomActor {
-            id: RoomId::hall(&event),
+            id,
             event,
+            kind,
             rx,
             state,
             conns: HashMap::new(),
+            placed: HashMap::new(),
+            listening: HashMap::new(),
+            unstarted: Vec::new(),
             sleep: Box::pin(tokio::time::sleep_until(now)),
-            idle_since: Some(now),
+            idle_since,
             ctx,
             hub,
+            epoch: None,
+            lease: CancellationToken::new(),
+            lost: false,
+            unavailable: false,
+            since_snapshot: 0,
+            groups_dirty: false,
         }
     }
 
+    /// Cluster mode: the room runs under this fencing epoch until `lease` is cancelled.
+    pub fn owned(mut self, epoch: u64, lease: CancellationToken) -> RoomActor {
+        self.epoch = Some(epoch);
+        self.lease = lease;
+        self
+    }
+
+    fn is_hall(&self) -> bool {
+        matches!(self.kind, RoomKind::Hall)
+    }
+
     pub async fn run(mut self) {
+        if let (Some(node), None) = (self.ctx.cluster.clone(), self.epoch) {
+            // A group room takes its own (fresh) lease; a hall comes with one.
+            match node.store().acquire(self.id.as_str()).await {
+                Ok(Some(epoch)) => {
+                    let lease = self.ctx.cancel.child_token();
+                    node.register_owned(&self.id, epoch, lease.clone());
+                    self.epoch = Some(epoch);
+                    self.lease = lease;
+                    // A snapshot from the start: a node taking the group over later needs
+                    // no protocol or seed, only Redis.
+                    let _ = self.save_snapshot().await;
+                }
+                other => {
+                    tracing::error!(room = %self.id, "cannot own the room: {other:?}");
+                    return;
+                }
+            }
+        }
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, 1);
         tracing::debug!(room = %self.id, "room started");
         // Timers that fell due while the room was parked fire at their own deadlines.
-        let _ = self.apply(Input::Tick);
+        let _ = self.apply(Input::Tick).await;
+        self.reconcile_groups();
+        let mut release = true;
         loop {
-            if self.state.engine.session() == Session::Ended {
+            self.sync_groups().await;
+            if self.lost {
+                break;
+            }
+            // A group whose sub-protocol ran out stays open until the hall ends it.
+            if self.is_hall() && self.state.engine.session() == Session::Ended {
                 self.finish();
                 break;
             }
             match self.next_input().await {
-                Next::Msg(msg) => self.handle(msg),
+                Next::Msg(RoomMsg::Close) if !self.is_hall() => {
+                    self.close_group();
+                    break;
+                }
+                Next::Msg(msg) => self.handle(msg).await,
                 Next::Deadline => {
-                    let _ = self.apply(Input::Tick);
+                    let _ = self.apply(Input::Tick).await;
+                    self.reconcile_groups();
+                    if self.unavailable && !self.lost {
+                        // Redis is away: the timer stays due; do not spin on it.
+                        tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+                    }
+                }
+                Next::Idle if self.ctx.cluster.is_some() => {
+                    // Handed back only once the state is safe in Redis.
+                    if self.rx.is_empty() && self.save_snapshot().await {
+                        tracing::debug!(room = %self.id, "room idle: handing it back to the cluster");
+                        break;
+                    }
+                    self.idle_since = Some(self.ctx.clock.instant());
                 }
                 Next::Idle => {
                     if self.hub.park(&self.event, &mut self.state, &self.rx) {
@@ -178,10 +357,81 @@ impl RoomActor {
                     }
                     self.idle_since = Some(self.ctx.clock.instant());
                 }
-                Next::Stop => break,
+                Next::Stop => {
+                    if self.ctx.cancel.is_cancelled() {
+                        // Graceful shutdown: a final snapshot, then the lease goes back so
+                        // another node takes over at once.
+                        let _ = self.save_snapshot().await;
+                    } else {
+                        release = false;
+                    }
+                    break;
+                }
             }
         }
+        if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
+            self.hub.owner_stopped(&self.event, &self.id);
+            node.room_stopped(&self.id, epoch, release && !self.lost)
+                .await;
+        }
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, -1);
+    }
+
+    /// Cluster mode, halls: tells Redis which group rooms are live, so a node taking the hall
+    /// over takes them over too.
+    async fn sync_groups(&mut self) {
+        if !self.groups_dirty {
+            return;
+        }
+        let Some(node) = self.ctx.cluster.clone() else {
+            self.groups_dirty = false;
+            return;
+        };
+        let groups: Vec<(u32, String)> = self
+            .state
+            .groups
+            .iter()
+            .map(|(i, h)| (*i, format!("{} {}", h.id, self.state.openings)))
+            .collect();
+        match node.store().put_groups(self.id.as_str(), &groups).await {
+            Ok(()) => self.groups_dirty = false,
+            Err(e) => tracing::warn!(room = %self.id, "cannot record the breakout groups: {e}"),
+        }
+    }
+
+    /// Cluster mode: stores the engine and clears the input log (fenced); true when stored.
+    async fn save_snapshot(&mut self) -> bool {
+        let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) else {
+            return false;
+        };
+        if self.lost {
+            return false;
+        }
+        let state = match serde_json::to_vec(&self.state.engine) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(room = %self.id, "cannot serialize the engine: {e}");
+                return false;
+            }
+        };
+        let res = node
+            .store()
+            .snapshot_and_trim(self.id.as_str(), epoch, self.state.last_seq, &state)
+            .await;
+        match res {
+            Ok(()) => {
+                self.since_snapshot = 0;
+                true
+            }
+            Err(StoreError::NotOwner | StoreError::StaleEpoch) => {
+                self.lost = true;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(room = %self.id, "cannot store a snapshot: {e}");
+                false
+            }
+        }
     }
 
     /// The only `select!`: the inbox, the one timer and cancellation.
@@ -202,6 +452,7 @@ impl RoomActor {
         tokio::select! {
             biased;
             () = self.ctx.cancel.cancelled() => Next::Stop,
+            () = self.lease.cancelled() => Next::Stop,
             msg = self.rx.recv() => match msg {
                 Some(m) => Next::Msg(m),
                 None => Next::Stop,
@@ -216,55 +467,261 @@ impl RoomActor {
         }
     }
 
-    fn handle(&mut self, msg: RoomMsg) {
+    async fn handle(&mut self, msg: RoomMsg) {
         match msg {
             RoomMsg::Join { req, reply } => {
-                let res = self.join(*req);
-                let _ = reply.send(res);
+                let res = self.join(*req).await;
+                // Not durable: dropping the reply makes the gateway try again.
+                if !self.unavailable {
+                    let _ = reply.send(res);
+                }
             }
-            RoomMsg::Leave { conn } => self.leave(conn),
+            RoomMsg::Adopt { req } => self.adopt(*req).await,
+            RoomMsg::Reseed => {
+                if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
+                    let engine = self.state.engine.clone();
+                    if let Some(e) = self.reseed(&node, epoch, &engine).await {
+                        self.epoch = Some(e);
+                    }
+                }
+            }
+            RoomMsg::Leave { conn } => self.leave(conn).await,
             RoomMsg::Command {
                 conn,
                 id,
                 command,
+                out,
                 reply,
-            } => {
-                Metrics::inc(&self.ctx.metrics.commands_total);
-                let Some((member, _, out)) = self.conns.get(&conn) else {
-                    let _ = reply.send(Err(Rejection::new(
-                        RejectCode::UnknownMember,
-                        "join the room before sending commands",
-                    )));
-                    return;
-                };
-                let (from, out) = (member.clone(), Arc::clone(out));
-                let res = self.apply(Input::Command { from, command });
-                let answer = match &res {
-                    Ok(()) => ServerMsg::Ack { id },
-                    Err(rej) => ServerMsg::error(id, rej.code.as_str(), rej.message.clone()),
-                };
-                let _ = out.push(Utf8Bytes::from(answer.to_json()));
-                let _ = reply.send(res);
+            } => self.command(conn, id, command, out, reply).await,
+            RoomMsg::DropIn {
+                conn,
+                id,
+                room,
+                join,
+            } => self.drop_in(conn, id, &room, join),
+            RoomMsg::Attach { req } => {
+                let member = req.claims.member.clone();
+                if let Err(rej) = self.join(*req).await {
+                    tracing::debug!(room = %self.id, %member, code = rej.code.as_str(), "not attached");
+                }
             }
+            RoomMsg::Detach { conn, reason } => self.detach(conn, reason).await,
+            RoomMsg::Begin => {
+                if self.state.engine.session() == Session::NotStarted {
+                    let _ = self.apply(Input::Start).await;
+                }
+            }
+            // A group's is handled in `run`, which stops the actor; a hall ignores it.
+            RoomMsg::Close => {}
             RoomMsg::End { reply } => {
-                self.end_by_organizer();
+                self.end_by_organizer().await;
                 let _ = reply.send(());
             }
             RoomMsg::Inspect { reply } => {
                 let present = self.state.engine.roster().present_count();
                 let _ = reply.send(self.state.summary(present));
             }
+            RoomMsg::Record { reply } => {
+                let _ = reply.send(Box::new(self.state.to_record(&self.id)));
+            }
         }
     }
 
+    async fn command(
+        &mut self,
+        conn: ConnId,
+        id: Option<ClientId>,
+        command: Command,
+        out: Arc<Outbound>,
+        reply: tokio::sync::oneshot::Sender<Result<(), Rejection>>,
+    ) {
+        Metrics::inc(&self.ctx.metrics.commands_total);
+        let Some(c) = self.conns.get(&conn) else {
+            let rej = if self.is_hall() {
+                Rejection::new(
+                    RejectCode::UnknownMember,
+                    "join the room before sending commands",
+                )
+            } else {
+                Rejection::new(
+                    RejectCode::Forbidden,
+                    format!("you are not in room {}", self.id),
+                )
+            };
+            let answer = ServerMsg::error(id, rej.code.as_str(), rej.message.clone());
+            let _ = out.push(Utf8Bytes::from(answer.to_json()));
+            let _ = reply.send(Err(rej));
+            return;
+        };
+        // A group's call for help goes to the hall, where the event's staff are; so does a
+        // removal, which takes a disruptive member out of the whole event, not one group.
+        if let (RoomKind::Group { hall, .. }, Command::AskHelp | Command::Remove { .. }) =
+            (&self.kind, &command)
+        {
+            let msg = RoomMsg::Command {
+                conn,
+                id: id.clone(),
+                command,
+                out: Arc::clone(&out),
+                reply,
+            };
+            let sent = self
+                .hub
+                .live_room(&self.event, hall)
+                .map(|h| h.tx.try_send(msg));
+            if !matches!(sent, Some(Ok(()))) {
+                let answer =
+                    ServerMsg::error(id, "unavailable", "the hall could not take it; retry");
+                let _ = out.push(Utf8Bytes::from(answer.to_json()));
+            }
+            return;
+        }
+        let from = c.sub.member.clone();
+        let res = self.apply(Input::Command { from, command }).await;
+        self.reconcile_groups();
+        let answer = match &res {
+            _ if self.unavailable => ServerMsg::error(
+                id,
+                "unavailable",
+                "the command could not be applied (the servers lost touch); retry",
+            ),
+            Ok(()) => ServerMsg::Ack { id },
+            Err(rej) => ServerMsg::error(id, rej.code.as_str(), rej.message.clone()),
+        };
+        let _ = out.push(Utf8Bytes::from(answer.to_json()));
+        let _ = reply.send(res);
+    }
+
     /// Feeds the engine and publishes what it emitted.
-    fn apply(&mut self, input: Input) -> Result<(), Rejection> {
+    async fn apply(&mut self, input: Input) -> Result<(), Rejection> {
         let now = self.ctx.clock.now();
+        let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) else {
+            let handled = self.state.engine.handle(now, input);
+            self.emit(handled.events, None);
+            return handled.result;
+        };
+        self.unavailable = false;
+        if self.lost {
+            self.unavailable = true;
+            return Err(Rejection::new(RejectCode::Forbidden, "the room moved"));
+        }
+        let before = self.state.engine.clone();
+        let logged = LoggedInput {
+            now,
+            input: WireInput::from(&input),
+        };
         let handled = self.state.engine.handle(now, input);
-        for ev in handled.events {
+        // A refusal that fired no timer changed nothing: nothing to make durable.
+        if handled.events.is_empty() && handled.result.is_err() {
+            return handled.result;
+        }
+        let first = self.state.last_seq + 1;
+        let frames: Vec<String> = handled
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, ev)| wire::encode_event(self.id.as_str(), first + i as u64, ev.at, &ev.kind))
+            .collect();
+        let input_bytes = serde_json::to_vec(&logged).unwrap_or_default();
+        let mut epoch = epoch;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let payloads: Vec<Vec<u8>> = handled
+                .events
+                .iter()
+                .zip(&frames)
+                .enumerate()
+                .map(|(i, (ev, f))| cmsg::encode_event(first + i as u64, epoch, &ev.audience, f))
+                .collect();
+            let res = node
+                .store()
+                .apply(self.id.as_str(), epoch, first, &input_bytes, &payloads)
+                .await;
+            match res {
+                Ok(_) => break Ok(()),
+                Err(StoreError::NotOwner) if attempt == 1 => {
+                    // Redis may have lost everything (restarted without persistence): put
+                    // the room back from memory, as it was before this input, and retry.
+                    match self.reseed(&node, epoch, &before).await {
+                        Some(e) => epoch = e,
+                        None => break Err(true),
+                    }
+                }
+                Err(
+                    StoreError::NotOwner | StoreError::StaleEpoch | StoreError::SeqMismatch { .. },
+                ) => break Err(true),
+                Err(e) => {
+                    tracing::warn!(room = %self.id, "cannot append: {e}");
+                    break Err(false);
+                }
+            }
+        };
+        if let Err(lost) = outcome {
+            self.state.engine = before;
+            self.unavailable = true;
+            if lost {
+                tracing::warn!(room = %self.id, epoch, "lost the room; stopping");
+                self.lost = true;
+            }
+            return Err(Rejection::new(RejectCode::Forbidden, "not applied"));
+        }
+        self.epoch = Some(epoch);
+        self.emit(handled.events, Some(frames));
+        self.since_snapshot += 1;
+        if self.since_snapshot >= SNAPSHOT_EVERY {
+            let _ = self.save_snapshot().await;
+        }
+        handled.result
+    }
+
+    /// Cluster mode: Redis no longer knows the room; put it back from memory.
+    async fn reseed(
+        &mut self,
+        node: &Arc<ClusterNode>,
+        epoch: u64,
+        engine: &Engine,
+    ) -> Option<u64> {
+        match node.store().known(self.id.as_str()).await {
+            Ok(false) => {}
+            _ => return None,
+        }
+        let state = serde_json::to_vec(engine).ok()?;
+        let meta = if self.is_hall() {
+            self.hub.meta_bytes(&self.event).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let res = node
+            .store()
+            .reseed(self.id.as_str(), epoch, self.state.last_seq, &state, &meta)
+            .await;
+        match res {
+            Ok(Some(e)) => {
+                tracing::warn!(room = %self.id, epoch = e, seq = self.state.last_seq,
+                    "redis had lost the room; restored it from this node's memory");
+                node.reowned(&self.id, e);
+                self.since_snapshot = 0;
+                Some(e)
+            }
+            _ => None,
+        }
+    }
+
+    /// Numbers, logs and publishes events the engine emitted (`frames`: already encoded).
+    fn emit(&mut self, events: Vec<Event>, frames: Option<Vec<String>>) {
+        let mut frames = frames.map(Vec::into_iter);
+        for ev in events {
             self.state.last_seq += 1;
             let seq = self.state.last_seq;
-            let frame = wire::encode_event(self.id.as_str(), seq, ev.at, &ev.kind);
+            let frame = match frames.as_mut().and_then(Iterator::next) {
+                Some(f) => f,
+                None => wire::encode_event(self.id.as_str(), seq, ev.at, &ev.kind),
+            };
+            self.state.record.push(Logged {
+                seq,
+                event: ev.clone(),
+            });
             let seqd = Arc::new(Sequenced {
                 seq,
                 audience: ev.audience,
@@ -276,16 +733,21 @@ impl RoomActor {
             self.state.log.push_back(Arc::clone(&seqd));
             Metrics::inc(&self.ctx.metrics.events_total);
             self.ctx.bus.publish(&self.id, &seqd);
-            if let EventKind::MemberRemoved { member, .. } = &ev.kind {
+            // Groups never close a connection; their `remove` goes to the hall.
+            if let (EventKind::MemberRemoved { member, .. }, true) = (&ev.kind, self.is_hall()) {
                 self.ctx
                     .bus
                     .disconnect(&self.id, Some(member), CloseReason::Removed);
             }
+            if let EventKind::BreakoutOpened { .. } = &ev.kind {
+                // A new assignment: the previous groups end before the new ones open.
+                self.close_all_groups();
+                self.state.openings += 1;
+            }
         }
-        handled.result
     }
 
-    fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Rejection> {
+    async fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Rejection> {
         let JoinRequest {
             sub,
             claims,
@@ -296,14 +758,15 @@ impl RoomActor {
             name: claims.name.clone(),
             role: claims.role,
             community: claims.community.clone(),
-        })?;
+        })
+        .await?;
         let now = self.ctx.clock.now();
         let welcome = ServerMsg::Welcome {
             v: WIRE_VERSION,
             member: claims.member.clone(),
             name: claims.name.clone(),
             role: claims.role,
-            community: claims.community,
+            community: claims.community.clone(),
             event: self.event.clone(),
             room: self.id.to_string(),
             server_time: now,
@@ -339,48 +802,363 @@ impl RoomActor {
             let text = wire::encode_snapshot(self.id.as_str(), last, &view);
             let _ = sub.out.push_forced(Utf8Bytes::from(text));
         }
+        let conn = sub.conn;
         self.conns.insert(
-            sub.conn,
-            (sub.member.clone(), sub.role, Arc::clone(&sub.out)),
+            conn,
+            Conn {
+                sub: sub.clone(),
+                claims,
+            },
         );
         self.idle_since = None;
-        self.ctx.bus.subscribe(&self.id, sub);
+        self.ctx.bus.subscribe_at(&self.id, sub, last);
+        // A member of a live group goes (back) into it, e.g. after a reconnect.
+        self.place(conn);
+        self.begin_new_groups();
         Ok(JoinReply {
             seq: last,
             recovered: resume.map(|_| recovered == Some(true)),
         })
     }
 
-    fn leave(&mut self, conn: ConnId) {
+    /// Cluster mode: a connection the previous owner served, still open on its node. It is
+    /// already receiving events; only the room's record of it is rebuilt.
+    async fn adopt(&mut self, req: JoinRequest) {
+        let JoinRequest { sub, claims, .. } = req;
+        if !self.state.engine.roster().is_present(&claims.member) {
+            let joined = self
+                .apply(Input::Join {
+                    member: claims.member.clone(),
+                    name: claims.name.clone(),
+                    role: claims.role,
+                    community: claims.community.clone(),
+                })
+                .await;
+            if joined.is_err() {
+                return;
+            }
+        }
+        let conn = sub.conn;
+        self.conns.insert(
+            conn,
+            Conn {
+                sub: sub.clone(),
+                claims,
+            },
+        );
+        self.idle_since = None;
+        self.ctx
+            .bus
+            .subscribe_at(&self.id, sub, self.state.last_seq);
+        self.place(conn);
+        self.begin_new_groups();
+    }
+
+    async fn leave(&mut self, conn: ConnId) {
         self.ctx.bus.unsubscribe(&self.id, conn);
-        let Some((member, _, _)) = self.conns.remove(&conn) else {
+        let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        if !self.conns.values().any(|(m, _, _)| *m == member) {
-            let _ = self.apply(Input::Leave { member });
+        // The connection is gone: out of every group too.
+        if let Some(room) = self.placed.remove(&conn) {
+            self.send_group(
+                &room,
+                RoomMsg::Detach {
+                    conn,
+                    reason: LeftReason::Left,
+                },
+            );
         }
-        if self.conns.is_empty() {
+        for room in self.listening.remove(&conn).unwrap_or_default() {
+            self.send_group(
+                &room,
+                RoomMsg::Detach {
+                    conn,
+                    reason: LeftReason::Left,
+                },
+            );
+        }
+        let member = c.sub.member;
+        if !self.conns.values().any(|c| c.sub.member == member) {
+            let _ = self.apply(Input::Leave { member }).await;
+            self.reconcile_groups();
+        }
+        if self.conns.is_empty() && self.is_hall() {
             self.idle_since = Some(self.ctx.clock.instant());
         }
     }
 
+    /// Group rooms: takes a connection out, leaving it open and subscribed to the hall.
+    async fn detach(&mut self, conn: ConnId, reason: LeftReason) {
+        self.ctx.bus.unsubscribe(&self.id, conn);
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let frame = self.left_room(reason);
+        let _ = c.sub.out.push_forced(frame);
+        let member = c.sub.member;
+        if !self.conns.values().any(|c| c.sub.member == member) {
+            let _ = self.apply(Input::Leave { member }).await;
+        }
+    }
+
+    fn left_room(&self, reason: LeftReason) -> Utf8Bytes {
+        let hall = match &self.kind {
+            RoomKind::Group { hall, .. } => hall.to_string(),
+            RoomKind::Hall => self.id.to_string(),
+        };
+        let msg = ServerMsg::LeftRoom {
+            room: self.id.to_string(),
+            reason,
+            hall,
+        };
+        Utf8Bytes::from(msg.to_json())
+    }
+
+    /// Group rooms: the breakout ended. Every connection stays open (and in the hall); the
+    /// final state goes to the hub for the report.
+    fn close_group(&mut self) {
+        if self.is_hall() {
+            return;
+        }
+        let frame = self.left_room(LeftReason::Closed);
+        let conns: Vec<(ConnId, Conn)> = self.conns.drain().collect();
+        for (conn, _) in &conns {
+            self.ctx.bus.unsubscribe(&self.id, *conn);
+        }
+        let blank = RoomState::new(self.state.engine.clone());
+        let state = std::mem::replace(&mut self.state, blank);
+        // Recorded as ended before anyone hears of it, so a command sent after `left_room`
+        // finds the room gone (`unknown_room`).
+        self.hub.group_ended(&self.event, &self.id, state);
+        for (_, c) in conns {
+            let _ = c.sub.out.push_forced(frame.clone());
+        }
+        tracing::debug!(room = %self.id, "breakout group closed");
+    }
+
+    // The hall's side of breakouts.
+
+    /// The engine's current groups, while a breakout phase runs.
+    fn breakout_groups(&self) -> Option<(&[Vec<MemberId>], &str)> {
+        match self.state.engine.phase() {
+            Some(PhaseState::Breakout(b)) => Some((&b.groups, &b.spec.protocol)),
+            _ => None,
+        }
+    }
+
+    fn send_group(&self, room: &RoomId, msg: RoomMsg) -> bool {
+        let Some(h) = self.state.groups.values().find(|h| h.id == *room) else {
+            return false;
+        };
+        match h.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(room = %room, "breakout group did not take a message: {e}");
+                false
+            }
+        }
+    }
+
+    fn close_all_groups(&mut self) {
+        if !self.state.groups.is_empty() {
+            self.groups_dirty = true;
+        }
+        for h in std::mem::take(&mut self.state.groups).into_values() {
+            // A full inbox: the group is dropped with its handle and stops on its own.
+            let _ = h.tx.try_send(RoomMsg::Close);
+        }
+        self.placed.clear();
+        self.listening.clear();
+    }
+
+    /// Brings group rooms and placements in line with the engine's breakout: spawns missing
+    /// groups, moves connections whose member changed group, ends the groups when the
+    /// breakout is over.
+    fn reconcile_groups(&mut self) {
+        if !self.is_hall() {
+            return;
+        }
+        if self.breakout_groups().is_none() {
+            if !self.state.groups.is_empty() {
+                self.close_all_groups();
+            }
+            return;
+        }
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.place(conn);
+        }
+        self.begin_new_groups();
+    }
+
+    /// Starts groups spawned by the last placements, after their first members' `Attach`
+    /// (the inbox keeps the order), so a go-round includes everyone placed at the opening.
+    fn begin_new_groups(&mut self) {
+        for index in std::mem::take(&mut self.unstarted) {
+            if let Some(h) = self.state.groups.get(&index) {
+                let _ = h.tx.try_send(RoomMsg::Begin);
+            }
+        }
+    }
+
+    /// Staff drop in to listen to a group, or leave it.
+    fn drop_in(&mut self, conn: ConnId, id: Option<ClientId>, room: &RoomId, join: bool) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let out = Arc::clone(&c.sub.out);
+        let answer = match self.try_drop_in(conn, room, join) {
+            Ok(()) => ServerMsg::Ack { id },
+            Err((code, message)) => ServerMsg::error(id, code, message),
+        };
+        let _ = out.push(Utf8Bytes::from(answer.to_json()));
+    }
+
+    fn try_drop_in(
+        &mut self,
+        conn: ConnId,
+        room: &RoomId,
+        join: bool,
+    ) -> Result<(), (&'static str, String)> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Err(("unknown_member", "join the hall first".into()));
+        };
+        if !c.sub.role.is_staff() {
+            return Err((
+                "forbidden",
+                "only moderators, facilitators and organizers drop in to listen".into(),
+            ));
+        }
+        let live = self.state.groups.values().any(|h| h.id == *room);
+        let listening = self.listening.entry(conn).or_default();
+        if !join {
+            if !listening.remove(room) {
+                return Err(("not_in_room", format!("you are not listening to {room}")));
+            }
+            self.send_group(
+                room,
+                RoomMsg::Detach {
+                    conn,
+                    reason: LeftReason::Left,
+                },
+            );
+            return Ok(());
+        }
+        if !live {
+            return Err((
+                "unknown_room",
+                format!("{room} is not a live breakout group of this event"),
+            ));
+        }
+        if listening.contains(room) {
+            return Ok(());
+        }
+        let req = JoinRequest {
+            sub: c.sub.clone(),
+            claims: c.claims.clone(),
+            resume: None,
+        };
+        if !self.send_group(room, RoomMsg::Attach { req: Box::new(req) }) {
+            return Err(("unavailable", "the group could not take you; retry".into()));
+        }
+        self.listening.entry(conn).or_default().insert(room.clone());
+        Ok(())
+    }
+
+    /// Puts one hall connection in the group room its member belongs to.
+    fn place(&mut self, conn: ConnId) {
+        if !self.is_hall() {
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let member = c.sub.member.clone();
+        let (index, protocol) = match self.breakout_groups() {
+            Some((groups, protocol)) => (
+                groups.iter().position(|g| g.contains(&member)),
+                protocol.to_string(),
+            ),
+            None => return,
+        };
+        let want = match index {
+            Some(i) => self.group_room(i as u32, &protocol),
+            None => None,
+        };
+        let have = self.placed.get(&conn).cloned();
+        if want.as_ref().map(|h| &h.id) == have.as_ref() {
+            return;
+        }
+        if let Some(old) = have {
+            self.placed.remove(&conn);
+            self.send_group(
+                &old,
+                RoomMsg::Detach {
+                    conn,
+                    reason: LeftReason::Moved,
+                },
+            );
+        }
+        let Some(h) = want else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let req = JoinRequest {
+            sub: c.sub.clone(),
+            claims: c.claims.clone(),
+            resume: None,
+        };
+        if h.tx
+            .try_send(RoomMsg::Attach { req: Box::new(req) })
+            .is_ok()
+        {
+            self.placed.insert(conn, h.id);
+        }
+    }
+
+    /// The live room of group `index`, spawned on first use.
+    fn group_room(&mut self, index: u32, protocol: &str) -> Option<RoomHandle> {
+        if let Some(h) = self.state.groups.get(&index) {
+            return Some(h.clone());
+        }
+        let h = self
+            .hub
+            .spawn_group(&self.event, &self.id, index, self.state.openings, protocol)
+            .map_err(
+                |e| tracing::error!(room = %self.id, index, "cannot open a breakout group: {e}"),
+            )
+            .ok()?;
+        // Sent before any `Attach`... but `Begin` must follow the first members, so it goes
+        // out from `begin_new_groups` once this round of placements is done.
+        self.state.groups.insert(index, h.clone());
+        self.unstarted.push(index);
+        self.groups_dirty = true;
+        Some(h)
+    }
+
     /// Ends the session on the organizer's behalf: a member with the organizer role joins,
     /// ends it and leaves, so the log says who ended it.
-    fn end_by_organizer(&mut self) {
+    async fn end_by_organizer(&mut self) {
         if self.state.engine.session() == Session::Ended {
             return;
         }
         let member = MemberId::new(API_ORGANIZER);
-        let _ = self.apply(Input::Join {
-            member: member.clone(),
-            name: "Organizer".into(),
-            role: Role::Organizer,
-            community: None,
-        });
-        let _ = self.apply(Input::Command {
-            from: member,
-            command: Command::End,
-        });
+        let _ = self
+            .apply(Input::Join {
+                member: member.clone(),
+                name: "Organizer".into(),
+                role: Role::Organizer,
+                community: None,
+            })
+            .await;
+        let _ = self
+            .apply(Input::Command {
+                from: member,
+                command: Command::End,
+            })
+            .await;
+        self.reconcile_groups();
     }
 
     /// The session ended: tell every connection and leave the registry.
@@ -392,6 +1170,9 @@ impl RoomActor {
         for conn in self.conns.keys() {
             self.ctx.bus.unsubscribe(&self.id, *conn);
         }
-        self.hub.room_ended(&self.event);
+        self.close_all_groups();
+        let blank = RoomState::new(self.state.engine.clone());
+        let state = std::mem::replace(&mut self.state, blank);
+        self.hub.room_ended(&self.event, state);
     }
 }

@@ -2,6 +2,10 @@
 //!
 //! The handle is a bounded mpsc sender. Messages are a closed enum ([`RoomMsg`]); replies
 //! come back on oneshot channels. See `actor.rs` for the loop.
+//!
+//! An event has one hall and, while a breakout runs, one room per group. The hall's actor
+//! owns the groups: it has them spawned, joins and moves its members' connections into them
+//! and ends them; a group room never closes a connection.
 
 pub mod actor;
 
@@ -10,15 +14,20 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bus::Outbound;
 use crate::bus::{ConnId, Subscriber};
 use crate::engine::command::Command;
 use crate::engine::reject::Rejection;
-use crate::gateway::wire::{ClientId, Resume};
+use crate::engine::Engine;
+use crate::gateway::wire::{ClientId, LeftReason, Resume};
+use crate::record::Logged;
 use crate::token::Claims;
 
 pub use actor::{RoomState, RoomSummary};
 
-/// A room's id: `"{event}/hall"` for an event's main room.
+/// A room's id: `"{event}/hall"` for an event's main room, `"{event}/group-{n}"` for a
+/// breakout group. `n` counts from 1 over the whole event and is never reused (a reopened
+/// breakout gets new numbers), so an ended group's id can never name a live room.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomId(Arc<str>);
 
@@ -27,9 +36,42 @@ impl RoomId {
         RoomId(Arc::from(format!("{event}/hall")))
     }
 
+    pub fn group(event: &str, n: u32) -> RoomId {
+        RoomId(Arc::from(format!("{event}/group-{n}")))
+    }
+
+    /// Reads a room id a client sent, when it names a room of `event`.
+    pub fn parse(event: &str, text: &str) -> Option<RoomId> {
+        let rest = text.strip_prefix(event)?.strip_prefix('/')?;
+        if rest == "hall" {
+            return Some(RoomId::hall(event));
+        }
+        let n: u32 = rest.strip_prefix("group-")?.parse().ok()?;
+        (n > 0 && rest == format!("group-{n}")).then(|| RoomId::group(event, n))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// What a room is, which decides how it ends and whom it answers to.
+#[derive(Debug, Clone)]
+pub enum RoomKind {
+    Hall,
+    /// A breakout group: `index` is the engine's group number in the hall's breakout.
+    Group {
+        hall: RoomId,
+        index: u32,
+    },
+}
+
+/// A copy of a room's engine and typed log, for reports and transcripts.
+#[derive(Debug, Clone)]
+pub struct RoomRecord {
+    pub room: RoomId,
+    pub engine: Engine,
+    pub log: Vec<Logged>,
 }
 
 impl fmt::Display for RoomId {
@@ -66,14 +108,48 @@ pub enum RoomMsg {
     Leave {
         conn: ConnId,
     },
-    /// A member's command. The room queues the `ack` or `error` (with `id`) on the
-    /// connection itself, after the events the command caused and before anything later
+    /// A member's command. The room queues the `ack` or `error` (with `id`) on `out`, the
+    /// connection's queue, after the events the command caused and before anything later
     /// (such as the close when the session ends); `reply` only reports the outcome.
     Command {
         conn: ConnId,
         id: Option<ClientId>,
         command: Command,
+        out: Arc<Outbound>,
         reply: oneshot::Sender<Result<(), Rejection>>,
+    },
+    /// Staff drop in to listen to a group (`join: true`) or leave it. Sent to the hall,
+    /// which owns every group placement; it queues the `ack` or `error` itself.
+    DropIn {
+        conn: ConnId,
+        id: Option<ClientId>,
+        room: RoomId,
+        join: bool,
+    },
+    /// Group rooms: the hall joins a connection (server-initiated; the group queues its
+    /// `welcome` and `snapshot` on the connection's queue).
+    Attach {
+        req: Box<JoinRequest>,
+    },
+    /// Cluster mode: a connection the previous owner served and that is still open on its
+    /// node; the new owner takes it on without sending it anything.
+    Adopt {
+        req: Box<JoinRequest>,
+    },
+    /// Cluster mode: Redis lost the room (restarted empty); the owner puts it back.
+    Reseed,
+    /// Group rooms: the hall takes a connection out; the group queues `left_room`.
+    Detach {
+        conn: ConnId,
+        reason: LeftReason,
+    },
+    /// Group rooms: the first members are in; a group without a facilitator runs itself.
+    Begin,
+    /// Group rooms: the breakout ended; leave every connection open and stop.
+    Close,
+    /// A copy of the engine and the typed log, for reports.
+    Record {
+        reply: oneshot::Sender<Box<RoomRecord>>,
     },
     /// The organizer ends the event (through the HTTP API).
     End {
@@ -89,4 +165,32 @@ pub enum RoomMsg {
 pub struct RoomHandle {
     pub id: RoomId,
     pub tx: mpsc::Sender<RoomMsg>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_ids_parse_only_for_their_event() {
+        assert_eq!(RoomId::parse("e1", "e1/hall"), Some(RoomId::hall("e1")));
+        assert_eq!(
+            RoomId::parse("e1", "e1/group-3"),
+            Some(RoomId::group("e1", 3))
+        );
+        assert_eq!(RoomId::group("e1", 3).as_str(), "e1/group-3");
+        for bad in [
+            "e2/hall",
+            "e1/group-0",
+            "e1/group-03",
+            "e1/group-+3",
+            "e1/group-",
+            "e1/groups-3",
+            "e1/hall/x",
+            "e1hall",
+            "",
+        ] {
+            assert_eq!(RoomId::parse("e1", bad), None, "{bad}");
+        }
+    }
 }

@@ -471,3 +471,17 @@ impl Client {
 pub fn code(c: CloseCode) -> u16 {
     u16::from(c)
 }
+
+/// `test_config()` whose protocol library also holds these shipped protocols (from
+/// `protocols/`), e.g. `joint-town-hall` with its breakout sub-protocol.
+pub fn config_with_shipped(names: &[&str]) -> Config {
+    let config = test_config();
+    for name in names {
+        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("protocols")
+            .join(format!("{name}.toml"));
+        std::fs::copy(&from, config.protocols_dir.join(format!("{name}.toml")))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+    config
+}

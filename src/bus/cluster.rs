@@ -1,0 +1,86 @@
+//! The bus of a room owner in cluster mode.
+//!
+//! Events do not go through it: the room appends them to Redis, which publishes them, and
+//! every node (this one included) fans them out to its own connections from its one
+//! subscription per room. What remains here is the room's list of connections (proxies of
+//! connections on some node) for `disconnect`, and telling each connection's node, in order
+//! with the connection's frames, from which sequence number on it gets the room's events.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::extract::ws::Utf8Bytes;
+
+use crate::bus::{Bus, ConnId, Sequenced, Subscriber};
+use crate::cluster::msg::{ToNode, CONTROL_MARK};
+use crate::engine::member::MemberId;
+use crate::gateway::CloseReason;
+use crate::room::RoomId;
+
+#[derive(Debug, Default)]
+pub struct ClusterBus {
+    rooms: RwLock<HashMap<RoomId, Vec<Subscriber>>>,
+}
+
+impl ClusterBus {
+    pub fn new() -> ClusterBus {
+        ClusterBus::default()
+    }
+}
+
+/// A control message queued among a proxy's frames (its forwarder fills in the connection).
+fn control(msg: &ToNode) -> Utf8Bytes {
+    let json = serde_json::to_string(msg).unwrap_or_default();
+    Utf8Bytes::from(format!("{CONTROL_MARK}{json}"))
+}
+
+impl Bus for ClusterBus {
+    fn publish(&self, _room: &RoomId, _event: &std::sync::Arc<Sequenced>) {}
+
+    fn subscribe(&self, room: &RoomId, sub: Subscriber) {
+        self.subscribe_at(room, sub, 0);
+    }
+
+    fn subscribe_at(&self, room: &RoomId, sub: Subscriber, after: u64) {
+        let _ = sub.out.push_forced(control(&ToNode::Sub {
+            conn: 0,
+            room: room.to_string(),
+            after,
+        }));
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let subs = rooms.entry(room.clone()).or_default();
+        subs.retain(|s| s.conn != sub.conn);
+        subs.push(sub);
+    }
+
+    fn unsubscribe(&self, room: &RoomId, conn: ConnId) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(subs) = rooms.get_mut(room) {
+            if let Some(s) = subs.iter().find(|s| s.conn == conn) {
+                let _ = s.out.push_forced(control(&ToNode::Unsub {
+                    conn: 0,
+                    room: room.to_string(),
+                }));
+            }
+            subs.retain(|s| s.conn != conn);
+            if subs.is_empty() {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    fn disconnect(&self, room: &RoomId, member: Option<&MemberId>, reason: CloseReason) {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let Some(subs) = rooms.get(room) else { return };
+        for sub in subs {
+            if member.is_none_or(|m| *m == sub.member) {
+                sub.out.close(reason, true);
+            }
+        }
+    }
+
+    fn subscribers(&self, room: &RoomId) -> usize {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms.get(room).map_or(0, Vec::len)
+    }
+}
