@@ -2,21 +2,42 @@
 // keeps the room current (js/store.js), renders each section (js/render.js) without losing
 // focus or typed text, refreshes countdowns from the server clock, announces what matters
 // through ARIA live regions, and turns buttons and forms into wire-protocol commands.
+//
+// Breakout groups (docs/wire-protocol.md, "Breakout groups") run as rooms of their own on the
+// same socket. The hall is `client.hall`; a participant's group room, or a group a staff member
+// listens to, is in `client.groups`. While a participant is in a group, the live sections (Now,
+// What you can do, Up next, What people said) show the group, carry `data-room`, and every
+// command sent from them carries that `room`; the hall strip above them stays the hall's.
 
 import { Connection } from './js/conn.js';
-import { emptyRoom, applySnapshot, applyEvent, pollFromSpec, nameOf } from './js/store.js';
+import {
+  emptyClient, applyWelcome, applyRoomSnapshot, routeEvent, applyLeftRoom, dropStale, myGroupRoom,
+  listenedGroups, pollFromSpec, nameOf, groupWord,
+} from './js/store.js';
 import * as R from './js/render.js';
 import { esc, clock, errorWords, isStaff, canFacilitate } from './js/util.js';
 
 const TOKEN_KEY = 'commonground.token';
 const $ = (id) => document.getElementById(id);
 
-let room = emptyRoom();
+let client = emptyClient();
 let conn = null;
 let renderQueued = false;
 let connStatus = { state: 'connecting' };
 let everOnline = false;
-let specFor = null;
+/** Protocol settings by protocol name (the hall's and the groups' sub-protocol). */
+const specs = new Map();
+/** Staff: group room ids mapped to the engine's group index, learned while looking for a group. */
+const learned = new Map();
+/** Staff: group room ids known to be over (ids are never reused). */
+const deadRooms = new Set();
+/** Staff: group rooms joined only to find the right one; their welcome and leaving are not announced. */
+const quiet = new Set();
+/** Staff: the group index being looked for, shown as "Joining…". */
+let listenPending = null;
+/** Waiters for a group room's snapshot, by room id. */
+const snapshotWaiters = new Map();
+let staleTimer = null;
 
 // ---------------------------------------------------------------- token and start
 
@@ -36,7 +57,7 @@ function readToken() {
 function showGate(html) {
   $('gate-body').innerHTML = html;
   $('gate').hidden = false;
-  $('app').hidden = !room.loaded;
+  $('app').hidden = !client.hall.loaded;
 }
 
 function wsUrl() {
@@ -57,8 +78,9 @@ function start() {
     token,
     onMessage,
     onStatus: setConn,
-    resumePoint: () => (room.loaded && room.room ? { room: room.room, last_seq: room.seq } : null),
-    sessionEnded: () => room.session.state === 'ended',
+    // Always the hall: group rooms are not resumed; the server re-joins a member into its group.
+    resumePoint: () => (client.hall.loaded && client.hall.room ? { room: client.hall.room, last_seq: client.hall.seq } : null),
+    sessionEnded: () => client.hall.session.state === 'ended',
   });
   conn.start();
   setInterval(tick, 250);
@@ -70,35 +92,55 @@ function start() {
 
 // ---------------------------------------------------------------- messages
 
-function onMessage(msg) {
+function onMessage(msg, meta = {}) {
   switch (msg.type) {
     case 'welcome': {
-      if (room.me && room.me.member !== msg.member) room = emptyRoom();
-      room.me = { member: msg.member, name: msg.name, role: msg.role, community: msg.community, event: msg.event, room: msg.room };
-      document.body.dataset.role = msg.role;
-      loadEvent(msg.event);
+      const before = client.hall;
+      applyWelcome(client, msg, meta.first !== false);
+      if (client.hall !== before) resetStaffGroups();
+      if (meta.first !== false) {
+        document.body.dataset.role = msg.role;
+        loadEvent(msg.event);
+        clearTimeout(staleTimer);
+      }
       break;
     }
-    case 'snapshot':
-      applySnapshot(room, msg);
-      if (room.floor) room.floor.since = conn.now() - (room.floor.held_ms || 0);
-      if (room.session.state === 'paused') room.pausedAt = conn.now();
-      loadSpec();
-      $('gate').hidden = true;
-      $('app').hidden = false;
+    case 'snapshot': {
+      const said = applyRoomSnapshot(client, msg);
+      const r = roomById(msg.room);
+      if (!r) break;
+      if (r.floor) r.floor.since = conn.now() - (r.floor.held_ms || 0);
+      if (r.session.state === 'paused') r.pausedAt = conn.now();
+      loadSpec(r);
+      if (r === client.hall) {
+        $('gate').hidden = true;
+        $('app').hidden = false;
+        armStaleDrop();
+      } else {
+        if (!quiet.has(msg.room)) for (const a of said) announce(a.text, a.urgent);
+        const w = snapshotWaiters.get(msg.room);
+        if (w) w();
+      }
       break;
+    }
     case 'resumed':
       if (msg.recovered) {
         for (const ev of msg.events || []) onEvent(ev);
       }
+      armStaleDrop();
       break;
     case 'event':
       onEvent(msg);
       break;
+    case 'left_room': {
+      const said = applyLeftRoom(client, msg);
+      if (!quiet.delete(msg.room)) for (const a of said) announce(a.text, a.urgent);
+      break;
+    }
     case 'error':
       // An error without a request id (or for a request we no longer track).
-      room.notice = errorWords(msg.code, msg.message);
-      announce(room.notice, true);
+      client.hall.notice = errorWords(msg.code, msg.message);
+      announce(client.hall.notice, true);
       break;
     case 'status':
       announce(msg.message);
@@ -109,19 +151,50 @@ function onMessage(msg) {
   scheduleRender();
 }
 
+function roomById(id) {
+  if (id && client.groups.has(id)) return client.groups.get(id);
+  if (!id || id === client.hall.room || id === client.hall.me?.room) return client.hall;
+  return null;
+}
+
+/**
+ * After a reconnect the server sends the member's group again right after the hall's snapshot;
+ * a group that did not come back (the breakout ended while we were away) is dropped.
+ */
+function armStaleDrop() {
+  if (!client.stale.size) return;
+  clearTimeout(staleTimer);
+  staleTimer = setTimeout(() => {
+    for (const a of dropStale(client)) announce(a.text, a.urgent);
+    scheduleRender();
+  }, 3000);
+}
+
 function onEvent(frame) {
-  const said = applyEvent(room, frame);
+  const said = routeEvent(client, frame);
+  if (frame.event?.type === 'breakout_opened') resetStaffGroups();
+  if (frame.event?.type === 'help_requested' && isStaff(client.hall.me?.role) && frame.room === client.hall.room) {
+    said.push({ text: `${nameOf(client.hall, frame.event.member)} asked for help.` });
+  }
   for (const a of said) announce(a.text, a.urgent);
+}
+
+/** A new assignment: every group room known so far is over. */
+function resetStaffGroups() {
+  for (const id of learned.keys()) deadRooms.add(id);
+  learned.clear();
+  listenPending = null;
 }
 
 /** Fetches the event's title and communities (the room state names only the protocol). */
 async function loadEvent(id) {
-  if (!id || room.eventInfo?.id === id) return;
+  if (!id || client.hall.eventInfo?.id === id) return;
   try {
     const res = await fetch(`/api/events/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' } });
     if (!res.ok) return;
     const body = await res.json();
-    room.eventInfo = { id, title: body.title, communities: body.communities || [] };
+    client.hall.eventInfo = { id, title: body.title, communities: body.communities || [] };
+    for (const g of client.groups.values()) g.eventInfo = client.hall.eventInfo;
     scheduleRender();
   } catch {
     // The protocol's title stands in.
@@ -129,19 +202,38 @@ async function loadEvent(id) {
 }
 
 /** Fetches the protocol's settings (poll choices, stances, passing) once per protocol. */
-async function loadSpec() {
-  if (!room.protocol || specFor === room.protocol) return;
-  specFor = room.protocol;
-  try {
-    const res = await fetch(`/api/protocols/${encodeURIComponent(room.protocol)}`, { headers: { Accept: 'application/json' } });
-    if (!res.ok) return;
-    const body = await res.json();
-    room.spec = body.protocol || null;
-    if (room.phase && !room.poll) room.poll = pollFromSpec(room, room.phase.id);
-    scheduleRender();
-  } catch {
-    // Without the protocol's details the page still works; it just offers fewer hints.
+async function loadSpec(r) {
+  const name = r.protocol;
+  if (!name) return;
+  if (specs.has(name)) {
+    const spec = await specs.get(name);
+    if (spec && !r.spec) {
+      r.spec = spec;
+      if (r.phase && !r.poll) r.poll = pollFromSpec(r, r.phase.id);
+      scheduleRender();
+    }
+    return;
   }
+  const load = (async () => {
+    try {
+      const res = await fetch(`/api/protocols/${encodeURIComponent(name)}`, { headers: { Accept: 'application/json' } });
+      if (!res.ok) return null;
+      const body = await res.json();
+      return body.protocol || null;
+    } catch {
+      // Without the protocol's details the page still works; it just offers fewer hints.
+      return null;
+    }
+  })();
+  specs.set(name, load);
+  const spec = await load;
+  for (const x of [client.hall, ...client.groups.values()]) {
+    if (x.protocol === name && spec) {
+      x.spec = spec;
+      if (x.phase && !x.poll) x.poll = pollFromSpec(x, x.phase.id);
+    }
+  }
+  scheduleRender();
 }
 
 // ---------------------------------------------------------------- live regions
@@ -190,7 +282,7 @@ function setConn(s) {
     $('main').focus();
   }
   if (s.state === 'stopped' && s.reason === 'ended') {
-    room.session = { state: 'ended' };
+    client.hall.session = { state: 'ended' };
     scheduleRender();
   }
   updateConnText();
@@ -265,36 +357,81 @@ function setHTML(el, html) {
   updateTimers();
 }
 
+/** The room the live sections show: the participant's group while in one, else the hall. */
+function viewRoom() {
+  return myGroupRoom(client) || client.hall;
+}
+
+/** Marks a section as showing a group room (commands from it carry `room`) or the hall. */
+function setRoomOf(section, r) {
+  const el = $(section);
+  const id = r.kind === 'group' ? r.room : '';
+  if ((el.dataset.room || '') !== id) {
+    if (id) el.dataset.room = id;
+    else delete el.dataset.room;
+  }
+  setPausedAt(el, r, r.kind === 'group');
+}
+
+/**
+ * Clocks of a paused room stand still: `data-paused-at` on the element that shows it. The hall's
+ * is on #app; a group's section sets its own, even when running (""), to shadow the hall's.
+ */
+function setPausedAt(el, r, always) {
+  const paused = r.session.state === 'paused' && r.pausedAt ? String(r.pausedAt) : '';
+  if (el.dataset.pausedAt === paused && (paused || always)) return;
+  if (paused || always) el.dataset.pausedAt = paused;
+  else delete el.dataset.pausedAt;
+}
+
+function setText(id, text) {
+  if ($(id).textContent !== text) $(id).textContent = text;
+}
+
 function render() {
-  if (!room.me) return;
-  const role = room.me.role;
-  document.title = `${room.floor && room.floor.member === room.me.member ? '(Your turn) ' : ''}${room.eventInfo?.title || room.title || 'Town hall'} — Commonground`;
-  setHTML($('who'), R.renderWho(room));
-  setHTML($('notices'), R.renderNotices(room));
-  setHTML($('now-body'), R.renderNow(room));
-  const mine = R.renderMine(room);
+  const hall = client.hall;
+  if (!hall.me) return;
+  const role = hall.me.role;
+  const v = viewRoom();
+  const inGroup = v !== hall;
+  document.body.classList.toggle('in-group', inGroup);
+  document.title = `${v.floor && v.floor.member === hall.me.member ? '(Your turn) ' : ''}${hall.eventInfo?.title || hall.title || 'Town hall'} — Commonground`;
+  setHTML($('who'), R.renderWho(hall));
+  setHTML($('notices'), R.renderNotices(hall, inGroup ? v : null));
+  const strip = R.renderHallStrip(hall, inGroup ? v : null);
+  $('hall-strip').hidden = !strip;
+  setRoomOf('hall-strip', hall);
+  setHTML($('hall-strip-body'), strip);
+  setPausedAt($('app'), hall, false);
+  for (const id of ['now', 'mine', 'extra', 'queue', 'feed']) setRoomOf(id, v);
+  setText('now-h', inGroup ? 'Your group' : 'Now');
+  setText('feed-h', inGroup ? 'What your group said' : 'What people said');
+  setHTML($('now-body'), R.renderNow(v));
+  const mine = R.renderMine(v);
   $('mine').hidden = !mine;
-  const myTurn = room.floor && room.floor.member === room.me.member;
-  const asked = room.invitation === room.me.member || room.reflection?.speaker === room.me.member;
+  const myTurn = v.floor && v.floor.member === hall.me.member;
+  const asked = v.invitation === hall.me.member || v.reflection?.speaker === hall.me.member;
   $('mine').classList.toggle('urgent', Boolean(myTurn || asked));
-  const mineTitle = myTurn ? 'Your turn' : 'What you can do';
-  if ($('mine-h').textContent !== mineTitle) $('mine-h').textContent = mineTitle;
-  $('queue').hidden = !(room.phase && ['queue', 'fishbowl', 'curiosity'].includes(room.phase.kind));
+  setText('mine-h', myTurn ? 'Your turn' : inGroup ? 'What you can do in your group' : 'What you can do');
+  $('queue').hidden = !(v.phase && ['queue', 'fishbowl', 'curiosity'].includes(v.phase.kind));
   setHTML($('mine-body'), mine);
-  const extra = R.renderExtra(room);
+  const extra = R.renderExtra(v);
   $('extra').hidden = !extra;
   setHTML($('extra-body'), extra);
-  setHTML($('queue-body'), R.renderQueue(room));
-  setHTML($('feed-body'), R.renderFeed(room));
-  setHTML($('agenda-body'), R.renderAgenda(room));
+  setHTML($('queue-body'), R.renderQueue(v));
+  setHTML($('feed-body'), R.renderFeed(v));
+  setHTML($('agenda-body'), R.renderAgenda(hall));
   const staff = isStaff(role);
   $('staff').hidden = !staff;
   document.body.classList.toggle('is-staff', staff);
   if (staff) {
     $('console').hidden = !canFacilitate(role);
-    setHTML($('console-body'), R.renderConsole(room));
-    setHTML($('moderation-body'), R.renderModeration(room));
-    setHTML($('equity-body'), R.renderEquity(room));
+    setHTML($('console-body'), R.renderConsole(hall));
+    const groups = R.renderGroups(hall, listenedGroups(client), { pending: listenPending });
+    $('groups').hidden = !groups;
+    setHTML($('groups-body'), groups);
+    setHTML($('moderation-body'), R.renderModeration(hall, listenedGroups(client)));
+    setHTML($('equity-body'), R.renderEquity(hall));
   }
 }
 
@@ -307,8 +444,14 @@ function tick() {
 
 function updateTimers() {
   if (!conn) return;
-  const now = room.session.state === 'paused' && room.pausedAt ? room.pausedAt : conn.now();
+  const live = conn.now();
+  // A paused room's clocks stand still at the moment it paused (per room: hall or group).
+  const nowFor = (el) => {
+    const paused = el.closest('[data-paused-at]')?.dataset.pausedAt;
+    return paused ? Number(paused) : live;
+  };
   for (const el of document.querySelectorAll('[data-deadline]')) {
+    const now = nowFor(el);
     const left = Number(el.dataset.deadline) - now;
     const text = clock(left);
     if (el.textContent !== text) el.textContent = text;
@@ -316,6 +459,7 @@ function updateTimers() {
   }
   for (const el of document.querySelectorAll('[data-since]')) {
     if (!el.dataset.since) continue;
+    const now = nowFor(el);
     const text = clock(now - Number(el.dataset.since), true);
     if (el.textContent !== text) el.textContent = text;
   }
@@ -339,10 +483,21 @@ function clearError(section) {
   if (el) el.textContent = '';
 }
 
-/** Sends a command; shows a refusal next to where it came from. */
+/** The room a control belongs to: the group its section shows, or the hall. */
+function roomOf(el) {
+  const id = el.closest?.('[data-room]')?.dataset.room;
+  return id ? client.groups.get(id) || client.hall : client.hall;
+}
+
+/**
+ * Sends a command; shows a refusal next to where it came from. A control in a section that
+ * shows a group room sends the command to that room (`room` on the command).
+ */
 async function send(cmd, fromEl) {
   const section = sectionOf(fromEl);
   clearError(section);
+  const target = fromEl.closest?.('[data-room]')?.dataset.room;
+  if (target && !cmd.room) cmd = { ...cmd, room: target };
   try {
     await conn.send(cmd);
     return true;
@@ -359,7 +514,7 @@ async function send(cmd, fromEl) {
  * makes the result exactly the order the moderator sees.
  */
 async function reorder(memberId, to, fromEl) {
-  const order = room.queue.map((h) => h.member);
+  const order = roomOf(fromEl).queue.map((h) => h.member);
   const from = order.indexOf(memberId);
   if (from < 0 || from === to) return false;
   order.splice(from, 1);
@@ -372,6 +527,157 @@ async function reorder(memberId, to, fromEl) {
     if (!(await send({ type: 'move_in_queue', member: order[k], position: k }, fromEl))) return false;
   }
   return true;
+}
+
+// ---------------------------------------------------------------- listening in (staff)
+
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+/** Sends `join_room` and waits for the group's snapshot; resolves `{ok}` or `{code, message}`. */
+async function joinGroupRoom(id) {
+  const arrived = new Promise((res) => snapshotWaiters.set(id, res));
+  try {
+    await conn.send({ type: 'join_room', room: id });
+  } catch (err) {
+    snapshotWaiters.delete(id);
+    return { code: err.code, message: err.message };
+  }
+  const ok = await Promise.race([arrived.then(() => true), sleep(8000).then(() => false)]);
+  snapshotWaiters.delete(id);
+  return ok ? { ok: true } : { code: 'unavailable', message: 'the group did not answer' };
+}
+
+/**
+ * Walks the live group rooms of this event. The hall's `breakout_opened` names each group's
+ * members but not its room id, and the id's number is not the group's index; ids are
+ * `{event}/group-{n}`, with n counting from 1 over the event and never reused, and one
+ * breakout's groups get consecutive numbers. So this joins candidate rooms in order (quietly),
+ * hands each group's room, snapshot loaded, to `visit`, and leaves it unless `visit` returns
+ * true (stop here and stay). Resolves `{stayed}` or `{error}`.
+ */
+async function walkGroups(visit) {
+  const event = client.hall.me?.event;
+  if (!event) return { error: { code: 'unknown_room', message: '' } };
+  const misses = [];
+  let seenLive = false;
+  for (let n = 1, tries = 0; tries < 200; n++, tries++) {
+    const id = `${event}/group-${n}`;
+    if (deadRooms.has(id)) continue;
+    if (client.groups.has(id)) {
+      seenLive = true;
+      if (visit(id, client.groups.get(id), true)) return { stayed: id };
+      continue;
+    }
+    quiet.add(id);
+    let r = await joinGroupRoom(id);
+    if (r.code === 'rate_limited') {
+      await sleep(1500);
+      r = await joinGroupRoom(id);
+    }
+    if (r.code === 'unknown_room') {
+      quiet.delete(id);
+      // Past the live block: the rest do not exist (yet).
+      if (seenLive) break;
+      misses.push(id);
+      continue;
+    }
+    if (!r.ok) {
+      quiet.delete(id);
+      return { error: r };
+    }
+    // Everything below the first live group of this breakout is over for good.
+    if (!seenLive) for (const m of misses) deadRooms.add(m);
+    seenLive = true;
+    const g = client.groups.get(id);
+    if (g && g.index != null) learned.set(id, g.index);
+    if (g && visit(id, g, false)) {
+      quiet.delete(id);
+      return { stayed: id };
+    }
+    try {
+      await conn.send({ type: 'leave_room', room: id });
+    } catch {
+      quiet.delete(id);
+    }
+  }
+  return {};
+}
+
+/** Listens in on the group at engine index `index` (see `walkGroups` for finding its room). */
+async function listenIn(index, el) {
+  if (listenPending != null) return;
+  const section = sectionOf(el);
+  clearError(section);
+  for (const g of listenedGroups(client)) if (g.index === index) return;
+  listenPending = index;
+  scheduleRender();
+  const fail = (err) => {
+    if (!showError(section, err)) announce(errorWords(err.code, err.message), true);
+  };
+  const found = (id) => {
+    const g = client.groups.get(id);
+    if (g) g.announced = true;
+    announce(`You are listening to ${groupWord(client.hall, index)}. Its floor and queue are shown under Small groups.`);
+  };
+  try {
+    for (const [id, i] of learned) {
+      if (i !== index) continue;
+      quiet.add(id);
+      const r = await joinGroupRoom(id);
+      quiet.delete(id);
+      if (r.ok) return found(id);
+      learned.delete(id);
+      if (r.code === 'unknown_room') deadRooms.add(id);
+      else return fail(r);
+    }
+    const res = await walkGroups((id, g, already) => !already && g.index === index);
+    if (res.stayed) return found(res.stayed);
+    fail(res.error || { code: 'unknown_room', message: '' });
+  } finally {
+    listenPending = null;
+    scheduleRender();
+  }
+}
+
+
+/**
+ * Staff whose page opened while groups were meeting: the hall's snapshot does not list the
+ * groups, so this visits each live group room once (joins, reads its members, leaves) and
+ * rebuilds the list. The groups are lettered (A, B, ...), since their order may not be the
+ * numbering participants see.
+ */
+async function findGroups(el) {
+  if (listenPending != null) return;
+  const hall = client.hall;
+  const section = sectionOf(el);
+  clearError(section);
+  listenPending = 'find';
+  scheduleRender();
+  const found = [];
+  try {
+    const res = await walkGroups((id, g) => {
+      found.push({ id, people: g.members.filter((m) => m.role === 'participant').map((m) => m.id) });
+      return false;
+    });
+    if (res.error) {
+      if (!showError(section, res.error)) announce(errorWords(res.error.code, res.error.message), true);
+      return;
+    }
+    if (hall.phase?.kind !== 'breakout') return;
+    hall.breakout = {
+      protocol: '', groups: found.map((f) => f.people), until: hall.phase.deadline ?? null,
+      closingUntil: hall.breakout?.closingUntil ?? null, myGroup: null, discovered: true,
+    };
+    found.forEach((f, i) => {
+      learned.set(f.id, i);
+      const g = client.groups.get(f.id);
+      if (g) g.index = i;
+    });
+    announce(found.length ? `Found ${found.length} group${found.length === 1 ? '' : 's'}.` : 'No groups are meeting right now.');
+  } finally {
+    listenPending = null;
+    scheduleRender();
+  }
 }
 
 function commandFor(action, d, el) {
@@ -398,7 +704,7 @@ function commandFor(action, d, el) {
       const size = Number($('group-size')?.value);
       if (size) cmd.group_size = size;
       const how = $('group-assign')?.value;
-      if (how && (room.breakout || how !== 'new')) cmd.assignment = how;
+      if (how && (client.hall.breakout || how !== 'new')) cmd.assignment = how;
       return cmd;
     }
     case 'grant_floor':
@@ -407,10 +713,12 @@ function commandFor(action, d, el) {
     case 'remove': return { type: action, member: d.member };
     case 'queue_up':
     case 'queue_down': {
-      const i = room.queue.findIndex((h) => h.member === d.member);
+      const queue = roomOf(el).queue;
+      const i = queue.findIndex((h) => h.member === d.member);
       if (i < 0) return null;
-      return { reorder: d.member, to: action === 'queue_up' ? Math.max(0, i - 1) : Math.min(room.queue.length - 1, i + 1) };
+      return { reorder: d.member, to: action === 'queue_up' ? Math.max(0, i - 1) : Math.min(queue.length - 1, i + 1) };
     }
+    case 'stop_listening': return { type: 'leave_room', room: d.groupRoom };
     case 'yield_to': {
       const to = $('yield-to')?.value;
       return to ? { type: 'yield_floor', to } : null;
@@ -441,19 +749,34 @@ document.addEventListener('click', async (e) => {
   if (!el || el.disabled) return;
   const action = el.dataset.action;
   const d = el.dataset;
+  const r = roomOf(el);
   if (action === 'dismiss_broadcast') {
-    for (const b of room.broadcasts) if (String(b.at) === d.at) b.dismissed = true;
+    for (const b of client.hall.broadcasts) if (String(b.at) === d.at) b.dismissed = true;
+    scheduleRender();
+    return;
+  }
+  if (action === 'dismiss_back') {
+    client.hall.backFromGroup = false;
     scheduleRender();
     return;
   }
   if (action === 'dismiss_notice') {
-    room.notice = null;
+    client.hall.notice = null;
     scheduleRender();
     return;
   }
   if (action === 'dismiss_nudge') {
-    room.nudgedMe = false;
+    client.hall.nudgedMe = false;
+    for (const g of client.groups.values()) g.nudgedMe = false;
     scheduleRender();
+    return;
+  }
+  if (action === 'find_groups') {
+    await findGroups(el);
+    return;
+  }
+  if (action === 'listen') {
+    await listenIn(Number(d.group), el);
     return;
   }
   if (action === 'end' && !window.confirm('End the town hall for everyone? This cannot be undone.')) return;
@@ -467,14 +790,17 @@ document.addEventListener('click', async (e) => {
   const ok = cmd.reorder ? await reorder(cmd.reorder, cmd.to, el) : await send(cmd, el);
   if (!ok) return;
   if (action === 'upvote') {
-    const q = room.questions.find((x) => x.id === Number(d.question));
+    const q = r.questions.find((x) => x.id === Number(d.question));
     if (q) q.voted = true;
   }
   if (action === 'move_on_yes' || action === 'move_on_no') {
-    if (room.moveOn) room.moveOn.mine = action === 'move_on_yes';
+    if (r.moveOn) r.moveOn.mine = action === 'move_on_yes';
   }
-  if (action === 'vote' && room.poll) room.poll.my_vote = d.choice;
-  if (action === 'ask_help') announce('The facilitators have been told you need help.');
+  if (action === 'vote' && r.poll) r.poll.my_vote = d.choice;
+  if (action === 'ask_help') {
+    client.hall.helpAsked = true;
+    announce('The facilitators have been told you need help.');
+  }
   scheduleRender();
 });
 
@@ -517,9 +843,10 @@ document.addEventListener('drop', async (e) => {
   e.preventDefault();
   const member = dragged;
   dragged = null;
-  const position = room.queue.findIndex((h) => h.member === li.dataset.member);
+  const r = roomOf(li);
+  const position = r.queue.findIndex((h) => h.member === li.dataset.member);
   if (position < 0 || li.dataset.member === member) return;
-  if (await reorder(member, position, li)) announce(`${nameOf(room, member)} moved to place ${position + 1}.`);
+  if (await reorder(member, position, li)) announce(`${nameOf(r, member)} moved to place ${position + 1}.`);
 });
 document.addEventListener('dragend', () => {
   dragged = null;

@@ -105,7 +105,7 @@ describe('a forum with a go-round, stances and questions', () => {
     await p.mod.page.getByRole('button', { name: 'Approve: Will the branch stay open on Sundays?' }).click();
     // The approved question takes the floor, answered by the facilitator.
     await see(p.ana.page.locator('#extra'), 'Now answering: Will the branch stay open on Sundays?');
-    await see(p.fac.page, 'You have the floor to answer.');
+    await see(p.fac.page, "You have the floor to answer Ana's question.");
     await p.fac.page.getByLabel('Your answer').fill('Yes, on a trial basis this summer.');
     await p.fac.page.locator('#mine').getByRole('button', { name: 'Send', exact: true }).click();
     await see(p.ana.page.locator('#feed'), 'Yes, on a trial basis this summer.');

@@ -122,12 +122,52 @@ question_turn = "5m"
 answer_turn = "5m"
 `;
 
+/** Breakouts from the start: groups of two, each its own room running an open floor. */
+const TEST_BREAKOUT = `name = "web-test-breakout"
+title = "Web test breakout"
+description = "Small groups first, then back together, for the browser tests of group rooms."
+
+[[phase]]
+id = "groups"
+kind = "breakout"
+title = "Small groups"
+prompt = "Groups of two, mixed across the two cities."
+duration = "10m"
+group_size = 2
+min_group_size = 2
+protocol = "web-test-breakout-group"
+closing_countdown = "5s"
+
+[[phase]]
+id = "together"
+kind = "reflection"
+title = "Back together"
+prompt = "What did your group find?"
+duration = "10m"
+notes = "shared_anonymous"
+`;
+
+const TEST_BREAKOUT_GROUP = `name = "web-test-breakout-group"
+title = "Web test breakout group"
+description = "A group of two talks in an open floor."
+
+[[phase]]
+id = "talk"
+kind = "queue"
+title = "Talk in your group"
+prompt = "What matters most to you about the river?"
+ordering = "fifo"
+turn = "5m"
+`;
+
 export function protocolDir() {
   const dir = mkdtempSync(join(tmpdir(), 'commonground-web-e2e-'));
   writeFileSync(join(dir, 'web-test-hall.toml'), TEST_HALL);
   writeFileSync(join(dir, 'web-test-group.toml'), TEST_GROUP);
   writeFileSync(join(dir, 'web-test-forum.toml'), TEST_FORUM);
   writeFileSync(join(dir, 'web-test-curiosity.toml'), TEST_CURIOSITY);
+  writeFileSync(join(dir, 'web-test-breakout.toml'), TEST_BREAKOUT);
+  writeFileSync(join(dir, 'web-test-breakout-group.toml'), TEST_BREAKOUT_GROUP);
   return dir;
 }
 
@@ -246,4 +286,28 @@ export async function notSee(scope, text, timeout = WAIT) {
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Records what the page's ARIA live regions announce (they are rewritten often, so a test
+ * could miss a message by reading them later). Read it back with `heard`.
+ */
+export async function recordLive(page) {
+  await page.evaluate(() => {
+    window.__heard = [];
+    const obs = new MutationObserver(() => {
+      for (const id of ['live-polite', 'live-assertive']) {
+        const t = document.getElementById(id)?.textContent;
+        if (t && window.__heard[window.__heard.length - 1] !== t) window.__heard.push(t);
+      }
+    });
+    for (const id of ['live-polite', 'live-assertive']) {
+      obs.observe(document.getElementById(id), { childList: true, characterData: true, subtree: true });
+    }
+  });
+}
+
+/** Waits until a live region of the page has announced `text`. */
+export async function heard(page, text, timeout = WAIT) {
+  await page.waitForFunction((t) => (window.__heard || []).some((x) => x.includes(t)), text, { timeout });
 }

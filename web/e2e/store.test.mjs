@@ -1,10 +1,15 @@
 // Unit tests of the client's room model (web/js/store.js) and helpers (web/js/util.js), run in
 // node without a browser: events applied in order, resume overlap ignored, deadlines shifted
-// on resume, stances kept across reorders, breakout groups found, plain-language wording.
+// on resume, stances kept across reorders, breakout groups found, plain-language wording; and
+// the rooms of one connection: a breakout group's welcome, snapshot and events kept apart from
+// the hall's, `left_room`, and a reconnect that brings the group back (or not).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyRoom, applySnapshot, applyEvent, floorSentence } from '../js/store.js';
+import {
+  emptyRoom, applySnapshot, applyEvent, floorSentence, emptyClient, applyWelcome, applyRoomSnapshot,
+  routeEvent, applyLeftRoom, dropStale, myGroupRoom, listenedGroups,
+} from '../js/store.js';
 import { clock, ordinal, errorWords, spokenDuration } from '../js/util.js';
 
 function room() {
@@ -73,6 +78,109 @@ test('breakout events tell a member their group', () => {
   assert.deepEqual(r.breakout.groups, [['m-ben', 'm-ana'], []]);
   applyEvent(r, ev(13, { type: 'breakout_closed' }));
   assert.equal(r.breakout.closed, true);
+});
+
+// ---------------------------------------------------------------- group rooms
+
+const welcome = (room, role = 'participant', member = 'm-ana') =>
+  ({ type: 'welcome', v: 1, member, name: 'Ana', role, community: 'Dayton, OH', event: 'e', room, server_time: 1 });
+
+function groupState(phaseTitle = 'Talk') {
+  return {
+    protocol: 'g', title: 'G', session: { state: 'running' }, agenda: [{ id: 'talk', kind: 'queue', title: phaseTitle }],
+    phase: { index: 0, id: 'talk', kind: 'queue', title: phaseTitle, prompt: 'What did you hear?', deadline: 50000, overtime: false },
+    floor: null, queue: [], invitation: null, interlude_until: null, reflection: null, side: null,
+    questions: [], current_question: null, poll: null, hidden: [], equity: null,
+    members: [
+      { id: 'm-ana', name: 'Ana', role: 'participant', community: 'Dayton, OH', present: true, muted: false },
+      { id: 'm-ben', name: 'Ben', role: 'participant', community: 'Boulder, CO', present: true, muted: false },
+    ],
+  };
+}
+
+test('a group room\'s welcome, snapshot and events never touch the hall', () => {
+  const c = emptyClient();
+  applyWelcome(c, welcome('e/hall'), true);
+  const hallState = { ...groupState('Open floor'), protocol: 'hall' };
+  applyRoomSnapshot(c, { type: 'snapshot', room: 'e/hall', seq: 10, state: hallState });
+  routeEvent(c, ev(11, { type: 'breakout_opened', protocol: 'g', groups: [['m-cat'], ['m-ana', 'm-ben']], until: 9000 }));
+  assert.equal(myGroupRoom(c), null);
+  applyWelcome(c, welcome('e/group-3'), false);
+  const said = applyRoomSnapshot(c, { type: 'snapshot', room: 'e/group-3', seq: 2, state: groupState() });
+  assert.match(said[0].text, /You are now in your small group with Ben/);
+  assert.equal(c.hall.room, 'e/hall');
+  assert.equal(c.hall.seq, 11);
+  assert.equal(c.hall.protocol, 'hall');
+  const g = myGroupRoom(c);
+  assert.equal(g.room, 'e/group-3');
+  assert.equal(g.kind, 'group');
+  // The room id's number is not the engine's index: the index comes from the members.
+  assert.equal(g.index, 1);
+  // A group event goes to the group only; a hall event to the hall only.
+  routeEvent(c, { type: 'event', room: 'e/group-3', seq: 3, at: 1, event: { type: 'hand_raised', member: 'm-ben', stance: null } });
+  assert.deepEqual(g.queue.map((h) => h.member), ['m-ben']);
+  assert.equal(c.hall.queue.length, 0);
+  assert.equal(g.seq, 3);
+  assert.equal(c.hall.seq, 11);
+  routeEvent(c, ev(12, { type: 'broadcast', by: 'm-fac', text: 'Two minutes' }));
+  assert.equal(c.hall.broadcasts.length, 1);
+  assert.equal(g.broadcasts.length, 0);
+  // Group and hall sequence numbers are separate: a group seq below the hall's still applies.
+  routeEvent(c, { type: 'event', room: 'e/group-3', seq: 4, at: 1, event: { type: 'floor_granted', member: 'm-ben', turn: 'own', deadline: 9 } });
+  assert.equal(g.floor.member, 'm-ben');
+  assert.equal(c.hall.floor, null);
+  // The recall: back in the hall.
+  const back = applyLeftRoom(c, { type: 'left_room', room: 'e/group-3', reason: 'closed', hall: 'e/hall' });
+  assert.deepEqual(back, [{ text: 'You are back in the main hall.' }]);
+  assert.equal(myGroupRoom(c), null);
+  assert.equal(c.groups.size, 0);
+  assert.equal(c.hall.backFromGroup, true);
+  // A late event of the closed group is dropped, not applied to the hall.
+  routeEvent(c, { type: 'event', room: 'e/group-3', seq: 5, at: 1, event: { type: 'hand_lowered', member: 'm-ben' } });
+  assert.equal(c.hall.seq, 12);
+});
+
+test('a reconnect keeps the group only if the server joins the new connection into it again', () => {
+  const c = emptyClient();
+  applyWelcome(c, welcome('e/hall'), true);
+  applyRoomSnapshot(c, { type: 'snapshot', room: 'e/hall', seq: 10, state: groupState('Open floor') });
+  applyWelcome(c, welcome('e/group-1'), false);
+  applyRoomSnapshot(c, { type: 'snapshot', room: 'e/group-1', seq: 2, state: groupState() });
+  // New socket: the hall's welcome first; the group is stale until its fresh welcome.
+  applyWelcome(c, welcome('e/hall'), true);
+  assert.ok(c.stale.has('e/group-1'));
+  applyWelcome(c, welcome('e/group-1'), false);
+  const said = applyRoomSnapshot(c, { type: 'snapshot', room: 'e/group-1', seq: 7, state: groupState() });
+  assert.deepEqual(said, [], 'no "you are now in your group" again');
+  assert.equal(c.stale.size, 0);
+  assert.equal(myGroupRoom(c).seq, 7);
+  assert.deepEqual(dropStale(c), []);
+  // Again, but the breakout ended while offline: no group welcome comes.
+  applyWelcome(c, welcome('e/hall'), true);
+  assert.deepEqual(dropStale(c), [{ text: 'You are back in the main hall.' }]);
+  assert.equal(myGroupRoom(c), null);
+});
+
+test('staff listening in: each group is its own room; a move is not "back in the hall"', () => {
+  const c = emptyClient();
+  applyWelcome(c, welcome('e/hall', 'moderator', 'm-mod'), true);
+  applyRoomSnapshot(c, { type: 'snapshot', room: 'e/hall', seq: 10, state: groupState('Open floor') });
+  routeEvent(c, ev(11, { type: 'breakout_opened', protocol: 'g', groups: [['m-ana', 'm-ben'], ['m-cat']], until: 9000 }));
+  applyWelcome(c, welcome('e/group-2', 'moderator', 'm-mod'), false);
+  const said = applyRoomSnapshot(c, { type: 'snapshot', room: 'e/group-2', seq: 1, state: groupState() });
+  assert.match(said[0].text, /listening to group 1/);
+  assert.equal(myGroupRoom(c), null, 'staff are never placed');
+  assert.deepEqual(listenedGroups(c).map((g) => [g.room, g.index]), [['e/group-2', 0]]);
+  // Group events are not announced to listeners.
+  assert.deepEqual(routeEvent(c, { type: 'event', room: 'e/group-2', seq: 2, at: 1, event: { type: 'floor_granted', member: 'm-ben', turn: 'own', deadline: 9 } }), []);
+  assert.equal(listenedGroups(c)[0].floor.member, 'm-ben');
+  assert.deepEqual(applyLeftRoom(c, { type: 'left_room', room: 'e/group-2', reason: 'left', hall: 'e/hall' }), [{ text: 'You stopped listening to group 1.' }]);
+  // A participant moved to another group is told so, not sent "back to the hall".
+  const p = emptyClient();
+  applyWelcome(p, welcome('e/hall'), true);
+  applyWelcome(p, welcome('e/group-1'), false);
+  assert.deepEqual(applyLeftRoom(p, { type: 'left_room', room: 'e/group-1', reason: 'moved', hall: 'e/hall' }), [{ text: 'You were moved to another small group.' }]);
+  assert.notEqual(p.hall.backFromGroup, true);
 });
 
 test('time and words', () => {

@@ -206,6 +206,9 @@ describe('a town hall in the browser', () => {
   it('opens small groups, shows each person their group, and brings them back', async () => {
     await p.fac.page.getByRole('button', { name: /^Next: Small groups/ }).click();
     for (const who of ['ana', 'ben', 'bea']) await see(p[who].page, /You are in group \d+/);
+    // Each group is a room of its own: the page shows the group's conversation, the hall's strip above it.
+    await p.ana.page.getByRole('heading', { name: 'Your group', exact: true }).waitFor();
+    await see(p.ana.page.locator('#now'), 'What did you hear?');
     await see(p.fac.page, 'Group 1:');
     await shot(p.ana.page, 'participant-breakout-phone');
     await shot(p.fac.page, 'facilitator-breakout-desktop');
@@ -213,6 +216,7 @@ describe('a town hall in the browser', () => {
     // The one-second closing countdown runs out and the hall moves on to the poll.
     await see(p.ana.page.locator('#now'), 'Quick poll', WAIT);
     await notSee(p.ana.page, /You are in group \d+/);
+    await see(p.ana.page.locator('#notices'), 'You are back in the main hall.');
   });
 
   it('takes a poll vote and shows it', async () => {

@@ -25,7 +25,9 @@ export class Connection {
    * @param {object} o
    * @param {string} o.url WebSocket URL.
    * @param {string} o.token Invite token.
-   * @param {(msg: object) => void} o.onMessage Every server message except ack/error/pong.
+   * @param {(msg: object, meta?: {first: boolean}) => void} o.onMessage Every server message
+   *   except ack/error/pong; for `welcome`, `meta.first` says whether it is the socket's first
+   *   (the hall's) or a group room's.
    * @param {(status: object) => void} o.onStatus Connection status changes.
    * @param {() => ({room: string, last_seq: number} | null)} o.resumePoint Where to resume.
    * @param {() => boolean} o.sessionEnded Whether a normal close means the end.
@@ -110,6 +112,12 @@ export class Connection {
     const recvAt = Date.now();
     switch (msg.type) {
       case 'welcome':
+        // A later welcome on the same socket is a breakout group room's (docs/wire-protocol.md,
+        // "Breakout groups"): the connection, its clock and its heartbeat carry on.
+        if (this.welcomed) {
+          this.onMessage(msg, { first: false });
+          return;
+        }
         this.welcomed = true;
         this.attempt = 0;
         // A first, rough offset; pings refine it.
@@ -117,7 +125,7 @@ export class Connection {
         this.bestRtt = Infinity;
         this.status({ state: 'online' });
         this.startHeartbeat();
-        this.onMessage(msg);
+        this.onMessage(msg, { first: true });
         return;
       case 'pong':
         this.pong(msg, recvAt);

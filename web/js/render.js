@@ -6,7 +6,7 @@
 // clock; these functions never count time themselves.
 
 import { esc, clock, ordinal, percent, roleWord, isStaff, canFacilitate } from './util.js';
-import { member, nameOf, labelOf, floorSentence, phaseSpec } from './store.js';
+import { member, nameOf, labelOf, floorSentence, phaseSpec, groupPeople, groupOfMember, groupWord } from './store.js';
 
 const KIND_WORDS = {
   presentation: 'Presentation',
@@ -64,16 +64,19 @@ export function renderWho(room) {
     <p class="session session-${esc(room.session.state)}">${esc(state)}</p>`;
 }
 
-/** Broadcasts and the kind nudge. */
-export function renderNotices(room) {
+/** Broadcasts and the kind nudge (the hall's; and the group's nudge while in one). */
+export function renderNotices(room, group = null) {
   let html = '';
   for (const b of room.broadcasts.filter((x) => !x.dismissed).slice(-2)) {
     html += `<div class="notice notice-broadcast"><p><strong>From the facilitator:</strong> ${esc(b.text)}</p>${btn('dismiss_broadcast', 'Dismiss', { 'data-at': b.at, 'data-key': `dismiss-${b.at}`, 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
   }
+  if (room.backFromGroup && !group) {
+    html += `<div class="notice notice-back"><p><strong>You are back in the main hall.</strong> Thank you for your small-group conversation.</p>${btn('dismiss_back', 'Dismiss', { 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
+  }
   if (room.notice) {
     html += `<div class="notice notice-error"><p>${esc(room.notice)}</p>${btn('dismiss_notice', 'Dismiss', {}, 'small secondary')}</div>`;
   }
-  if (room.nudgedMe) {
+  if (room.nudgedMe || group?.nudgedMe) {
     html += `<div class="notice notice-nudge"><p>We would love to hear from you, whenever you are ready. Raise your hand and you will be next in line among people who have not spoken yet.</p>${btn('dismiss_nudge', 'Thanks, got it', {}, 'secondary')}</div>`;
   }
   return html;
@@ -83,12 +86,17 @@ export function renderNotices(room) {
 export function renderNow(room) {
   const me = room.me?.member;
   const s = room.session.state;
+  const group = room.kind === 'group';
+  let html = group ? renderGroupLine(room) : '';
   if (s === 'ended') {
-    return `<p class="big">The town hall has ended. Thank you for taking part.</p>`;
+    return group
+      ? `${html}<p class="big">Your group has finished its conversation.</p><p>Please stay on this page: you will be back in the main hall when the facilitator recalls the groups.</p>`
+      : `<p class="big">The town hall has ended. Thank you for taking part.</p>`;
   }
-  let html = '';
   const p = room.phase;
-  if (!p) {
+  if (!p && group) {
+    html += `<p>Your group is getting ready. The conversation starts in a moment.</p>`;
+  } else if (!p) {
     html += s === 'not_started'
       ? `<p class="big">Welcome! The town hall will begin soon.</p><p>The facilitator will start the session. You can look at the agenda below while you wait.</p>`
       : `<p>Waiting for the next part of the agenda.</p>`;
@@ -140,13 +148,61 @@ export function renderNow(room) {
     html += `<p class="reflect-wait">${esc(r.listener === me ? 'You' : nameOf(room, r.listener))} summed up ${esc(nameOf(room, r.speaker))}. Waiting for ${esc(nameOf(room, r.speaker))} to confirm or ask to clarify (${timer(r.until, 'Time left to confirm')}).</p>`;
   }
 
-  html += renderBreakout(room);
+  if (!group) html += renderBreakout(room);
   return html;
 }
 
+/** At the top of a group's Now: who is in it, and which staff are listening in. */
+function renderGroupLine(g) {
+  const me = g.me?.member;
+  const people = groupPeople(g).filter((m) => m.id !== me && m.present !== false).map((m) => labelOf(g, m.id));
+  let html = `<p class="group-with">${people.length ? `In your group: <strong>${esc(andList(people))}</strong> and you.` : 'You are the first one in your group.'}</p>`;
+  const staff = g.members.filter((m) => m.role !== 'participant' && m.role !== 'observer' && m.present !== false && m.id !== me);
+  if (staff.length) {
+    html += `<p class="listening-note">${esc(andList(staff.map((m) => `${m.name} (${roleWord(m.role).toLowerCase()})`)))} ${staff.length === 1 ? 'is' : 'are'} listening in.</p>`;
+  }
+  return html;
+}
+
+/**
+ * The main hall while a participant is in (or about to join) a breakout group: their group,
+ * the hall's countdown ("Groups close in 0:30"), and asking the facilitators for help.
+ * Broadcasts are in the notices above. Empty when no breakout runs.
+ */
+export function renderHallStrip(hall, group) {
+  if (hall.me?.role !== 'participant' || hall.session.state === 'ended') return '';
+  const b = hall.breakout;
+  const live = (b && !b.closed) || hall.phase?.kind === 'breakout';
+  if (!live && !group) return '';
+  const me = hall.me.member;
+  let html = '';
+  const index = b && !b.closed ? b.myGroup : null;
+  let others = [];
+  if (group) others = groupPeople(group).filter((m) => m.id !== me).map((m) => labelOf(group, m.id));
+  else if (index != null) others = (b.groups[index] || []).filter((m) => m !== me).map((m) => labelOf(hall, m));
+  if (index != null || group) {
+    html += `<p class="group-line">You are in <strong>${index != null ? `group ${index + 1}` : 'a small group'}</strong>${others.length ? ` with ${esc(andList(others))}` : ''}.</p>`;
+  } else {
+    html += `<p class="group-line"><strong>Small groups are meeting.</strong> You are not in a group right now; you can follow the hall here.</p>`;
+  }
+  if (!group && index != null) html += `<p class="hint">Joining your group…</p>`;
+  if (b?.closingUntil && !b.closed) {
+    html += `<p class="closing" role="note"><strong>Groups close in ${timer(b.closingUntil, 'Time until groups close')}</strong>: please wrap up.</p>`;
+  } else if (b?.until && !b.closed) {
+    html += `<p>Time left in small groups: ${timer(b.until, 'Time left in small groups')}</p>`;
+  } else if (hall.phase?.kind === 'breakout' && hall.phase.deadline != null) {
+    html += `<p>Time left in small groups: ${timer(hall.phase.deadline, 'Time left in small groups')}</p>`;
+  }
+  html += hall.helpAsked
+    ? `<p class="help-sent" role="note">The facilitators know you asked for help.</p>`
+    : `<div class="row">${btn('ask_help', 'Ask a facilitator for help', {}, 'secondary')}<span class="hint">If something is wrong in your group, a facilitator will come.</span></div>`;
+  return html;
+}
+
+/** Hall Now, for staff and observers: that groups are meeting and for how long. */
 function renderBreakout(room) {
   const b = room.breakout;
-  if (!b) return '';
+  if (!b || room.me?.role === 'participant') return '';
   const me = room.me?.member;
   let html = '<div class="breakout">';
   if (b.closed) {
@@ -160,14 +216,7 @@ function renderBreakout(room) {
   if (!b.closed) {
     if (b.closingUntil) html += `<p>Groups close in ${timer(b.closingUntil, 'Time until groups close')}: please wrap up.</p>`;
     else if (b.until) html += `<p>Time left in small groups: ${timer(b.until, 'Time left in small groups')}</p>`;
-    html += '<p class="hint">Group rooms open here when the server supports them; until then, stay on this page to follow the hall.</p>';
-  }
-  if (isStaff(room.me?.role) && !b.closed) {
-    html += '<ol class="groups">';
-    b.groups.forEach((g, i) => {
-      html += `<li><strong>Group ${i + 1}:</strong> ${esc(g.map((m) => labelOf(room, m)).join(', ') || 'empty')}</li>`;
-    });
-    html += '</ol>';
+    if (isStaff(room.me?.role)) html += '<p class="hint">The groups, and listening in, are under Small groups.</p>';
   }
   return html + '</div>';
 }
@@ -267,7 +316,7 @@ export function renderMine(room) {
       html += `<div class="move-on"><p><strong>Move on together?</strong> The floor has been quiet.${mo.eligible ? ` ${mo.votes} of ${mo.eligible} agree (${mo.threshold_pct}% needed).` : ''}</p>
         <div class="row">${mo.mine ? btn('move_on_no', 'Take my vote back', {}, 'secondary') : btn('move_on_yes', 'Yes, let us move on', {}, 'secondary')}</div></div>`;
     }
-    html += `<details class="help"><summary>Need help?</summary><p>If something is wrong (you cannot hear, your group is empty, you feel unsafe), tell the facilitators.</p>${btn('ask_help', 'Ask a facilitator for help', {}, 'secondary')}</details>`;
+    if (room.kind !== 'group') html += `<details class="help"><summary>Need help?</summary><p>If something is wrong (you cannot hear, your group is empty, you feel unsafe), tell the facilitators.</p>${btn('ask_help', 'Ask a facilitator for help', {}, 'secondary')}</details>`;
   }
   return html;
 }
@@ -518,8 +567,94 @@ export function renderEquity(room) {
   return html;
 }
 
+/**
+ * Staff: the live breakout groups (from the hall's `breakout_opened` / `breakout_moved`), each
+ * with "Listen in" / "Stop listening"; a group listened to shows its phase, floor, queue and
+ * latest messages, read-only. `listened` are the group rooms this connection is in.
+ */
+export function renderGroups(hall, listened, ui = {}) {
+  if (!isStaff(hall.me?.role)) return '';
+  const b = hall.breakout;
+  const live = b && !b.closed;
+  const finding = ui.pending === 'find';
+  if (!live && hall.phase?.kind === 'breakout' && hall.session.state !== 'ended') {
+    // The page opened while groups were meeting: the hall's snapshot does not list them.
+    return `<p>Small groups are meeting. This page opened after they were formed, so it does not know them yet.</p>
+      <div class="row">${btn('find_groups', finding ? 'Looking…' : 'Find the groups', { ...(ui.pending != null ? { disabled: 'disabled' } : {}) }, 'secondary')}</div>
+      <p class="hint">This visits each group for a moment to see who is in it.</p>`;
+  }
+  if (!live && !listened.length) return '';
+  let html = '';
+  if (live) {
+    html += `<p><strong>${b.groups.length} group${b.groups.length === 1 ? '' : 's'}</strong> meeting.`;
+    if (b.closingUntil) html += ` Groups close in ${timer(b.closingUntil, 'Time until groups close')}.`;
+    else if (b.until) html += ` Time left: ${timer(b.until, 'Time left in small groups')}.`;
+    html += '</p>';
+    if (b.discovered) {
+      html += `<p class="hint">Groups are lettered here because this page rebuilt the list after it opened.${b.changed ? ' Someone has moved since:' : ''}</p>`;
+      if (b.changed) html += `<div class="row">${btn('find_groups', finding ? 'Looking…' : 'Find the groups again', { ...(ui.pending != null ? { disabled: 'disabled' } : {}) }, 'small secondary')}</div>`;
+    }
+  }
+  html += `<ol class="groups"${b?.discovered ? ' type="A"' : ''}>`;
+  const shown = new Set();
+  const groups = live ? b.groups : [];
+  groups.forEach((members, i) => {
+    const g = listened.find((x) => x.index === i);
+    if (g) shown.add(g);
+    const names = members.map((m) => labelOf(hall, m)).join(', ') || 'nobody yet';
+    const word = groupWord(hall, i);
+    html += `<li class="group${g ? ' listening' : ''}"><p><strong>${esc(word[0].toUpperCase() + word.slice(1))}:</strong> ${esc(names)}</p>`;
+    if (g) html += renderListened(g, word);
+    else {
+      const pending = ui.pending === i;
+      html += `<div class="row">${btn('listen', pending ? 'Joining…' : 'Listen in', { 'data-group': i, 'data-key': `listen-${i}`, 'aria-label': `Listen in to ${word}`, ...(ui.pending != null ? { disabled: 'disabled' } : {}) }, 'small secondary')}</div>`;
+    }
+    html += '</li>';
+  });
+  html += '</ol>';
+  // Groups listened to that the hall's list does not name (say, after a reload).
+  const rest = listened.filter((g) => !shown.has(g));
+  if (rest.length) {
+    html += '<ul class="groups plain">';
+    for (const g of rest) {
+      const names = groupPeople(g).map((m) => labelOf(g, m.id)).join(', ') || 'nobody yet';
+      html += `<li class="group listening"><p><strong>A small group:</strong> ${esc(names)}</p>${renderListened(g, null)}</li>`;
+    }
+    html += '</ul>';
+  }
+  return html;
+}
+
+/** A group this staff member listens to, read-only: phase, floor, queue, latest messages. */
+function renderListened(g, word) {
+  const label = word || 'this group';
+  const paused = g.session.state === 'paused' && g.pausedAt ? g.pausedAt : '';
+  let html = `<div class="listened" role="group" aria-label="${esc(`Listening to ${label}`)}" data-paused-at="${esc(paused)}">`;
+  html += `<p class="listen-badge"><span class="badge">Listening</span> ${esc(g.phase ? `${g.phase.title}` : 'Getting ready')}${g.session.state === 'ended' ? ' · finished' : ''}`;
+  if (g.phase?.deadline != null) html += ` · ${timer(g.phase.deadline, `Time left in ${label}`)}`;
+  html += '</p>';
+  if (g.phase?.prompt) html += `<p class="prompt small">${esc(g.phase.prompt)}</p>`;
+  const f = g.floor;
+  if (f) {
+    html += `<p class="g-floor"><strong>Floor:</strong> ${esc(floorSentence(g, f))}${f.deadline != null ? ` (${timer(f.deadline, `Time left in this turn in ${label}`)})` : ''}</p>`;
+  } else {
+    html += '<p class="g-floor muted-text">Nobody has the floor.</p>';
+  }
+  if (g.queue.length) {
+    html += `<p class="g-queue-h">Up next:</p><ol class="g-queue">${g.queue.map((h) => `<li>${esc(labelOf(g, h.member))}${h.stance ? ` <span class="tag stance">${esc(h.stance)}</span>` : ''}</li>`).join('')}</ol>`;
+  } else if (g.phase && ['queue', 'fishbowl', 'curiosity'].includes(g.phase.kind)) {
+    html += '<p class="muted-text">No hands raised.</p>';
+  }
+  const said = g.feed.filter((x) => !g.hidden.includes(x.message)).slice(-3);
+  if (said.length) {
+    html += `<ul class="g-said">${said.map((x) => `<li><strong>${esc(x.member ? labelOf(g, x.member) : 'A shared note')}:</strong> ${esc(x.text)}</li>`).join('')}</ul>`;
+  }
+  html += `<div class="row">${btn('stop_listening', 'Stop listening', { 'data-group-room': g.room, 'data-key': `stop-${g.room}`, 'aria-label': `Stop listening to ${label}` }, 'small secondary')}</div>`;
+  return html + '</div>';
+}
+
 /** Moderator panel: floor, people (invite, mute, remove), help requests and nudges. */
-export function renderModeration(room) {
+export function renderModeration(room, listened = []) {
   if (!isStaff(room.me?.role)) return '';
   let html = '';
   const f = room.floor;
@@ -549,7 +684,15 @@ export function renderModeration(room) {
   html += '</ul>';
   if (room.help.length) {
     html += '<h3>Help requests</h3><ul class="plain">';
-    for (const h of room.help.slice(-10).reverse()) html += `<li>${esc(labelOf(room, h.member))} asked for help</li>`;
+    for (const h of room.help.slice(-10).reverse()) {
+      const gi = groupOfMember(room, h.member);
+      const word = gi != null ? groupWord(room, gi) : '';
+      html += `<li class="help-item"><span>${esc(labelOf(room, h.member))} asked for help${gi != null ? ` <strong>(in ${esc(word)})</strong>` : ''}</span>`;
+      if (gi != null && !listened.some((g) => g.index === gi)) {
+        html += btn('listen', `Listen in to ${esc(word)}`, { 'data-group': gi, 'data-key': `help-listen-${h.member}-${h.at}` }, 'small secondary');
+      }
+      html += '</li>';
+    }
     html += '</ul>';
   }
   if (room.nudges.length) {

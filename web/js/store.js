@@ -2,11 +2,18 @@
 // kept current by applying each `event` payload (src/engine/event.rs) in sequence order.
 // `apply` returns what is worth announcing to screen-reader users (floor changes, time
 // warnings, invitations), so the announcing policy lives in one place.
+//
+// One connection can be in several rooms (docs/wire-protocol.md, "Breakout groups"): the hall,
+// always, and while breakouts run a participant's group room, or the group rooms a staff member
+// listens to. `emptyClient` holds them: the hall as one room object, each group room as another,
+// keyed by room id; frames are routed by their `room` so a group's welcome, snapshot and events
+// never touch the hall's.
 
 import { spokenDuration } from './util.js';
 
-export function emptyRoom() {
+export function emptyRoom(kind = 'hall') {
   return {
+    kind,
     me: null,
     room: null,
     seq: 0,
@@ -152,7 +159,7 @@ export function applyEvent(room, frame) {
       break;
     case 'session_started':
       room.session = { state: 'running' };
-      say('The session has started.');
+      say(room.kind === 'group' ? 'Your group has started.' : 'The session has started.');
       break;
     case 'session_paused':
       room.session = { state: 'paused' };
@@ -168,7 +175,7 @@ export function applyEvent(room, frame) {
       room.session = { state: 'ended' };
       room.floor = null;
       room.queue = [];
-      say('The town hall has ended. Thank you for taking part.');
+      say(room.kind === 'group' ? 'Your group has finished its conversation. Please wait for the main hall.' : 'The town hall has ended. Thank you for taking part.');
       break;
     case 'phase_started':
       room.phase = { index: e.index, id: e.id, kind: e.kind, title: e.title, prompt: e.prompt, deadline: e.deadline, overtime: false };
@@ -375,6 +382,11 @@ export function applyEvent(room, frame) {
     }
     case 'breakout_moved': {
       if (!room.breakout) break;
+      // A list rebuilt from the group rooms (after a reload) is not in the engine's order.
+      if (room.breakout.discovered) {
+        room.breakout.changed = true;
+        break;
+      }
       room.breakout.groups = room.breakout.groups.map((g) => g.filter((m) => m !== e.member));
       while (room.breakout.groups.length <= e.group) room.breakout.groups.push([]);
       room.breakout.groups[e.group].push(e.member);
@@ -480,4 +492,192 @@ export function floorSentence(room, floor) {
     default:
       return mine ? 'You have the floor.' : `${nameOf(room, floor.member)} has the floor.`;
   }
+}
+
+// ---------------------------------------------------------------- rooms of one connection
+
+/** The hall and the group rooms this connection is in. */
+export function emptyClient() {
+  return {
+    hall: emptyRoom('hall'),
+    /** Group rooms by id: the participant's own group, or the groups staff listen to. */
+    groups: new Map(),
+    /** The participant's own group room id while placed in one. */
+    myGroup: null,
+    /** Group rooms left while offline may be gone: dropped unless a fresh welcome replaces them. */
+    stale: new Set(),
+  };
+}
+
+/** True when a welcome is for a group room rather than the hall. */
+function isGroupWelcome(client, msg, first) {
+  if (first) return false;
+  if (client.hall.me && msg.room === client.hall.me.room) return false;
+  return true;
+}
+
+/**
+ * A `welcome`. The first one on a socket is the hall's (a hello always joins the hall); any
+ * later one is a group room's (a participant's placement, or a staff drop-in), and never
+ * replaces the hall. Returns announcements.
+ */
+export function applyWelcome(client, msg, first) {
+  const me = { member: msg.member, name: msg.name, role: msg.role, community: msg.community, event: msg.event, room: msg.room };
+  if (!isGroupWelcome(client, msg, first)) {
+    if (client.hall.me && client.hall.me.member !== msg.member) {
+      const fresh = emptyClient();
+      Object.assign(client, fresh);
+    }
+    client.hall.me = me;
+    // A new socket: group rooms are not resumed; the server joins the member into its live
+    // group again with a fresh welcome. Until then, what we had is stale.
+    for (const id of client.groups.keys()) client.stale.add(id);
+    return [];
+  }
+  const g = emptyRoom('group');
+  g.me = me;
+  g.eventInfo = client.hall.eventInfo;
+  const old = client.groups.get(msg.room);
+  if (old) g.feed = old.feed;
+  client.groups.set(msg.room, g);
+  client.stale.delete(msg.room);
+  if (msg.role === 'participant') {
+    const wasIn = client.myGroup === msg.room;
+    client.myGroup = msg.room;
+    g.mine = true;
+    g.entering = !wasIn;
+  }
+  return [];
+}
+
+/** A `snapshot`, for the hall or a group room. Returns announcements. */
+export function applyRoomSnapshot(client, msg) {
+  const g = client.groups.get(msg.room);
+  if (!g) {
+    if (client.hall.me && msg.room !== client.hall.me.room) return [];
+    applySnapshot(client.hall, msg);
+    return [];
+  }
+  applySnapshot(g, msg);
+  g.index = groupIndexOf(client.hall, g);
+  const out = [];
+  if (g.mine && g.entering) {
+    g.entering = false;
+    const others = groupPeople(g).filter((m) => m.id !== g.me.member).map((m) => m.name);
+    out.push({ text: `You are now in your small group${others.length ? ` with ${andWords(others)}` : ''}. The group's conversation is shown first on the page.` });
+  } else if (!g.mine && !g.announced) {
+    g.announced = true;
+    out.push({ text: `You are listening to ${groupLabel(g, client.hall)}. Its floor and queue are shown under Small groups.` });
+  }
+  return out;
+}
+
+/** A live `event` frame, routed to its room. Returns announcements. */
+export function routeEvent(client, frame) {
+  const g = frame.room ? client.groups.get(frame.room) : null;
+  if (g) {
+    const out = applyEvent(g, frame);
+    // The group's own announcements are for its members; listening staff are not told each one.
+    return g.mine ? out : [];
+  }
+  const out = applyEvent(client.hall, frame);
+  if (frame.event?.type === 'breakout_opened') {
+    client.hall.backFromGroup = false;
+    client.hall.helpAsked = false;
+  }
+  if (frame.event?.type === 'breakout_opened' || frame.event?.type === 'breakout_moved') {
+    for (const x of client.groups.values()) x.index = groupIndexOf(client.hall, x);
+  }
+  return out;
+}
+
+/** `left_room`: the connection is out of a group room and back in the hall only. */
+export function applyLeftRoom(client, msg) {
+  const g = client.groups.get(msg.room);
+  client.groups.delete(msg.room);
+  client.stale.delete(msg.room);
+  const out = [];
+  if (client.myGroup === msg.room) {
+    client.myGroup = null;
+    // A move: the new group's welcome follows, and says so itself.
+    if (msg.reason === 'moved') out.push({ text: 'You were moved to another small group.' });
+    else {
+      client.hall.backFromGroup = true;
+      client.hall.helpAsked = false;
+      out.push({ text: 'You are back in the main hall.' });
+    }
+  } else if (g) {
+    out.push({ text: msg.reason === 'left' ? `You stopped listening to ${groupLabel(g, client.hall)}.` : `${capital(groupLabel(g, client.hall))} has closed.` });
+  }
+  return out;
+}
+
+/** Drops group rooms that no fresh welcome replaced after a reconnect. */
+export function dropStale(client) {
+  const out = [];
+  for (const id of client.stale) {
+    if (client.myGroup === id) {
+      client.myGroup = null;
+      client.hall.backFromGroup = true;
+      out.push({ text: 'You are back in the main hall.' });
+    }
+    client.groups.delete(id);
+  }
+  client.stale.clear();
+  return out;
+}
+
+/** The participant's own group room, once its snapshot is in. */
+export function myGroupRoom(client) {
+  const g = client.myGroup ? client.groups.get(client.myGroup) : null;
+  return g && g.loaded ? g : null;
+}
+
+/** The group rooms a staff member listens to, by the engine's group index when known. */
+export function listenedGroups(client) {
+  return [...client.groups.values()].filter((g) => !g.mine && g.loaded);
+}
+
+/** The people of a group room (not staff who dropped in). */
+export function groupPeople(g) {
+  return g.members.filter((m) => m.role === 'participant');
+}
+
+/**
+ * The engine's group index (the position in the hall's `breakout_opened`) of a group room,
+ * found by its members: the room id's number is not that index. Null when unknown.
+ */
+export function groupIndexOf(hall, g) {
+  const groups = hall.breakout?.groups;
+  if (!groups) return null;
+  const ids = groupPeople(g).map((m) => m.id);
+  const i = groups.findIndex((members) => members.some((m) => ids.includes(m)));
+  return i >= 0 ? i : null;
+}
+
+/** How a group is called: "group 2" by the engine's index, or "group B" in a rebuilt list. */
+export function groupWord(hall, index) {
+  return hall.breakout?.discovered ? `group ${String.fromCharCode(65 + index)}` : `group ${index + 1}`;
+}
+
+/** "group 2" (see `groupWord`), or "a small group". */
+export function groupLabel(g, hall) {
+  return g.index != null ? groupWord(hall, g.index) : 'a small group';
+}
+
+/** The engine group index a member is in, from the hall's breakout, or null. */
+export function groupOfMember(hall, id) {
+  const groups = hall.breakout?.groups;
+  if (!groups || hall.breakout.closed) return null;
+  const i = groups.findIndex((g) => g.includes(id));
+  return i >= 0 ? i : null;
+}
+
+function capital(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function andWords(items) {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
