@@ -13,7 +13,7 @@ use crate::engine::member::MemberId;
 use crate::engine::Engine;
 use crate::html::escape as esc;
 use crate::protocol::PhaseKind;
-use crate::record::Logged;
+use crate::record::{transcript, Logged};
 use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -199,14 +199,11 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
             EventKind::HelpRequested { .. } => help_requests += 1,
             EventKind::QuestionAsked { .. } => asked += 1,
             EventKind::QuestionOnFloor { .. } => answered += 1,
-            EventKind::Muted { .. } => *moderation.entry("mute".into()).or_default() += 1,
-            EventKind::Unmuted { .. } => *moderation.entry("unmute".into()).or_default() += 1,
-            EventKind::MemberRemoved { .. } => *moderation.entry("remove".into()).or_default() += 1,
-            EventKind::FloorRevoked { .. } => {
-                *moderation.entry("revoke_floor".into()).or_default() += 1
+            kind => {
+                if let Some((action, _, _)) = transcript::moderator_action(kind) {
+                    *moderation.entry(action.into()).or_default() += 1;
+                }
             }
-            EventKind::Hidden { .. } => *moderation.entry("hide".into()).or_default() += 1,
-            _ => {}
         }
     }
     let poll_shifts = protocol

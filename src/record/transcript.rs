@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::engine::event::{Audience, EventKind, TurnKind};
 use crate::engine::member::{MemberId, Roster};
+use crate::engine::moderation::ReportStatus;
 use crate::record::Logged;
 use crate::time::Millis;
 
@@ -193,7 +194,7 @@ pub fn build(log: &[Logged], roster: &Roster) -> Transcript {
                 phase: phase.clone(),
                 totals: totals.clone(),
             }),
-            kind => moderation(kind).map(|(action, member, by)| Line::Moderation {
+            kind => moderator_action(kind).map(|(action, member, by)| Line::Moderation {
                 seq,
                 at,
                 action: action.to_string(),
@@ -210,16 +211,35 @@ pub fn build(log: &[Logged], roster: &Roster) -> Transcript {
     }
 }
 
-/// Moderator actions: (action, whom, by whom).
-fn moderation(kind: &EventKind) -> Option<(&'static str, Option<&MemberId>, &MemberId)> {
+/// Moderator actions, each with who took it: `(action, whom, by whom)`. The transcript's
+/// moderation section and the report's counts both read this one list, so they agree.
+/// Closing a report because the moderator hid, muted or removed is the `hide`, `mute` or
+/// `remove` itself; only a dismissal is an action of its own.
+pub(crate) fn moderator_action(
+    kind: &EventKind,
+) -> Option<(&'static str, Option<&MemberId>, &MemberId)> {
     Some(match kind {
         EventKind::Muted { member, by } => ("mute", Some(member), by),
         EventKind::Unmuted { member, by } => ("unmute", Some(member), by),
         EventKind::MemberRemoved { member, by } => ("remove", Some(member), by),
         EventKind::FloorRevoked { member, by } => ("revoke_floor", Some(member), by),
         EventKind::Invited { member, by } => ("invite_to_speak", Some(member), by),
+        EventKind::FloorGranted {
+            member,
+            by: Some(by),
+            ..
+        } => ("grant_floor", Some(member), by),
         EventKind::Hidden { by, .. } => ("hide", None, by),
         EventKind::QuestionApproved { by, .. } => ("approve_question", None, by),
+        EventKind::QuestionsMerged { by: Some(by), .. } => ("merge_questions", None, by),
+        EventKind::QuestionOrder { by: Some(by), .. } => ("order_questions", None, by),
+        // A move, a grant or a mute that changed the queue: the effect, next to its cause.
+        EventKind::QueueChanged { by: Some(by), .. } => ("queue_changed", None, by),
+        EventKind::ReportClosed {
+            by,
+            status: ReportStatus::Dismissed,
+            ..
+        } => ("dismiss_report", None, by),
         _ => return None,
     })
 }

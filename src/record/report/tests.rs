@@ -131,3 +131,87 @@ fn report_and_transcript_match_what_happened() {
     let html = report::to_html(&r);
     assert!(html.contains("<svg") && html.contains("Poll shift"));
 }
+
+/// Every moderator action, with who took it, is in the transcript's moderation section, and
+/// the report counts the same actions.
+#[test]
+fn every_moderator_action_is_in_the_transcript_and_counted_in_the_report() {
+    let mut h = Harness::new(vec![phase(
+        "floor",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    h.ok("a1", Command::RaiseHand { stance: None });
+    h.ok("a2", Command::RaiseHand { stance: None });
+    h.ok("b1", Command::RaiseHand { stance: None });
+    // a1 has the floor; the moderator moves b1 ahead of a2, ends a1's turn (b1 is next),
+    // then invites a2 out of turn (the floor waits for a2's consent).
+    h.ok(
+        "m",
+        Command::MoveInQueue {
+            member: id("b1"),
+            position: 0,
+        },
+    );
+    h.ok("m", Command::RevokeFloor);
+    h.ok("m", Command::GrantFloor { member: id("a2") });
+    h.ok(
+        "b2",
+        Command::Report {
+            message: None,
+            member: Some(id("a2")),
+            reason: "interrupting".into(),
+        },
+    );
+    h.ok("m", Command::DismissReport { report: 1 });
+    h.ok("m", Command::Mute { member: id("a2") });
+    h.advance(60_000);
+    let log = logged(&h);
+
+    let t = transcript::build(&log, h.engine.roster());
+    let actions: Vec<(String, Option<String>, String)> = t
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            transcript::Line::Moderation {
+                action, member, by, ..
+            } => Some((
+                action.clone(),
+                member.as_ref().map(|m| m.as_str().to_string()),
+                by.as_str().to_string(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let m = |a: &str, who: Option<&str>| (a.to_string(), who.map(str::to_string), "m".into());
+    assert_eq!(
+        actions,
+        vec![
+            m("queue_changed", None),
+            m("revoke_floor", Some("a1")),
+            m("invite_to_speak", Some("a2")),
+            m("dismiss_report", None),
+            m("mute", Some("a2")),
+            // The mute took a2's hand out of the queue.
+            m("queue_changed", None),
+        ]
+    );
+    let r = report::build(&h.engine, &log);
+    for (action, n) in [
+        ("queue_changed", 2),
+        ("revoke_floor", 1),
+        ("invite_to_speak", 1),
+        ("dismiss_report", 1),
+        ("mute", 1),
+    ] {
+        assert_eq!(
+            r.moderation.get(action),
+            Some(&n),
+            "{action}: {:?}",
+            r.moderation
+        );
+    }
+    assert_eq!(r.moderation.values().sum::<u32>(), 6, "{:?}", r.moderation);
+}
