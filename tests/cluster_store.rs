@@ -19,6 +19,20 @@ async fn node(prefix: &str, name: &str) -> Store {
         .expect("Redis on 127.0.0.1:6379 (scripts/test.sh starts one)")
 }
 
+/// One event appended at `seq` by the step every room input takes (`apply`), with an empty
+/// input record.
+async fn append(
+    store: &Store,
+    room: &str,
+    epoch: u64,
+    seq: u64,
+    payload: &[u8],
+) -> Result<u64, StoreError> {
+    store
+        .apply(room, epoch, seq, b"{}", &[payload.to_vec()])
+        .await
+}
+
 #[tokio::test]
 async fn exactly_one_of_two_racing_nodes_owns_a_new_room() {
     let p = prefix("race");
@@ -36,9 +50,9 @@ async fn appends_are_fenced_by_lease_epoch_and_sequence() {
     let (a, b) = (node(&p, "a").await, node(&p, "b").await);
     let room = "evt-2/hall";
     let e1 = a.acquire(room).await.unwrap().unwrap();
-    a.append(room, e1, 1, b"one").await.unwrap();
-    a.append(room, e1, 2, b"two").await.unwrap();
-    let skip = a.append(room, e1, 4, b"skip").await;
+    append(&a, room, e1, 1, b"one").await.unwrap();
+    append(&a, room, e1, 2, b"two").await.unwrap();
+    let skip = append(&a, room, e1, 4, b"skip").await;
     assert!(
         matches!(
             skip,
@@ -50,7 +64,7 @@ async fn appends_are_fenced_by_lease_epoch_and_sequence() {
         "{skip:?}"
     );
     assert!(matches!(
-        b.append(room, e1, 3, b"intruder").await,
+        append(&b, room, e1, 3, b"intruder").await,
         Err(StoreError::NotOwner)
     ));
     // Graceful handover: a releases, b takes over with a new epoch and continues the numbers.
@@ -58,10 +72,10 @@ async fn appends_are_fenced_by_lease_epoch_and_sequence() {
     let e2 = b.acquire(room).await.unwrap().unwrap();
     assert_eq!(e2, e1 + 1);
     assert!(matches!(
-        a.append(room, e1, 3, b"stale").await,
+        append(&a, room, e1, 3, b"stale").await,
         Err(StoreError::NotOwner)
     ));
-    b.append(room, e2, 3, b"three").await.unwrap();
+    append(&b, room, e2, 3, b"three").await.unwrap();
     assert_eq!(b.top(room).await.unwrap(), (e2, 3));
     assert!(!a.renew(room).await.unwrap());
     assert!(b.renew(room).await.unwrap());
@@ -74,7 +88,7 @@ async fn a_gap_is_returned_exactly_or_reported_too_old() {
     let room = "evt-3/hall";
     let e = a.acquire(room).await.unwrap().unwrap();
     for seq in 1..=8u64 {
-        a.append(room, e, seq, format!("ev{seq}").as_bytes())
+        append(&a, room, e, seq, format!("ev{seq}").as_bytes())
             .await
             .unwrap();
     }
@@ -105,7 +119,7 @@ async fn appended_events_are_published_in_order() {
     pubsub.subscribe(a.keys(room).events).await.unwrap();
     let e = a.acquire(room).await.unwrap().unwrap();
     for seq in 1..=20u64 {
-        a.append(room, e, seq, seq.to_string().as_bytes())
+        append(&a, room, e, seq, seq.to_string().as_bytes())
             .await
             .unwrap();
     }
@@ -126,13 +140,15 @@ async fn snapshots_are_fenced_too() {
     let (a, b) = (node(&p, "a").await, node(&p, "b").await);
     let room = "evt-5/hall";
     let e = a.acquire(room).await.unwrap().unwrap();
-    a.save_snapshot(room, e, 7, b"{\"state\":1}").await.unwrap();
+    a.snapshot_and_trim(room, e, 7, b"{\"state\":1}")
+        .await
+        .unwrap();
     assert_eq!(
         b.load_snapshot(room).await.unwrap(),
         Some((7, b"{\"state\":1}".to_vec()))
     );
     assert!(matches!(
-        b.save_snapshot(room, e, 8, b"x").await,
+        b.snapshot_and_trim(room, e, 8, b"x").await,
         Err(StoreError::NotOwner)
     ));
 }

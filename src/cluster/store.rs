@@ -125,17 +125,26 @@ pub struct Gap {
     pub complete: bool,
 }
 
-// KEYS: lease, epoch, seq, stream. ARGV: node, epoch, seq, maxlen, payload, channel.
-const APPEND: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {err='NOT_OWNER'} end
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {err='STALE_EPOCH'} end
-local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
-if cur + 1 ~= tonumber(ARGV[3]) then return {err='SEQ_MISMATCH ' .. cur} end
-redis.call('SET', KEYS[3], ARGV[3])
-redis.call('XADD', KEYS[4], 'MAXLEN', '=', ARGV[4], ARGV[3] .. '-0', 'e', ARGV[2], 'd', ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[5])
-return cur + 1
-";
+/// The Lua steps, each hashed once: `Script::new` computes the script's SHA-1, and `apply` runs
+/// for every input a room takes.
+struct Scripts {
+    apply: Script,
+    snapshot_trim: Script,
+    reseed: Script,
+    renew: Script,
+    release: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::LazyLock<Scripts> = std::sync::LazyLock::new(|| Scripts {
+        apply: Script::new(APPLY),
+        snapshot_trim: Script::new(SNAPSHOT_TRIM),
+        reseed: Script::new(RESEED),
+        renew: Script::new(RENEW),
+        release: Script::new(RELEASE),
+    });
+    &SCRIPTS
+}
 
 // KEYS: lease, epoch, seq, stream, inputs.
 // ARGV: node, epoch, first_seq, maxlen, channel, input, n, payload_1 .. payload_n.
@@ -192,14 +201,6 @@ return 0
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-";
-
-// KEYS: lease, epoch, snap. ARGV: node, epoch, seq, state.
-const SNAPSHOT: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {err='NOT_OWNER'} end
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {err='STALE_EPOCH'} end
-redis.call('HSET', KEYS[3], 'seq', ARGV[3], 'epoch', ARGV[2], 'state', ARGV[4])
-return 1
 ";
 
 /// One node's handle on the shared store.
@@ -351,8 +352,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let k = self.keys(room);
         let mut c = self.conn.clone();
-        let script = Script::new(APPLY);
-        let mut inv = script.prepare_invoke();
+        let mut inv = scripts().apply.prepare_invoke();
         inv.key(&k.lease)
             .key(&k.epoch)
             .key(&k.seq)
@@ -382,7 +382,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let k = self.keys(room);
         let mut c = self.conn.clone();
-        let res: Result<i64, redis::RedisError> = Script::new(SNAPSHOT_TRIM)
+        let res: Result<i64, redis::RedisError> = scripts()
+            .snapshot_trim
             .key(&k.lease)
             .key(&k.epoch)
             .key(&k.snap)
@@ -409,7 +410,8 @@ impl Store {
         let k = self.keys(room);
         let mut c = self.conn.clone();
         let next = epoch + 1;
-        let n: i64 = Script::new(RESEED)
+        let n: i64 = scripts()
+            .reseed
             .key(&k.lease)
             .key(&k.epoch)
             .key(&k.seq)
@@ -502,7 +504,8 @@ impl Store {
     pub async fn renew(&self, room: &str) -> Result<bool, StoreError> {
         let k = self.keys(room);
         let mut c = self.conn.clone();
-        let n: i64 = Script::new(RENEW)
+        let n: i64 = scripts()
+            .renew
             .key(&k.lease)
             .arg(&self.node)
             .arg(self.lease_ms)
@@ -515,7 +518,8 @@ impl Store {
     pub async fn release(&self, room: &str) -> Result<bool, StoreError> {
         let k = self.keys(room);
         let mut c = self.conn.clone();
-        let n: i64 = Script::new(RELEASE)
+        let n: i64 = scripts()
+            .release
             .key(&k.lease)
             .arg(&self.node)
             .invoke_async(&mut c)
@@ -538,33 +542,6 @@ impl Store {
             .query_async(&mut c)
             .await?;
         Ok((e.unwrap_or(0), s.unwrap_or(0)))
-    }
-
-    /// Appends event `seq` (which must be the next number) under `epoch` and publishes it, in
-    /// one atomic step that first checks this node still owns the room at that epoch.
-    pub async fn append(
-        &self,
-        room: &str,
-        epoch: u64,
-        seq: u64,
-        payload: &[u8],
-    ) -> Result<(), StoreError> {
-        let k = self.keys(room);
-        let mut c = self.conn.clone();
-        let res: Result<u64, redis::RedisError> = Script::new(APPEND)
-            .key(&k.lease)
-            .key(&k.epoch)
-            .key(&k.seq)
-            .key(&k.stream)
-            .arg(&self.node)
-            .arg(epoch)
-            .arg(seq)
-            .arg(self.history)
-            .arg(payload)
-            .arg(&k.events)
-            .invoke_async(&mut c)
-            .await;
-        res.map(|_| ()).map_err(|e| script_error(e, seq))
     }
 
     /// The events after `after`, up to `limit`; `complete` is false when the stream no longer
@@ -607,29 +584,6 @@ impl Store {
             entries,
             complete,
         })
-    }
-
-    /// Stores the engine snapshot at `seq`, fenced like `append`.
-    pub async fn save_snapshot(
-        &self,
-        room: &str,
-        epoch: u64,
-        seq: u64,
-        state: &[u8],
-    ) -> Result<(), StoreError> {
-        let k = self.keys(room);
-        let mut c = self.conn.clone();
-        let res: Result<i64, redis::RedisError> = Script::new(SNAPSHOT)
-            .key(&k.lease)
-            .key(&k.epoch)
-            .key(&k.snap)
-            .arg(&self.node)
-            .arg(epoch)
-            .arg(seq)
-            .arg(state)
-            .invoke_async(&mut c)
-            .await;
-        res.map(|_| ()).map_err(|e| script_error(e, seq))
     }
 
     /// The latest snapshot: `(seq, state)`.
