@@ -6,11 +6,9 @@
 //! connections on some node) for `disconnect`, and telling each connection's node, in order
 //! with the connection's frames, from which sequence number on it gets the room's events.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-
 use axum::extract::ws::Utf8Bytes;
 
+use crate::bus::registry::Registry;
 use crate::bus::{Bus, ConnId, Sequenced, Subscriber};
 use crate::cluster::msg::{ToNode, CONTROL_MARK};
 use crate::engine::member::MemberId;
@@ -19,7 +17,7 @@ use crate::room::RoomId;
 
 #[derive(Debug, Default)]
 pub struct ClusterBus {
-    rooms: RwLock<HashMap<RoomId, Vec<Subscriber>>>,
+    rooms: Registry,
 }
 
 impl ClusterBus {
@@ -47,40 +45,23 @@ impl Bus for ClusterBus {
             room: room.to_string(),
             after,
         }));
-        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        let subs = rooms.entry(room.clone()).or_default();
-        subs.retain(|s| s.conn != sub.conn);
-        subs.push(sub);
+        self.rooms.add(room, sub);
     }
 
     fn unsubscribe(&self, room: &RoomId, conn: ConnId) {
-        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(subs) = rooms.get_mut(room) {
-            if let Some(s) = subs.iter().find(|s| s.conn == conn) {
-                let _ = s.out.push_forced(control(&ToNode::Unsub {
-                    conn: 0,
-                    room: room.to_string(),
-                }));
-            }
-            subs.retain(|s| s.conn != conn);
-            if subs.is_empty() {
-                rooms.remove(room);
-            }
+        if let Some(s) = self.rooms.remove(room, conn) {
+            let _ = s.out.push_forced(control(&ToNode::Unsub {
+                conn: 0,
+                room: room.to_string(),
+            }));
         }
     }
 
     fn disconnect(&self, room: &RoomId, member: Option<&MemberId>, reason: CloseReason) {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        let Some(subs) = rooms.get(room) else { return };
-        for sub in subs {
-            if member.is_none_or(|m| *m == sub.member) {
-                sub.out.close(reason, true);
-            }
-        }
+        self.rooms.disconnect(room, member, reason);
     }
 
     fn subscribers(&self, room: &RoomId) -> usize {
-        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        rooms.get(room).map_or(0, Vec::len)
+        self.rooms.count(room)
     }
 }

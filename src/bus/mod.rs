@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod local;
 pub mod queue;
+pub mod registry;
 
 use std::fmt::Debug;
 use std::sync::Arc;
