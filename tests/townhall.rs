@@ -1070,3 +1070,173 @@ async fn a_removal_inside_a_group_removes_from_the_event() {
     let err = again.recv_until(|v| v["type"] == "error").await;
     assert_eq!(err["code"], "removed", "{err}");
 }
+
+/// The live group rooms in a `groups` frame, by index.
+fn group_rooms(frame: &Value) -> BTreeMap<u64, String> {
+    frame["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["index"].as_u64().unwrap(),
+                g["room"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits for a `groups` frame from the hall with `n` groups.
+async fn groups_frame(p: &mut P, event: &str, n: usize) -> Value {
+    let hall = hall(event);
+    // `seen` keeps old frames: the latest match is the one that counts.
+    for _ in 0..10_000 {
+        if let Some(v) = p.seen.iter().rev().find(|v| v["type"] == "groups") {
+            if v["groups"].as_array().map(Vec::len) == Some(n) {
+                assert_eq!(v["room"], hall.as_str());
+                return v.clone();
+            }
+        }
+        let v = p.c.recv_json().await;
+        p.seen.push(v);
+    }
+    panic!("{}: no groups frame with {n} groups", p.name);
+}
+
+/// Reads up to the reply of a `ping`: everything the hall queued for this connection before
+/// is then in `seen`.
+async fn drain(p: &mut P) {
+    p.c.send(json!({"type": "ping", "id": 999})).await;
+    p.wait(|v| v["type"] == "pong").await;
+}
+
+/// Staff learn the group room ids (`groups`) when breakouts open, change and close, and right
+/// after a snapshot; the ids accept `join_room`. Participants and observers never get them.
+#[tokio::test]
+async fn staff_learn_group_rooms_and_others_do_not() {
+    let server = start_server(config_with_shipped(&[
+        "joint-town-hall",
+        "small-group-round",
+    ]))
+    .await;
+    let event = server.create_event("joint-town-hall").await;
+    let mut fac = person(&server, &event, "facilitator", "Fran", None).await;
+    let mut moder = person(&server, &event, "moderator", "Mo", None).await;
+    let mut obs = person(&server, &event, "observer", "Olive", None).await;
+    let mut ps = residents(&server, &event, 4, 4).await;
+    let opened = to_breakouts(&mut fac, &event).await;
+    let groups = groups_of(&opened);
+    assert_eq!(groups.len(), 2, "{opened}");
+    let mut rooms = BTreeMap::new();
+    for p in ps.iter_mut() {
+        let r = group_welcome(p, &event).await;
+        rooms.insert(p.id(), r);
+    }
+    let announced = group_rooms(&groups_frame(&mut fac, &event, 2).await);
+    for (i, g) in groups.iter().enumerate() {
+        // The index is the engine's; the room is where its members were placed.
+        assert_eq!(announced[&(i as u64)], rooms[&g[0]], "{announced:?}");
+    }
+    assert_eq!(
+        group_rooms(&groups_frame(&mut moder, &event, 2).await),
+        announced
+    );
+    for room in announced.values() {
+        moder.ok(json!({"type": "join_room", "room": room})).await;
+        let r = room.clone();
+        moder
+            .wait(move |v| v["type"] == "snapshot" && v["room"] == r.as_str())
+            .await;
+    }
+
+    // A staff member who arrives (or reloads) now gets them right after the hall snapshot.
+    let token = server.invite(&event, "organizer", "Oda", None).await;
+    let mut org = server.join(&token).await;
+    let next = org.recv_json().await;
+    assert_eq!(next["type"], "groups", "{next}");
+    assert_eq!(group_rooms(&next), announced);
+    // And after a resume.
+    let last_seq = org.last_seq;
+    org.close().await;
+    let mut again = server.connect().await;
+    again
+        .send(json!({"type": "hello", "token": token,
+            "resume": {"room": hall(&event), "last_seq": last_seq}}))
+        .await;
+    let welcome = again.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let resumed = again.recv_json().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    let next = again
+        .recv_until(|v| v["type"] != "snapshot" && v["type"] != "event")
+        .await;
+    assert_eq!(next["type"], "groups", "{next}");
+    assert_eq!(group_rooms(&next), announced);
+
+    // Reassigned: new rooms.
+    fac.ok(json!({"type": "open_breakouts", "group_size": 2, "assignment": "reshuffle"}))
+        .await;
+    let reshuffled = group_rooms(&groups_frame(&mut fac, &event, 4).await);
+    assert_eq!(
+        reshuffled.keys().copied().collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    assert!(reshuffled.values().all(|r| !rooms.values().any(|o| o == r)));
+    // Closed: an empty list.
+    fac.ok(json!({"type": "close_breakouts"})).await;
+    fac.ok(json!({"type": "next_phase"})).await;
+    groups_frame(&mut fac, &event, 0).await;
+    groups_frame(&mut moder, &event, 0).await;
+
+    // Nobody else heard of them: each connection has read everything queued before its pong.
+    drain(&mut obs).await;
+    for p in ps.iter_mut() {
+        drain(p).await;
+    }
+    for p in ps.iter().chain([&obs]) {
+        assert!(
+            !p.seen.iter().any(|v| v["type"] == "groups"),
+            "{} got a groups frame",
+            p.name
+        );
+    }
+}
+
+/// Someone who joins late gets the conversation so far in the snapshot (`state.messages`),
+/// in order, each with its author and time.
+#[tokio::test]
+async fn a_late_joiner_sees_earlier_messages() {
+    let server = start_server(config_with_shipped(&[
+        "joint-town-hall",
+        "small-group-round",
+    ]))
+    .await;
+    let event = server.create_event("joint-town-hall").await;
+    let mut fac = person(&server, &event, "facilitator", "Fran", None).await;
+    fac.ok(json!({"type": "start"})).await;
+    let said = [
+        "Welcome, Dayton and Boulder.",
+        "We start with a short poll.",
+    ];
+    for text in said {
+        fac.ok(json!({"type": "speak", "text": text})).await;
+    }
+    let fac_id = fac.id();
+    let mut ats = Vec::new();
+    for text in said {
+        let e = fac
+            .wait(move |v| v["event"]["type"] == "said" && v["event"]["text"] == text)
+            .await;
+        ats.push(e["at"].clone());
+    }
+    let late = person(&server, &event, "participant", "Lee", Some(DAYTON)).await;
+    let snap = late.c.snapshot.unwrap();
+    let messages = snap["state"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{snap}");
+    for ((m, text), at) in messages.iter().zip(said).zip(&ats) {
+        assert_eq!(m["kind"], "said");
+        assert_eq!(m["member"], fac_id.as_str());
+        assert_eq!(m["text"], text);
+        assert_eq!(&m["at"], at);
+    }
+}

@@ -4,7 +4,7 @@
 use commonground::gateway::wire::{parse_client, ServerMsg};
 use serde_json::Value;
 
-const SERVER_TYPES: [&str; 9] = [
+const SERVER_TYPES: [&str; 10] = [
     "welcome",
     "snapshot",
     "resumed",
@@ -14,6 +14,7 @@ const SERVER_TYPES: [&str; 9] = [
     "pong",
     "status",
     "left_room",
+    "groups",
 ];
 
 fn json_blocks(doc: &str) -> Vec<String> {
@@ -40,11 +41,13 @@ fn every_example_in_the_wire_doc_round_trips() {
     let blocks = json_blocks(&doc);
     assert!(blocks.len() >= 15, "found only {} examples", blocks.len());
     let (mut n_client, mut n_server) = (0, 0);
+    let mut documented = std::collections::BTreeSet::new();
     for block in blocks {
         let value: Value = serde_json::from_str(&block)
             .unwrap_or_else(|e| panic!("example is not JSON ({e}):\n{block}"));
         let ty = value["type"].as_str().expect("every example has a type");
         if SERVER_TYPES.contains(&ty) {
+            documented.insert(ty.to_string());
             let msg: ServerMsg = serde_json::from_value(value.clone())
                 .unwrap_or_else(|e| panic!("server example does not parse ({e}):\n{block}"));
             let back = serde_json::to_value(&msg).unwrap();
@@ -55,6 +58,12 @@ fn every_example_in_the_wire_doc_round_trips() {
                 .unwrap_or_else(|e| panic!("client example is refused ({}):\n{block}", e.message));
             n_client += 1;
         }
+    }
+    for ty in SERVER_TYPES {
+        assert!(
+            documented.contains(ty),
+            "no example of the server frame `{ty}`"
+        );
     }
     assert!(
         n_client >= 5 && n_server >= 10,

@@ -4,7 +4,13 @@
 //! Phases own their own rules but go through `Core` to grant and release the floor, so
 //! accounting and the floor invariants (one holder at most, present and not muted) live in one
 //! place.
+//!
+//! `Core` also keeps the last [`RECENT_MESSAGES`] messages (`said`, shared `noted`), taken
+//! from the events as they are emitted, so a snapshot can show someone who joins late or
+//! reloads the conversation so far. It lives in the engine state rather than the shell so a
+//! node that rebuilds a room from Redis (snapshot + input log) has the same history.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +23,33 @@ use crate::engine::rng::Rng;
 use crate::engine::timer::Timer;
 use crate::protocol::{OnTimeout, PhaseSpec, Protocol};
 use crate::time::Millis;
+
+/// Most messages a room keeps for snapshots. Each text is already capped by
+/// `max_text_chars`, so this bounds the memory and the snapshot size too.
+pub const RECENT_MESSAGES: usize = 100;
+
+/// Which event carried a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Said,
+    Noted,
+}
+
+/// A message as a snapshot may replay it, with the audience of the event that carried it so a
+/// viewer only gets what they would have received live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentMessage {
+    pub message: u64,
+    pub kind: MessageKind,
+    /// Absent for notes shared without names.
+    pub member: Option<MemberId>,
+    /// Shared, because every input clones the engine in cluster mode (for the rollback).
+    pub text: Arc<str>,
+    /// The `at` of the event that carried it.
+    pub at: Millis,
+    pub audience: Audience,
+}
 
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +150,10 @@ pub struct Core {
     pub next_report: u64,
     /// The most recent breakout groups, for `open_breakouts` with reuse or reshuffle.
     pub last_groups: Option<Vec<Vec<crate::engine::member::MemberId>>>,
+    /// The last [`RECENT_MESSAGES`] messages, oldest first (hidden ones included: staff still
+    /// see them; the view filters).
+    #[serde(default)]
+    pub recent: VecDeque<RecentMessage>,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
@@ -145,20 +182,52 @@ impl Core {
             reports: Vec::new(),
             next_report: 1,
             last_groups: None,
+            recent: VecDeque::new(),
             out: Vec::new(),
         }
     }
 
     pub fn emit(&mut self, at: Millis, kind: EventKind) {
-        self.out.push(Event {
-            at,
-            audience: Audience::Everyone,
-            kind,
-        });
+        self.emit_to(at, Audience::Everyone, kind);
     }
 
     pub fn emit_to(&mut self, at: Millis, audience: Audience, kind: EventKind) {
-        self.out.push(Event { at, audience, kind });
+        let ev = Event { at, audience, kind };
+        self.remember(&ev);
+        self.out.push(ev);
+    }
+
+    /// Keeps a message for later snapshots. A private note (one member's audience) is left
+    /// out: only its author ever had it, and a reflection phase full of them would push every
+    /// shared message out of the ring.
+    fn remember(&mut self, ev: &Event) {
+        if matches!(ev.audience, Audience::Member(_)) {
+            return;
+        }
+        let (message, kind, member, text) = match &ev.kind {
+            EventKind::Said {
+                message,
+                member,
+                text,
+            } => (*message, MessageKind::Said, Some(member.clone()), text),
+            EventKind::Noted {
+                message,
+                member,
+                text,
+            } => (*message, MessageKind::Noted, member.clone(), text),
+            _ => return,
+        };
+        if self.recent.len() >= RECENT_MESSAGES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(RecentMessage {
+            message,
+            kind,
+            member,
+            text: Arc::from(text.as_str()),
+            at: ev.at,
+            audience: ev.audience.clone(),
+        });
     }
 
     pub fn phase_spec(&self) -> Option<&PhaseSpec> {

@@ -4,9 +4,11 @@
 //! private notes, live poll counts before they are revealed, equity figures) stay with the
 //! people allowed to see them.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use crate::engine::core::Session;
+use crate::engine::core::{MessageKind, Session};
 use crate::engine::equity::Equity;
 use crate::engine::event::{EventKind, TurnKind};
 use crate::engine::member::{MemberId, Role};
@@ -49,6 +51,10 @@ pub struct RoomView {
     pub current_question: Option<u64>,
     pub poll: Option<PollView>,
     pub hidden: Vec<u64>,
+    /// The room's last messages this viewer may see, oldest first (at most
+    /// [`crate::engine::core::RECENT_MESSAGES`]): what they would have received live, without
+    /// hidden ones unless they are staff.
+    pub messages: Vec<MessageView>,
     /// Staff only.
     pub equity: Option<Equity>,
     /// Staff only: open reports, oldest first, at most [`VIEW_REPORTS`] of them.
@@ -122,6 +128,18 @@ pub struct PendingReflection {
     pub listener: MemberId,
     pub until: Millis,
     pub attempt: u32,
+}
+
+/// A `said` or shared `noted` message, as the event carried it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub message: u64,
+    pub kind: MessageKind,
+    /// Absent (`null`) for notes shared without names.
+    pub member: Option<MemberId>,
+    pub text: Arc<str>,
+    /// The time of the event that carried it.
+    pub at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -280,11 +298,51 @@ impl Engine {
             current_question,
             poll,
             hidden: core.hidden.clone(),
+            messages: self.recent_messages(viewer, role),
             equity: staff.then(|| self.equity_for_snapshot()),
             reports: staff.then(|| core.reports.iter().take(VIEW_REPORTS).cloned().collect()),
         }
     }
 }
+
+impl Engine {
+    /// The recent messages `viewer` may see: the audience they would have had live, and
+    /// hidden ones only for staff (whose `hidden` list marks them).
+    fn recent_messages(&self, viewer: &MemberId, role: Role) -> Vec<MessageView> {
+        let core = &self.core;
+        let hidden: std::collections::HashSet<u64> = if role.is_staff() {
+            std::collections::HashSet::new()
+        } else {
+            core.hidden.iter().copied().collect()
+        };
+        let mut budget = VIEW_MESSAGE_BYTES;
+        let mut out: Vec<MessageView> = core
+            .recent
+            .iter()
+            .rev()
+            .filter(|m| m.audience.includes(viewer, role) && !hidden.contains(&m.message))
+            .take_while(|m| {
+                let fits = budget > 0;
+                budget = budget.saturating_sub(m.text.len());
+                fits
+            })
+            .map(|m| MessageView {
+                message: m.message,
+                kind: m.kind,
+                member: m.member.clone(),
+                text: Arc::clone(&m.text),
+                at: m.at,
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+}
+
+/// Most message text (bytes) a snapshot carries. Every join and resume pays for the history,
+/// so in a reconnect storm 100 long messages (up to ~800 KB) per member would dominate; 16 KiB
+/// is still a screenful or two. The newest message is always included.
+pub const VIEW_MESSAGE_BYTES: usize = 16 * 1024;
 
 /// Most people listed in a snapshot's equity figures; the report has everyone.
 pub const VIEW_EQUITY_PEOPLE: usize = 200;
@@ -373,4 +431,162 @@ fn visible_members(
         .filter(|m| m.role.is_staff() || wanted.contains(&m.id))
         .map(member_view)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VIEW_MESSAGE_BYTES;
+    use crate::engine::command::Command;
+    use crate::engine::core::{MessageKind, RECENT_MESSAGES};
+    use crate::engine::harness::*;
+    use crate::engine::member::Role;
+    use crate::engine::Engine;
+    use crate::protocol::*;
+
+    fn texts(h: &Harness, viewer: &str, role: Role) -> Vec<String> {
+        h.engine
+            .view(h.now, &id(viewer), role)
+            .messages
+            .iter()
+            .map(|m| m.text.to_string())
+            .collect()
+    }
+
+    fn say(h: &mut Harness, who: &str, text: &str) {
+        h.ok(who, Command::Speak { text: text.into() });
+    }
+
+    #[test]
+    fn messages_are_the_last_hundred_oldest_first() {
+        let mut h = Harness::new(vec![phase("intro", presentation(3_000))]);
+        h.room(&TWO_CITIES);
+        h.start();
+        let first = h.now;
+        let n = RECENT_MESSAGES + 50;
+        for i in 0..n {
+            say(&mut h, "f", &format!("m{i}"));
+            h.advance(10);
+        }
+        let view = h.engine.view(h.now, &id("a1"), Role::Participant);
+        assert_eq!(view.messages.len(), RECENT_MESSAGES);
+        let want: Vec<String> = (50..n).map(|i| format!("m{i}")).collect();
+        let got: Vec<String> = view.messages.iter().map(|m| m.text.to_string()).collect();
+        assert_eq!(got, want);
+        for (k, m) in view.messages.iter().enumerate() {
+            assert_eq!(m.kind, MessageKind::Said);
+            assert_eq!(m.member, Some(id("f")));
+            assert_eq!(m.at, first + (50 + k as u64) * 10, "the event's own time");
+        }
+        assert!(view
+            .messages
+            .windows(2)
+            .all(|w| w[0].message < w[1].message));
+        // The wire form.
+        let v = serde_json::to_value(&view.messages[0]).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "message": view.messages[0].message,
+                "kind": "said",
+                "member": "f",
+                "text": "m50",
+                "at": (first + 500).0,
+            })
+        );
+    }
+
+    #[test]
+    fn long_messages_are_cut_to_the_byte_budget_newest_kept() {
+        let mut h = Harness::new(vec![phase("intro", presentation(3_000))]);
+        h.room(&TWO_CITIES);
+        h.start();
+        let long = "x".repeat(1_500);
+        for i in 0..30 {
+            say(&mut h, "f", &format!("{i:02}{long}"));
+            h.advance(10);
+        }
+        let got = texts(&h, "a1", Role::Participant);
+        let bytes: usize = got.iter().map(String::len).sum();
+        // Whole messages only, newest last, and no more than one message past the budget.
+        assert!(got.len() < 30, "{}", got.len());
+        assert!(bytes < VIEW_MESSAGE_BYTES + 1_502, "{bytes}");
+        assert!(bytes >= VIEW_MESSAGE_BYTES, "{bytes}");
+        assert!(got.last().unwrap().starts_with("29"));
+        let first: usize = got[0][..2].parse().unwrap();
+        assert_eq!(first, 30 - got.len());
+    }
+
+    #[test]
+    fn hidden_messages_only_for_staff() {
+        let mut h = Harness::new(vec![phase("r", PhaseKind::Round(round(60)))]);
+        h.room(&TWO_CITIES);
+        h.join("m", Role::Moderator, None);
+        h.join("o", Role::Observer, None);
+        h.start();
+        say(&mut h, "a1", "first");
+        say(&mut h, "a1", "second");
+        h.ok("m", Command::Hide { message: 1 });
+        for (who, role) in [
+            ("a1", Role::Participant),
+            ("b2", Role::Participant),
+            ("o", Role::Observer),
+        ] {
+            assert_eq!(texts(&h, who, role), ["second"], "{who}");
+        }
+        for (who, role) in [("m", Role::Moderator), ("f", Role::Facilitator)] {
+            assert_eq!(texts(&h, who, role), ["first", "second"], "{who}");
+            assert_eq!(h.engine.view(h.now, &id(who), role).hidden, [1]);
+        }
+    }
+
+    #[test]
+    fn private_notes_never_reach_a_snapshot() {
+        let mut h = Harness::new(vec![
+            phase("private", reflection(60, NoteVisibility::Private)),
+            phase("shared", reflection(60, NoteVisibility::SharedAnonymous)),
+        ]);
+        h.room(&TWO_CITIES);
+        h.start();
+        h.ok(
+            "a1",
+            Command::Note {
+                text: "secret".into(),
+            },
+        );
+        h.advance(60_000);
+        h.ok(
+            "b1",
+            Command::Note {
+                text: "shared".into(),
+            },
+        );
+        for (who, role) in [
+            ("a1", Role::Participant),
+            ("b1", Role::Participant),
+            ("f", Role::Facilitator),
+        ] {
+            let view = h.engine.view(h.now, &id(who), role);
+            assert_eq!(view.messages.len(), 1, "{who}");
+            let m = &view.messages[0];
+            assert_eq!(
+                (&*m.text, m.kind, &m.member),
+                ("shared", MessageKind::Noted, &None)
+            );
+        }
+    }
+
+    #[test]
+    fn messages_survive_the_engine_snapshot() {
+        let mut h = Harness::new(vec![phase("intro", presentation(300))]);
+        h.room(&TWO_CITIES);
+        h.start();
+        say(&mut h, "f", "kept across a takeover");
+        let json = serde_json::to_string(&h.engine).unwrap();
+        let back: Engine = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, h.engine);
+        assert_eq!(
+            texts(&h, "a1", Role::Participant),
+            ["kept across a takeover"]
+        );
+    }
 }

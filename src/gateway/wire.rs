@@ -239,6 +239,19 @@ pub enum ServerMsg {
         reason: LeftReason,
         hall: String,
     },
+    /// Hall, staff only: the live breakout group rooms (empty when none), after a snapshot or
+    /// resume and whenever they change, so staff can drop in without guessing room ids.
+    Groups {
+        room: String,
+        groups: Vec<GroupRoom>,
+    },
+}
+
+/// A live breakout group: the engine's group index and the group's room id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRoom {
+    pub index: u32,
+    pub room: String,
 }
 
 impl ServerMsg {

@@ -10,7 +10,8 @@
 //! after every input that touched the breakout it reconciles where each of its connections
 //! should be (`reconcile_groups`) with where they are, and sends the groups `Attach`,
 //! `Detach` and `Close`. A group room never closes a connection: it only unsubscribes it and
-//! queues `left_room`, and it never parks (it lives until the hall ends it).
+//! queues `left_room`, and it never parks (it lives until the hall ends it). That breakout
+//! handling lives in `groups.rs`, as more methods of the same actor.
 //!
 //! In cluster mode (`RoomCtx::cluster`) the actor runs on the room's owner and every input
 //! is made durable before anyone hears of it: the events it caused and the input itself go
@@ -39,7 +40,6 @@ use crate::engine::core::Session;
 use crate::engine::event::Event;
 use crate::engine::event::EventKind;
 use crate::engine::member::{MemberId, Role};
-use crate::engine::phase::PhaseState;
 use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
 use crate::gateway::wire::{self, ClientId, LeftReason, ServerMsg, WIRE_VERSION};
@@ -188,27 +188,27 @@ enum Next {
 }
 
 /// A connection in this room: who it is (its token's claims) and where its frames go.
-struct Conn {
-    sub: Subscriber,
-    claims: Claims,
+pub(super) struct Conn {
+    pub(super) sub: Subscriber,
+    pub(super) claims: Claims,
 }
 
 pub struct RoomActor {
-    id: RoomId,
-    event: String,
-    kind: RoomKind,
+    pub(super) id: RoomId,
+    pub(super) event: String,
+    pub(super) kind: RoomKind,
     rx: mpsc::Receiver<RoomMsg>,
-    state: RoomState,
-    conns: HashMap<ConnId, Conn>,
+    pub(super) state: RoomState,
+    pub(super) conns: HashMap<ConnId, Conn>,
     /// Hall only: the group room each participant's connection is placed in.
-    placed: HashMap<ConnId, RoomId>,
+    pub(super) placed: HashMap<ConnId, RoomId>,
     /// Hall only: the group rooms each staff connection dropped in to listen to.
-    listening: HashMap<ConnId, BTreeSet<RoomId>>,
+    pub(super) listening: HashMap<ConnId, BTreeSet<RoomId>>,
     /// Hall only: groups spawned in this round of placements, to be told `Begin` after
     /// their first members are attached.
-    unstarted: Vec<u32>,
-    ctx: RoomCtx,
-    hub: Arc<Hub>,
+    pub(super) unstarted: Vec<u32>,
+    pub(super) ctx: RoomCtx,
+    pub(super) hub: Arc<Hub>,
     /// The one timer, reset to the engine's next deadline or the idle deadline.
     sleep: Pin<Box<Sleep>>,
     /// Set while nobody is connected.
@@ -224,7 +224,9 @@ pub struct RoomActor {
     /// Cluster mode: inputs applied since the last snapshot.
     since_snapshot: usize,
     /// Cluster mode, halls: the live groups changed since Redis last heard of them.
-    groups_dirty: bool,
+    pub(super) groups_dirty: bool,
+    /// Hall only: the group rooms staff were last told of (`groups` frame).
+    pub(super) announced: Vec<(u32, RoomId)>,
 }
 
 impl std::fmt::Debug for RoomActor {
@@ -279,6 +281,7 @@ impl RoomActor {
             unavailable: false,
             since_snapshot: 0,
             groups_dirty: false,
+            announced: Vec::new(),
         }
     }
 
@@ -289,7 +292,7 @@ impl RoomActor {
         self
     }
 
-    fn is_hall(&self) -> bool {
+    pub(super) fn is_hall(&self) -> bool {
         matches!(self.kind, RoomKind::Hall)
     }
 
@@ -319,6 +322,7 @@ impl RoomActor {
         self.reconcile_groups();
         let mut release = true;
         loop {
+            self.announce_groups();
             self.sync_groups().await;
             if self.lost {
                 break;
@@ -375,28 +379,6 @@ impl RoomActor {
                 .await;
         }
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, -1);
-    }
-
-    /// Cluster mode, halls: tells Redis which group rooms are live, so a node taking the hall
-    /// over takes them over too.
-    async fn sync_groups(&mut self) {
-        if !self.groups_dirty {
-            return;
-        }
-        let Some(node) = self.ctx.cluster.clone() else {
-            self.groups_dirty = false;
-            return;
-        };
-        let groups: Vec<(u32, String)> = self
-            .state
-            .groups
-            .iter()
-            .map(|(i, h)| (*i, format!("{} {}", h.id, self.state.openings)))
-            .collect();
-        match node.store().put_groups(self.id.as_str(), &groups).await {
-            Ok(()) => self.groups_dirty = false,
-            Err(e) => tracing::warn!(room = %self.id, "cannot record the breakout groups: {e}"),
-        }
     }
 
     /// Cluster mode: stores the engine and clears the input log (fenced); true when stored.
@@ -579,6 +561,8 @@ impl RoomActor {
         let from = c.sub.member.clone();
         let res = self.apply(Input::Command { from, command }).await;
         self.reconcile_groups();
+        // Before the ack, so a facilitator whose `next_phase` opened the groups knows them.
+        self.announce_groups();
         let answer = match &res {
             _ if self.unavailable => ServerMsg::error(
                 id,
@@ -593,7 +577,7 @@ impl RoomActor {
     }
 
     /// Feeds the engine and publishes what it emitted.
-    async fn apply(&mut self, input: Input) -> Result<(), Rejection> {
+    pub(super) async fn apply(&mut self, input: Input) -> Result<(), Rejection> {
         let now = self.ctx.clock.now();
         let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) else {
             let handled = self.state.engine.handle(now, input);
@@ -811,10 +795,14 @@ impl RoomActor {
             },
         );
         self.idle_since = None;
+        let staff = sub.role.is_staff();
         self.ctx.bus.subscribe_at(&self.id, sub, last);
         // A member of a live group goes (back) into it, e.g. after a reconnect.
         self.place(conn);
         self.begin_new_groups();
+        if staff && !self.announce_groups() && !self.announced.is_empty() {
+            self.send_groups_to(conn);
+        }
         Ok(JoinReply {
             seq: last,
             recovered: resume.map(|_| recovered == Some(true)),
@@ -886,255 +874,6 @@ impl RoomActor {
         if self.conns.is_empty() && self.is_hall() {
             self.idle_since = Some(self.ctx.clock.instant());
         }
-    }
-
-    /// Group rooms: takes a connection out, leaving it open and subscribed to the hall.
-    async fn detach(&mut self, conn: ConnId, reason: LeftReason) {
-        self.ctx.bus.unsubscribe(&self.id, conn);
-        let Some(c) = self.conns.remove(&conn) else {
-            return;
-        };
-        let frame = self.left_room(reason);
-        let _ = c.sub.out.push_forced(frame);
-        let member = c.sub.member;
-        if !self.conns.values().any(|c| c.sub.member == member) {
-            let _ = self.apply(Input::Leave { member }).await;
-        }
-    }
-
-    fn left_room(&self, reason: LeftReason) -> Utf8Bytes {
-        let hall = match &self.kind {
-            RoomKind::Group { hall, .. } => hall.to_string(),
-            RoomKind::Hall => self.id.to_string(),
-        };
-        let msg = ServerMsg::LeftRoom {
-            room: self.id.to_string(),
-            reason,
-            hall,
-        };
-        Utf8Bytes::from(msg.to_json())
-    }
-
-    /// Group rooms: the breakout ended. Every connection stays open (and in the hall); the
-    /// final state goes to the hub for the report.
-    fn close_group(&mut self) {
-        if self.is_hall() {
-            return;
-        }
-        let frame = self.left_room(LeftReason::Closed);
-        let conns: Vec<(ConnId, Conn)> = self.conns.drain().collect();
-        for (conn, _) in &conns {
-            self.ctx.bus.unsubscribe(&self.id, *conn);
-        }
-        let blank = RoomState::new(self.state.engine.clone());
-        let state = std::mem::replace(&mut self.state, blank);
-        // Recorded as ended before anyone hears of it, so a command sent after `left_room`
-        // finds the room gone (`unknown_room`).
-        self.hub.group_ended(&self.event, &self.id, state);
-        for (_, c) in conns {
-            let _ = c.sub.out.push_forced(frame.clone());
-        }
-        tracing::debug!(room = %self.id, "breakout group closed");
-    }
-
-    // The hall's side of breakouts.
-
-    /// The engine's current groups, while a breakout phase runs.
-    fn breakout_groups(&self) -> Option<(&[Vec<MemberId>], &str)> {
-        match self.state.engine.phase() {
-            Some(PhaseState::Breakout(b)) => Some((&b.groups, &b.spec.protocol)),
-            _ => None,
-        }
-    }
-
-    fn send_group(&self, room: &RoomId, msg: RoomMsg) -> bool {
-        let Some(h) = self.state.groups.values().find(|h| h.id == *room) else {
-            return false;
-        };
-        match h.tx.try_send(msg) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(room = %room, "breakout group did not take a message: {e}");
-                false
-            }
-        }
-    }
-
-    fn close_all_groups(&mut self) {
-        if !self.state.groups.is_empty() {
-            self.groups_dirty = true;
-        }
-        for h in std::mem::take(&mut self.state.groups).into_values() {
-            // A full inbox: the group is dropped with its handle and stops on its own.
-            let _ = h.tx.try_send(RoomMsg::Close);
-        }
-        self.placed.clear();
-        self.listening.clear();
-    }
-
-    /// Brings group rooms and placements in line with the engine's breakout: spawns missing
-    /// groups, moves connections whose member changed group, ends the groups when the
-    /// breakout is over.
-    fn reconcile_groups(&mut self) {
-        if !self.is_hall() {
-            return;
-        }
-        if self.breakout_groups().is_none() {
-            if !self.state.groups.is_empty() {
-                self.close_all_groups();
-            }
-            return;
-        }
-        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
-        for conn in conns {
-            self.place(conn);
-        }
-        self.begin_new_groups();
-    }
-
-    /// Starts groups spawned by the last placements, after their first members' `Attach`
-    /// (the inbox keeps the order), so a go-round includes everyone placed at the opening.
-    fn begin_new_groups(&mut self) {
-        for index in std::mem::take(&mut self.unstarted) {
-            if let Some(h) = self.state.groups.get(&index) {
-                let _ = h.tx.try_send(RoomMsg::Begin);
-            }
-        }
-    }
-
-    /// Staff drop in to listen to a group, or leave it.
-    fn drop_in(&mut self, conn: ConnId, id: Option<ClientId>, room: &RoomId, join: bool) {
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        let out = Arc::clone(&c.sub.out);
-        let answer = match self.try_drop_in(conn, room, join) {
-            Ok(()) => ServerMsg::Ack { id },
-            Err((code, message)) => ServerMsg::error(id, code, message),
-        };
-        let _ = out.push(Utf8Bytes::from(answer.to_json()));
-    }
-
-    fn try_drop_in(
-        &mut self,
-        conn: ConnId,
-        room: &RoomId,
-        join: bool,
-    ) -> Result<(), (&'static str, String)> {
-        let Some(c) = self.conns.get(&conn) else {
-            return Err(("unknown_member", "join the hall first".into()));
-        };
-        if !c.sub.role.is_staff() {
-            return Err((
-                "forbidden",
-                "only moderators, facilitators and organizers drop in to listen".into(),
-            ));
-        }
-        let live = self.state.groups.values().any(|h| h.id == *room);
-        let listening = self.listening.entry(conn).or_default();
-        if !join {
-            if !listening.remove(room) {
-                return Err(("not_in_room", format!("you are not listening to {room}")));
-            }
-            self.send_group(
-                room,
-                RoomMsg::Detach {
-                    conn,
-                    reason: LeftReason::Left,
-                },
-            );
-            return Ok(());
-        }
-        if !live {
-            return Err((
-                "unknown_room",
-                format!("{room} is not a live breakout group of this event"),
-            ));
-        }
-        if listening.contains(room) {
-            return Ok(());
-        }
-        let req = JoinRequest {
-            sub: c.sub.clone(),
-            claims: c.claims.clone(),
-            resume: None,
-        };
-        if !self.send_group(room, RoomMsg::Attach { req: Box::new(req) }) {
-            return Err(("unavailable", "the group could not take you; retry".into()));
-        }
-        self.listening.entry(conn).or_default().insert(room.clone());
-        Ok(())
-    }
-
-    /// Puts one hall connection in the group room its member belongs to.
-    fn place(&mut self, conn: ConnId) {
-        if !self.is_hall() {
-            return;
-        }
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        let member = c.sub.member.clone();
-        let (index, protocol) = match self.breakout_groups() {
-            Some((groups, protocol)) => (
-                groups.iter().position(|g| g.contains(&member)),
-                protocol.to_string(),
-            ),
-            None => return,
-        };
-        let want = match index {
-            Some(i) => self.group_room(i as u32, &protocol),
-            None => None,
-        };
-        let have = self.placed.get(&conn).cloned();
-        if want.as_ref().map(|h| &h.id) == have.as_ref() {
-            return;
-        }
-        if let Some(old) = have {
-            self.placed.remove(&conn);
-            self.send_group(
-                &old,
-                RoomMsg::Detach {
-                    conn,
-                    reason: LeftReason::Moved,
-                },
-            );
-        }
-        let Some(h) = want else { return };
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        let req = JoinRequest {
-            sub: c.sub.clone(),
-            claims: c.claims.clone(),
-            resume: None,
-        };
-        if h.tx
-            .try_send(RoomMsg::Attach { req: Box::new(req) })
-            .is_ok()
-        {
-            self.placed.insert(conn, h.id);
-        }
-    }
-
-    /// The live room of group `index`, spawned on first use.
-    fn group_room(&mut self, index: u32, protocol: &str) -> Option<RoomHandle> {
-        if let Some(h) = self.state.groups.get(&index) {
-            return Some(h.clone());
-        }
-        let h = self
-            .hub
-            .spawn_group(&self.event, &self.id, index, self.state.openings, protocol)
-            .map_err(
-                |e| tracing::error!(room = %self.id, index, "cannot open a breakout group: {e}"),
-            )
-            .ok()?;
-        // Sent before any `Attach`... but `Begin` must follow the first members, so it goes
-        // out from `begin_new_groups` once this round of placements is done.
-        self.state.groups.insert(index, h.clone());
-        self.unstarted.push(index);
-        self.groups_dirty = true;
-        Some(h)
     }
 
     /// Ends the session on the organizer's behalf: a member with the organizer role joins,

@@ -1,13 +1,15 @@
 //! Live rooms: one actor task per room owns its engine; everyone else holds a `RoomHandle`.
 //!
 //! The handle is a bounded mpsc sender. Messages are a closed enum ([`RoomMsg`]); replies
-//! come back on oneshot channels. See `actor.rs` for the loop.
+//! come back on oneshot channels. See `actor.rs` for the loop and `groups.rs` for the
+//! breakout handling.
 //!
 //! An event has one hall and, while a breakout runs, one room per group. The hall's actor
 //! owns the groups: it has them spawned, joins and moves its members' connections into them
 //! and ends them; a group room never closes a connection.
 
 pub mod actor;
+mod groups;
 
 use std::fmt;
 use std::sync::Arc;

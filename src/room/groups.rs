@@ -1,0 +1,350 @@
+//! Breakout groups as rooms, in the room actor: the hall's side (reconciling where each of
+//! its connections should be with where they are, spawning group rooms, staff drop-ins,
+//! telling staff the live group room ids) and the group's side (detaching a connection,
+//! closing). Split from `actor.rs` so the actor's loop, inputs and durability read on their
+//! own; these are still methods of the one [`RoomActor`], the only code touching its engine.
+//!
+//! The hall owns every placement: after each input that touched the breakout it calls
+//! `reconcile_groups`, which sends the groups `Attach`, `Detach` and `Close`. A group room
+//! never closes a connection: it unsubscribes it and queues `left_room`.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+
+use crate::bus::ConnId;
+use crate::engine::member::MemberId;
+use crate::engine::phase::PhaseState;
+use crate::engine::Input;
+use crate::gateway::wire::{ClientId, GroupRoom, LeftReason, ServerMsg};
+use crate::room::actor::{Conn, RoomActor, RoomState};
+use crate::room::{JoinRequest, RoomHandle, RoomId, RoomKind, RoomMsg};
+
+impl RoomActor {
+    // The group's side.
+
+    /// Group rooms: takes a connection out, leaving it open and subscribed to the hall.
+    pub(super) async fn detach(&mut self, conn: ConnId, reason: LeftReason) {
+        self.ctx.bus.unsubscribe(&self.id, conn);
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let frame = self.left_room(reason);
+        let _ = c.sub.out.push_forced(frame);
+        let member = c.sub.member;
+        if !self.conns.values().any(|c| c.sub.member == member) {
+            let _ = self.apply(Input::Leave { member }).await;
+        }
+    }
+
+    fn left_room(&self, reason: LeftReason) -> Utf8Bytes {
+        let hall = match &self.kind {
+            RoomKind::Group { hall, .. } => hall.to_string(),
+            RoomKind::Hall => self.id.to_string(),
+        };
+        let msg = ServerMsg::LeftRoom {
+            room: self.id.to_string(),
+            reason,
+            hall,
+        };
+        Utf8Bytes::from(msg.to_json())
+    }
+
+    /// Group rooms: the breakout ended. Every connection stays open (and in the hall); the
+    /// final state goes to the hub for the report.
+    pub(super) fn close_group(&mut self) {
+        if self.is_hall() {
+            return;
+        }
+        let frame = self.left_room(LeftReason::Closed);
+        let conns: Vec<(ConnId, Conn)> = self.conns.drain().collect();
+        for (conn, _) in &conns {
+            self.ctx.bus.unsubscribe(&self.id, *conn);
+        }
+        let blank = RoomState::new(self.state.engine.clone());
+        let state = std::mem::replace(&mut self.state, blank);
+        // Recorded as ended before anyone hears of it, so a command sent after `left_room`
+        // finds the room gone (`unknown_room`).
+        self.hub.group_ended(&self.event, &self.id, state);
+        for (_, c) in conns {
+            let _ = c.sub.out.push_forced(frame.clone());
+        }
+        tracing::debug!(room = %self.id, "breakout group closed");
+    }
+
+    // The hall's side of breakouts.
+
+    /// The `groups` frame: the live group rooms as staff were last told of them.
+    fn groups_frame(&self) -> Utf8Bytes {
+        let msg = ServerMsg::Groups {
+            room: self.id.to_string(),
+            groups: self
+                .announced
+                .iter()
+                .map(|(index, room)| GroupRoom {
+                    index: *index,
+                    room: room.to_string(),
+                })
+                .collect(),
+        };
+        Utf8Bytes::from(msg.to_json())
+    }
+
+    /// Hall: tells every staff connection the live group rooms when they changed (opened,
+    /// spawned for a late member, reassigned, closed). True when it sent.
+    pub(super) fn announce_groups(&mut self) -> bool {
+        if !self.is_hall() {
+            return false;
+        }
+        let live: Vec<(u32, RoomId)> = self
+            .state
+            .groups
+            .iter()
+            .map(|(i, h)| (*i, h.id.clone()))
+            .collect();
+        if live == self.announced {
+            return false;
+        }
+        self.announced = live;
+        let frame = self.groups_frame();
+        for c in self.conns.values().filter(|c| c.sub.role.is_staff()) {
+            let _ = c.sub.out.push(frame.clone());
+        }
+        true
+    }
+
+    /// Hall: the live group rooms for one staff connection (after its snapshot or resume).
+    pub(super) fn send_groups_to(&self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.sub.out.push(self.groups_frame());
+        }
+    }
+
+    /// The engine's current groups, while a breakout phase runs.
+    fn breakout_groups(&self) -> Option<(&[Vec<MemberId>], &str)> {
+        match self.state.engine.phase() {
+            Some(PhaseState::Breakout(b)) => Some((&b.groups, &b.spec.protocol)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn send_group(&self, room: &RoomId, msg: RoomMsg) -> bool {
+        let Some(h) = self.state.groups.values().find(|h| h.id == *room) else {
+            return false;
+        };
+        match h.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(room = %room, "breakout group did not take a message: {e}");
+                false
+            }
+        }
+    }
+
+    pub(super) fn close_all_groups(&mut self) {
+        if !self.state.groups.is_empty() {
+            self.groups_dirty = true;
+        }
+        for h in std::mem::take(&mut self.state.groups).into_values() {
+            // A full inbox: the group is dropped with its handle and stops on its own.
+            let _ = h.tx.try_send(RoomMsg::Close);
+        }
+        self.placed.clear();
+        self.listening.clear();
+    }
+
+    /// Brings group rooms and placements in line with the engine's breakout: spawns missing
+    /// groups, moves connections whose member changed group, ends the groups when the
+    /// breakout is over.
+    pub(super) fn reconcile_groups(&mut self) {
+        if !self.is_hall() {
+            return;
+        }
+        if self.breakout_groups().is_none() {
+            if !self.state.groups.is_empty() {
+                self.close_all_groups();
+            }
+            return;
+        }
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.place(conn);
+        }
+        self.begin_new_groups();
+    }
+
+    /// Starts groups spawned by the last placements, after their first members' `Attach`
+    /// (the inbox keeps the order), so a go-round includes everyone placed at the opening.
+    pub(super) fn begin_new_groups(&mut self) {
+        for index in std::mem::take(&mut self.unstarted) {
+            if let Some(h) = self.state.groups.get(&index) {
+                let _ = h.tx.try_send(RoomMsg::Begin);
+            }
+        }
+    }
+
+    /// Staff drop in to listen to a group, or leave it.
+    pub(super) fn drop_in(
+        &mut self,
+        conn: ConnId,
+        id: Option<ClientId>,
+        room: &RoomId,
+        join: bool,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let out = Arc::clone(&c.sub.out);
+        let answer = match self.try_drop_in(conn, room, join) {
+            Ok(()) => ServerMsg::Ack { id },
+            Err((code, message)) => ServerMsg::error(id, code, message),
+        };
+        let _ = out.push(Utf8Bytes::from(answer.to_json()));
+    }
+
+    fn try_drop_in(
+        &mut self,
+        conn: ConnId,
+        room: &RoomId,
+        join: bool,
+    ) -> Result<(), (&'static str, String)> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Err(("unknown_member", "join the hall first".into()));
+        };
+        if !c.sub.role.is_staff() {
+            return Err((
+                "forbidden",
+                "only moderators, facilitators and organizers drop in to listen".into(),
+            ));
+        }
+        let live = self.state.groups.values().any(|h| h.id == *room);
+        let listening = self.listening.entry(conn).or_default();
+        if !join {
+            if !listening.remove(room) {
+                return Err(("not_in_room", format!("you are not listening to {room}")));
+            }
+            self.send_group(
+                room,
+                RoomMsg::Detach {
+                    conn,
+                    reason: LeftReason::Left,
+                },
+            );
+            return Ok(());
+        }
+        if !live {
+            return Err((
+                "unknown_room",
+                format!("{room} is not a live breakout group of this event"),
+            ));
+        }
+        if listening.contains(room) {
+            return Ok(());
+        }
+        let req = JoinRequest {
+            sub: c.sub.clone(),
+            claims: c.claims.clone(),
+            resume: None,
+        };
+        if !self.send_group(room, RoomMsg::Attach { req: Box::new(req) }) {
+            return Err(("unavailable", "the group could not take you; retry".into()));
+        }
+        self.listening.entry(conn).or_default().insert(room.clone());
+        Ok(())
+    }
+
+    /// Puts one hall connection in the group room its member belongs to.
+    pub(super) fn place(&mut self, conn: ConnId) {
+        if !self.is_hall() {
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let member = c.sub.member.clone();
+        let (index, protocol) = match self.breakout_groups() {
+            Some((groups, protocol)) => (
+                groups.iter().position(|g| g.contains(&member)),
+                protocol.to_string(),
+            ),
+            None => return,
+        };
+        let want = match index {
+            Some(i) => self.group_room(i as u32, &protocol),
+            None => None,
+        };
+        let have = self.placed.get(&conn).cloned();
+        if want.as_ref().map(|h| &h.id) == have.as_ref() {
+            return;
+        }
+        if let Some(old) = have {
+            self.placed.remove(&conn);
+            self.send_group(
+                &old,
+                RoomMsg::Detach {
+                    conn,
+                    reason: LeftReason::Moved,
+                },
+            );
+        }
+        let Some(h) = want else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let req = JoinRequest {
+            sub: c.sub.clone(),
+            claims: c.claims.clone(),
+            resume: None,
+        };
+        if h.tx
+            .try_send(RoomMsg::Attach { req: Box::new(req) })
+            .is_ok()
+        {
+            self.placed.insert(conn, h.id);
+        }
+    }
+
+    /// The live room of group `index`, spawned on first use.
+    fn group_room(&mut self, index: u32, protocol: &str) -> Option<RoomHandle> {
+        if let Some(h) = self.state.groups.get(&index) {
+            return Some(h.clone());
+        }
+        let h = self
+            .hub
+            .spawn_group(&self.event, &self.id, index, self.state.openings, protocol)
+            .map_err(
+                |e| tracing::error!(room = %self.id, index, "cannot open a breakout group: {e}"),
+            )
+            .ok()?;
+        // Sent before any `Attach`... but `Begin` must follow the first members, so it goes
+        // out from `begin_new_groups` once this round of placements is done.
+        self.state.groups.insert(index, h.clone());
+        self.unstarted.push(index);
+        self.groups_dirty = true;
+        Some(h)
+    }
+
+    // Cluster mode.
+
+    /// Cluster mode, halls: tells Redis which group rooms are live, so a node taking the hall
+    /// over takes them over too.
+    pub(super) async fn sync_groups(&mut self) {
+        if !self.groups_dirty {
+            return;
+        }
+        let Some(node) = self.ctx.cluster.clone() else {
+            self.groups_dirty = false;
+            return;
+        };
+        let groups: Vec<(u32, String)> = self
+            .state
+            .groups
+            .iter()
+            .map(|(i, h)| (*i, format!("{} {}", h.id, self.state.openings)))
+            .collect();
+        match node.store().put_groups(self.id.as_str(), &groups).await {
+            Ok(()) => self.groups_dirty = false,
+            Err(e) => tracing::warn!(room = %self.id, "cannot record the breakout groups: {e}"),
+        }
+    }
+}
