@@ -8,14 +8,21 @@
 // listens to, is in `client.groups`. While a participant is in a group, the live sections (Now,
 // What you can do, Up next, What people said) show the group, carry `data-room`, and every
 // command sent from them carries that `room`; the hall strip above them stays the hall's.
+// Staff learn each group's room id from the hall's `groups` frame and join it directly to
+// listen in.
+//
+// Moderation: participants and observers report a message or its author from a small inline
+// form under the message (`report`); staff see open reports and word-list flags in the
+// moderation panel and act on them (hide, mute, remove, dismiss), and move people between
+// breakout groups (`move_to_group`) from the Small groups card.
 
 import { Connection } from './js/conn.js';
 import {
   emptyClient, applyWelcome, applyRoomSnapshot, routeEvent, applyLeftRoom, dropStale, myGroupRoom,
-  listenedGroups, pollFromSpec, nameOf, groupWord,
+  listenedGroups, pollFromSpec, nameOf, groupWord, applyGroups, roomOfIndex, member,
 } from './js/store.js';
 import * as R from './js/render.js';
-import { esc, clock, errorWords, isStaff, canFacilitate } from './js/util.js';
+import { esc, clock, errorWords, reportErrorWords, isStaff, canFacilitate } from './js/util.js';
 
 const TOKEN_KEY = 'commonground.token';
 const $ = (id) => document.getElementById(id);
@@ -27,14 +34,15 @@ let connStatus = { state: 'connecting' };
 let everOnline = false;
 /** Protocol settings by protocol name (the hall's and the groups' sub-protocol). */
 const specs = new Map();
-/** Staff: group room ids mapped to the engine's group index, learned while looking for a group. */
-const learned = new Map();
-/** Staff: group room ids known to be over (ids are never reused). */
-const deadRooms = new Set();
-/** Staff: group rooms joined only to find the right one; their welcome and leaving are not announced. */
-const quiet = new Set();
-/** Staff: the group index being looked for, shown as "Joining…". */
+/** Staff: the group index being joined to listen in, shown as "Joining…". */
 let listenPending = null;
+/**
+ * Page-only state of the moderation controls: the open report form (`report`: its key
+ * "room#message", the message, the chosen target, an error, whether it is being sent), what
+ * this page already reported (`reported`: key to thank-you text), a refused group move
+ * (`moveError`: {index, text}), and a control to focus after the next render (`focusKey`).
+ */
+const ui = { report: null, reported: new Map(), moveError: null, focusKey: null };
 /** Waiters for a group room's snapshot, by room id. */
 const snapshotWaiters = new Map();
 let staleTimer = null;
@@ -95,9 +103,7 @@ function start() {
 function onMessage(msg, meta = {}) {
   switch (msg.type) {
     case 'welcome': {
-      const before = client.hall;
       applyWelcome(client, msg, meta.first !== false);
-      if (client.hall !== before) resetStaffGroups();
       if (meta.first !== false) {
         document.body.dataset.role = msg.role;
         loadEvent(msg.event);
@@ -117,7 +123,7 @@ function onMessage(msg, meta = {}) {
         $('app').hidden = false;
         armStaleDrop();
       } else {
-        if (!quiet.has(msg.room)) for (const a of said) announce(a.text, a.urgent);
+        for (const a of said) announce(a.text, a.urgent);
         const w = snapshotWaiters.get(msg.room);
         if (w) w();
       }
@@ -134,9 +140,13 @@ function onMessage(msg, meta = {}) {
       break;
     case 'left_room': {
       const said = applyLeftRoom(client, msg);
-      if (!quiet.delete(msg.room)) for (const a of said) announce(a.text, a.urgent);
+      for (const a of said) announce(a.text, a.urgent);
+      if (ui.report && ui.report.room === msg.room) ui.report = null;
       break;
     }
+    case 'groups':
+      applyGroups(client, msg);
+      break;
     case 'error':
       // An error without a request id (or for a request we no longer track).
       client.hall.notice = errorWords(msg.code, msg.message);
@@ -172,18 +182,10 @@ function armStaleDrop() {
 
 function onEvent(frame) {
   const said = routeEvent(client, frame);
-  if (frame.event?.type === 'breakout_opened') resetStaffGroups();
   if (frame.event?.type === 'help_requested' && isStaff(client.hall.me?.role) && frame.room === client.hall.room) {
     said.push({ text: `${nameOf(client.hall, frame.event.member)} asked for help.` });
   }
   for (const a of said) announce(a.text, a.urgent);
-}
-
-/** A new assignment: every group room known so far is over. */
-function resetStaffGroups() {
-  for (const id of learned.keys()) deadRooms.add(id);
-  learned.clear();
-  listenPending = null;
 }
 
 /** Fetches the event's title and communities (the room state names only the protocol). */
@@ -419,7 +421,7 @@ function render() {
   $('extra').hidden = !extra;
   setHTML($('extra-body'), extra);
   setHTML($('queue-body'), R.renderQueue(v));
-  setHTML($('feed-body'), R.renderFeed(v));
+  setHTML($('feed-body'), R.renderFeed(v, ui));
   setHTML($('agenda-body'), R.renderAgenda(hall));
   const staff = isStaff(role);
   $('staff').hidden = !staff;
@@ -427,11 +429,16 @@ function render() {
   if (staff) {
     $('console').hidden = !canFacilitate(role);
     setHTML($('console-body'), R.renderConsole(hall));
-    const groups = R.renderGroups(hall, listenedGroups(client), { pending: listenPending });
+    const groups = R.renderGroups(hall, listenedGroups(client), { pending: listenPending, moveError: ui.moveError }, client.groupRooms);
     $('groups').hidden = !groups;
     setHTML($('groups-body'), groups);
     setHTML($('moderation-body'), R.renderModeration(hall, listenedGroups(client)));
     setHTML($('equity-body'), R.renderEquity(hall));
+  }
+  if (ui.focusKey) {
+    const el = document.querySelector(`[data-key="${CSS.escape(ui.focusKey)}"]`);
+    ui.focusKey = null;
+    if (el) el.focus();
   }
 }
 
@@ -547,137 +554,103 @@ async function joinGroupRoom(id) {
   return ok ? { ok: true } : { code: 'unavailable', message: 'the group did not answer' };
 }
 
-/**
- * Walks the live group rooms of this event. The hall's `breakout_opened` names each group's
- * members but not its room id, and the id's number is not the group's index; ids are
- * `{event}/group-{n}`, with n counting from 1 over the event and never reused, and one
- * breakout's groups get consecutive numbers. So this joins candidate rooms in order (quietly),
- * hands each group's room, snapshot loaded, to `visit`, and leaves it unless `visit` returns
- * true (stop here and stay). Resolves `{stayed}` or `{error}`.
- */
-async function walkGroups(visit) {
-  const event = client.hall.me?.event;
-  if (!event) return { error: { code: 'unknown_room', message: '' } };
-  const misses = [];
-  let seenLive = false;
-  for (let n = 1, tries = 0; tries < 200; n++, tries++) {
-    const id = `${event}/group-${n}`;
-    if (deadRooms.has(id)) continue;
-    if (client.groups.has(id)) {
-      seenLive = true;
-      if (visit(id, client.groups.get(id), true)) return { stayed: id };
-      continue;
-    }
-    quiet.add(id);
-    let r = await joinGroupRoom(id);
-    if (r.code === 'rate_limited') {
-      await sleep(1500);
-      r = await joinGroupRoom(id);
-    }
-    if (r.code === 'unknown_room') {
-      quiet.delete(id);
-      // Past the live block: the rest do not exist (yet).
-      if (seenLive) break;
-      misses.push(id);
-      continue;
-    }
-    if (!r.ok) {
-      quiet.delete(id);
-      return { error: r };
-    }
-    // Everything below the first live group of this breakout is over for good.
-    if (!seenLive) for (const m of misses) deadRooms.add(m);
-    seenLive = true;
-    const g = client.groups.get(id);
-    if (g && g.index != null) learned.set(id, g.index);
-    if (g && visit(id, g, false)) {
-      quiet.delete(id);
-      return { stayed: id };
-    }
-    try {
-      await conn.send({ type: 'leave_room', room: id });
-    } catch {
-      quiet.delete(id);
-    }
-  }
-  return {};
-}
-
-/** Listens in on the group at engine index `index` (see `walkGroups` for finding its room). */
+/** Listens in on the group at engine index `index`: joins the room the hall's `groups` frame names. */
 async function listenIn(index, el) {
   if (listenPending != null) return;
   const section = sectionOf(el);
   clearError(section);
   for (const g of listenedGroups(client)) if (g.index === index) return;
-  listenPending = index;
-  scheduleRender();
   const fail = (err) => {
     if (!showError(section, err)) announce(errorWords(err.code, err.message), true);
   };
-  const found = (id) => {
-    const g = client.groups.get(id);
-    if (g) g.announced = true;
-    announce(`You are listening to ${groupWord(client.hall, index)}. Its floor and queue are shown under Small groups.`);
-  };
+  const id = roomOfIndex(client, index);
+  if (!id) {
+    fail({ code: 'unavailable', message: '' });
+    return;
+  }
+  listenPending = index;
+  scheduleRender();
   try {
-    for (const [id, i] of learned) {
-      if (i !== index) continue;
-      quiet.add(id);
-      const r = await joinGroupRoom(id);
-      quiet.delete(id);
-      if (r.ok) return found(id);
-      learned.delete(id);
-      if (r.code === 'unknown_room') deadRooms.add(id);
-      else return fail(r);
-    }
-    const res = await walkGroups((id, g, already) => !already && g.index === index);
-    if (res.stayed) return found(res.stayed);
-    fail(res.error || { code: 'unknown_room', message: '' });
+    const r = await joinGroupRoom(id);
+    if (!r.ok) fail(r);
   } finally {
     listenPending = null;
     scheduleRender();
   }
 }
 
-
-/**
- * Staff whose page opened while groups were meeting: the hall's snapshot does not list the
- * groups, so this visits each live group room once (joins, reads its members, leaves) and
- * rebuilds the list. The groups are lettered (A, B, ...), since their order may not be the
- * numbering participants see.
- */
-async function findGroups(el) {
-  if (listenPending != null) return;
-  const hall = client.hall;
-  const section = sectionOf(el);
-  clearError(section);
-  listenPending = 'find';
-  scheduleRender();
-  const found = [];
-  try {
-    const res = await walkGroups((id, g) => {
-      found.push({ id, people: g.members.filter((m) => m.role === 'participant').map((m) => m.id) });
-      return false;
-    });
-    if (res.error) {
-      if (!showError(section, res.error)) announce(errorWords(res.error.code, res.error.message), true);
-      return;
-    }
-    if (hall.phase?.kind !== 'breakout') return;
-    hall.breakout = {
-      protocol: '', groups: found.map((f) => f.people), until: hall.phase.deadline ?? null,
-      closingUntil: hall.breakout?.closingUntil ?? null, myGroup: null, discovered: true,
-    };
-    found.forEach((f, i) => {
-      learned.set(f.id, i);
-      const g = client.groups.get(f.id);
-      if (g) g.index = i;
-    });
-    announce(found.length ? `Found ${found.length} group${found.length === 1 ? '' : 's'}.` : 'No groups are meeting right now.');
-  } finally {
-    listenPending = null;
+/** Sends `move_to_group` for the person whose "Move" button was pressed; refusals show in that group. */
+async function moveToGroup(el) {
+  const d = el.dataset;
+  const index = Number(d.group);
+  const select = el.parentElement.querySelector(`select[data-move-member="${CSS.escape(d.member)}"]`);
+  const name = member(client.hall, d.member)?.name || nameOf(roomOf(el), d.member);
+  if (!select || select.value === '') {
+    ui.moveError = { index, text: `Choose the group to move ${name} to first.` };
     scheduleRender();
+    return;
   }
+  const group = Number(select.value);
+  ui.moveError = null;
+  try {
+    await conn.send({ type: 'move_to_group', member: d.member, group });
+    announce(`${name} moved to ${groupWord(client.hall, group)}.`);
+  } catch (err) {
+    ui.moveError = { index, text: errorWords(err.code, err.message) };
+    announce(ui.moveError.text, true);
+  }
+  scheduleRender();
+}
+
+/** Opens the inline report form under a message (one at a time) and focuses its reason field. */
+function openReport(el) {
+  const rid = el.closest('[data-room]')?.dataset.room || roomOf(el).room || '';
+  const message = Number(el.dataset.message);
+  ui.report = { key: `${rid}#${message}`, room: rid, message, target: 'message', error: '', sending: false };
+  ui.focusKey = `report-${message}-reason`;
+  scheduleRender();
+}
+
+function closeReport(focusBack = true) {
+  if (!ui.report) return;
+  if (focusBack) ui.focusKey = `report-${ui.report.message}`;
+  ui.report = null;
+  scheduleRender();
+}
+
+/** Sends the open report form: the message, or its author, with the reason given. */
+async function sendReport(form) {
+  const rep = ui.report;
+  if (!rep || rep.sending) return;
+  const reason = form.querySelector('input[id$="-reason"]').value.trim();
+  if (!reason) {
+    rep.error = 'Please say in a few words what is wrong.';
+    ui.focusKey = `report-${rep.message}-reason`;
+    scheduleRender();
+    return;
+  }
+  const what = form.querySelector('input[type="radio"]:checked');
+  const aboutMember = what?.value === 'member';
+  const cmd = aboutMember ? { type: 'report', member: what.dataset.member, reason } : { type: 'report', message: rep.message, reason };
+  if (rep.room && rep.room !== client.hall.room) cmd.room = rep.room;
+  rep.sending = true;
+  rep.error = '';
+  scheduleRender();
+  try {
+    await conn.send(cmd);
+    const name = aboutMember ? nameOf(roomOf(form), what.dataset.member) : '';
+    const thanks = aboutMember
+      ? `Thank you. The moderators will look at how ${name} is behaving.`
+      : 'Thank you. The moderators will look at this message.';
+    ui.reported.set(rep.key, thanks);
+    if (ui.report === rep) ui.report = null;
+    announce(thanks);
+  } catch (err) {
+    rep.sending = false;
+    rep.error = reportErrorWords(err.code, err.message);
+    ui.focusKey = `report-${rep.message}-reason`;
+  }
+  scheduleRender();
 }
 
 function commandFor(action, d, el) {
@@ -690,6 +663,7 @@ function commandFor(action, d, el) {
     case 'upvote': return { type: 'upvote', question: Number(d.question) };
     case 'approve': return { type: 'approve', question: Number(d.question) };
     case 'hide': return { type: 'hide', message: Number(d.message) };
+    case 'dismiss_report': return { type: 'dismiss_report', report: Number(d.report) };
     case 'merge': {
       const select = el.parentElement.querySelector(`select[data-merge-from="${d.question}"]`);
       if (!select || !select.value) return { local: 'Choose the question to merge into first.' };
@@ -771,8 +745,22 @@ document.addEventListener('click', async (e) => {
     scheduleRender();
     return;
   }
-  if (action === 'find_groups') {
-    await findGroups(el);
+  if (action === 'report_open') {
+    openReport(el);
+    return;
+  }
+  if (action === 'report_cancel') {
+    closeReport();
+    return;
+  }
+  if (action === 'clear_flag') {
+    r.flags = r.flags.filter((f) => f.message !== Number(d.message));
+    announce('Flag cleared.');
+    scheduleRender();
+    return;
+  }
+  if (action === 'move_to_group') {
+    await moveToGroup(el);
     return;
   }
   if (action === 'listen') {
@@ -808,6 +796,10 @@ document.addEventListener('submit', async (e) => {
   const form = e.target.closest('[data-form]');
   if (!form) return;
   e.preventDefault();
+  if (form.dataset.form === 'report') {
+    await sendReport(form);
+    return;
+  }
   const field = form.querySelector('textarea, input');
   const text = field.value.trim();
   if (!text) return;
@@ -851,6 +843,24 @@ document.addEventListener('drop', async (e) => {
 document.addEventListener('dragend', () => {
   dragged = null;
   for (const el of document.querySelectorAll('.dragging')) el.classList.remove('dragging');
+});
+
+// The report form: which target is chosen survives re-renders; Escape closes it.
+document.addEventListener('change', (e) => {
+  const radio = e.target.closest?.('.report-form input[type="radio"]');
+  if (radio && ui.report) ui.report.target = radio.value;
+});
+document.addEventListener('input', (e) => {
+  if (ui.report?.error && e.target.closest?.('.report-form')) {
+    ui.report.error = '';
+    scheduleRender();
+  }
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && e.target.closest?.('.report-form')) {
+    e.preventDefault();
+    closeReport();
+  }
 });
 
 $('conn-retry').addEventListener('click', () => conn && conn.retryNow());

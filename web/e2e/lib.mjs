@@ -5,7 +5,7 @@
 // no assertion depends on how fast anything happens.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -185,14 +185,22 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts the server binary; resolves when /healthz answers. */
-export async function startServer() {
+/**
+ * Starts the server binary; resolves when /healthz answers. `wordList`: words and phrases for
+ * the server's `--word-list` file (docs/moderation.md), written to a temporary file.
+ */
+export async function startServer({ wordList } = {}) {
   const bin = process.env.COMMONGROUND_BIN || join(ROOT, 'target', 'debug', 'commonground');
   if (!existsSync(bin)) throw new Error(`server binary not found at ${bin}: run \`cargo build\` first or set COMMONGROUND_BIN`);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const args = ['serve', '--bind', `127.0.0.1:${port}`, '--organizer-key', ORG_KEY,
     '--token-secret', 'web-e2e-token-secret-0123456789', '--protocols', protocolDir(), '--demo', 'false'];
+  if (wordList) {
+    const file = join(mkdtempSync(join(tmpdir(), 'commonground-web-e2e-words-')), 'words.txt');
+    writeFileSync(file, `# Words the browser tests flag\n${wordList.join('\n')}\n`);
+    args.push('--word-list', file);
+  }
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
   let log = '';
   child.stdout.on('data', (d) => { log += d; });
@@ -256,9 +264,23 @@ export async function launch() {
 export const PHONE = { viewport: { width: 360, height: 780 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
 export const DESKTOP = { viewport: { width: 1366, height: 900 }, deviceScaleFactor: 1 };
 
+/**
+ * For working on the client: with WEB_FROM_DISK=1 the pages load app.js, style.css and js/*.js
+ * from web/ on disk instead of the copies embedded in the binary, so a change needs no rebuild.
+ * The tests are only meaningful without it (CI never sets it).
+ */
+async function serveFromDisk(context) {
+  await context.route(/\/(app\.js|style\.css|js\/[a-z]+\.js)(\?.*)?$/, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const type = path.endsWith('.css') ? 'text/css' : 'text/javascript';
+    route.fulfill({ status: 200, contentType: type, body: readFileSync(join(ROOT, 'web', path)) });
+  });
+}
+
 /** Opens a person's invite link in a fresh browser context; collects page errors. */
 export async function person(browser, url, device) {
   const context = await browser.newContext({ ...device, reducedMotion: 'reduce' });
+  if (process.env.WEB_FROM_DISK) await serveFromDisk(context);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   const errors = [];
@@ -286,6 +308,12 @@ export async function notSee(scope, text, timeout = WAIT) {
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** A screenshot of one part of a page (a card), readable where a full phone page is too long. */
+export async function shotOf(locator, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await locator.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
 /**

@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   emptyRoom, applySnapshot, applyEvent, floorSentence, emptyClient, applyWelcome, applyRoomSnapshot,
-  routeEvent, applyLeftRoom, dropStale, myGroupRoom, listenedGroups,
+  routeEvent, applyLeftRoom, dropStale, myGroupRoom, listenedGroups, applyGroups, roomOfIndex, messageText,
 } from '../js/store.js';
-import { clock, ordinal, errorWords, spokenDuration } from '../js/util.js';
+import { clock, ordinal, errorWords, reportErrorWords, spokenDuration } from '../js/util.js';
 
 function room() {
   const r = emptyRoom();
@@ -181,6 +181,70 @@ test('staff listening in: each group is its own room; a move is not "back in the
   applyWelcome(p, welcome('e/group-1'), false);
   assert.deepEqual(applyLeftRoom(p, { type: 'left_room', room: 'e/group-1', reason: 'moved', hall: 'e/hall' }), [{ text: 'You were moved to another small group.' }]);
   assert.notEqual(p.hall.backFromGroup, true);
+});
+
+test('the snapshot\'s message history fills the feed once, oldest first, with live messages after it', () => {
+  const r = room();
+  applyEvent(r, ev(11, { type: 'said', message: 7, member: 'm-ben', text: 'live before the snapshot' }));
+  applySnapshot(r, {
+    room: 'e/hall', seq: 20, state: {
+      session: { state: 'running' }, hidden: [],
+      messages: [
+        { message: 5, kind: 'said', member: 'm-ana', text: 'first', at: 1 },
+        { message: 7, kind: 'said', member: 'm-ben', text: 'live before the snapshot', at: 2 },
+        { message: 9, kind: 'noted', member: null, text: 'a shared note', at: 3 },
+      ],
+    },
+  });
+  assert.deepEqual(r.feed.map((x) => [x.message, x.kind]), [[5, 'said'], [7, 'said'], [9, 'note']]);
+  // A live `said` the history already brought (a resume overlap) is not shown twice.
+  applyEvent(r, ev(21, { type: 'said', message: 9, member: null, text: 'a shared note' }));
+  applyEvent(r, ev(22, { type: 'said', message: 11, member: 'm-ana', text: 'after' }));
+  assert.deepEqual(r.feed.map((x) => x.message), [5, 7, 9, 11]);
+  assert.equal(messageText(r, 11), 'after');
+});
+
+test('reports and flags: staff see them filed and closed, with announcements; hiding clears a flag', () => {
+  const r = room();
+  r.me = { member: 'm-mod', name: 'Mo', role: 'moderator' };
+  applySnapshot(r, {
+    room: 'e/hall', seq: 20, state: {
+      session: { state: 'running' }, hidden: [],
+      members: [{ id: 'm-ana', name: 'Ana', role: 'participant', community: 'Dayton, OH', present: true, muted: false },
+        { id: 'm-ben', name: 'Ben', role: 'participant', community: 'Boulder, CO', present: true, muted: false }],
+      messages: [{ message: 5, kind: 'said', member: 'm-ana', text: 'go home', at: 1 }],
+      reports: [{ id: 1, by: 'm-ben', member: 'm-ana', reason: 'loud', at: 1, status: 'open' }],
+    },
+  });
+  assert.equal(r.reports.length, 1);
+  const filed = applyEvent(r, ev(21, { type: 'report_filed', report: 2, by: 'm-ben', message: 5, reason: 'rude' }));
+  assert.deepEqual(filed, [{ text: 'New report from Ben about a message by Ana: rude', staff: true }]);
+  const flagged = applyEvent(r, ev(22, { type: 'message_flagged', message: 5, member: 'm-ana', words: ['go home'] }));
+  assert.equal(flagged[0].text, 'A message by Ana was flagged for review (go home).');
+  assert.equal(r.flags.length, 1);
+  applyEvent(r, ev(23, { type: 'hidden', message: 5, by: 'm-mod' }));
+  assert.equal(r.flags.length, 0);
+  const closed = applyEvent(r, ev(24, { type: 'report_closed', report: 2, by: 'm-mod', status: 'hidden' }));
+  assert.deepEqual(closed, [{ text: 'You closed the report about a message by Ana: the message was hidden.', staff: true }]);
+  assert.deepEqual(r.reports.map((x) => x.id), [1]);
+  assert.equal(r.closedReports.length, 1);
+  assert.equal(reportErrorWords('duplicate'), 'You already reported this; the moderators have it.');
+  assert.equal(reportErrorWords('too_many_reports').slice(0, 24), 'You already have 5 repor');
+});
+
+test('the hall\'s groups frame names each group\'s room; a listened group takes its index from it', () => {
+  const c = emptyClient();
+  applyWelcome(c, welcome('e/hall', 'moderator', 'm-mod'), true);
+  applyRoomSnapshot(c, { type: 'snapshot', room: 'e/hall', seq: 10, state: groupState('Open floor') });
+  applyGroups(c, { type: 'groups', room: 'e/hall', groups: [{ index: 0, room: 'e/group-7' }, { index: 1, room: 'e/group-8' }] });
+  assert.equal(roomOfIndex(c, 1), 'e/group-8');
+  // No breakout_opened seen (a page opened mid-breakout): the index still comes from the frame.
+  applyWelcome(c, welcome('e/group-8', 'moderator', 'm-mod'), false);
+  const said = applyRoomSnapshot(c, { type: 'snapshot', room: 'e/group-8', seq: 1, state: groupState() });
+  assert.match(said[0].text, /listening to group 2/);
+  assert.deepEqual(listenedGroups(c).map((g) => g.index), [1]);
+  applyGroups(c, { type: 'groups', room: 'e/hall', groups: [] });
+  assert.equal(roomOfIndex(c, 1), null);
 });
 
 test('time and words', () => {

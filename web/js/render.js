@@ -6,7 +6,10 @@
 // clock; these functions never count time themselves.
 
 import { esc, clock, ordinal, percent, roleWord, isStaff, canFacilitate } from './util.js';
-import { member, nameOf, labelOf, floorSentence, phaseSpec, groupPeople, groupOfMember, groupWord } from './store.js';
+import {
+  member, nameOf, labelOf, floorSentence, phaseSpec, groupPeople, groupOfMember, groupWord, messageText, messageAuthor,
+  reportTarget,
+} from './store.js';
 
 const KIND_WORDS = {
   presentation: 'Presentation',
@@ -447,19 +450,51 @@ function bars(rows, cls = '') {
   return html + '</ul>';
 }
 
-/** What was said, reflection notes; moderators can hide messages. */
-export function renderFeed(room) {
+/**
+ * What was said and shared notes, oldest first (the snapshot's history, then live messages).
+ * Moderators can hide a message; everyone else can report one, or its author, through a small
+ * inline form (`ui.report`: the message whose form is open; `ui.reported`: keys already sent).
+ */
+export function renderFeed(room, ui = {}) {
   const staff = isStaff(room.me?.role);
+  const me = room.me?.member;
   const items = room.feed.filter((x) => !room.hidden.includes(x.message));
   if (!items.length) return `<p class="muted-text">Nothing has been written yet.</p>`;
+  const rid = room.room || '';
   let html = '<ol class="feed">';
   for (const it of items.slice(-50)) {
     const who = it.kind === 'note' ? (it.member ? `${nameOf(room, it.member)} (note)` : 'A shared note') : labelOf(room, it.member);
-    html += `<li class="feed-${it.kind}"><p class="feed-who">${esc(who)}</p><p class="feed-text">${esc(it.text)}</p>`;
+    html += `<li class="feed-${it.kind}" data-message="${esc(it.message)}"><p class="feed-who">${esc(who)}</p><p class="feed-text">${esc(it.text)}</p>`;
     if (staff) html += btn('hide', 'Hide', { 'data-message': it.message, 'data-key': `hide-${it.message}`, 'aria-label': `Hide this message from ${who}` }, 'small');
+    else if (it.member !== me || it.member == null) html += reportControl(room, it, rid, ui);
     html += '</li>';
   }
   return html + '</ol>';
+}
+
+/** The "Report" button under a message, or its open form, or a thank-you once sent. */
+function reportControl(room, it, rid, ui) {
+  const key = `${rid}#${it.message}`;
+  const done = ui.reported?.get(key);
+  if (done) return `<p class="reported" role="note">${esc(done)}</p>`;
+  const open = ui.report && ui.report.key === key;
+  if (!open) {
+    return btn('report_open', 'Report', { 'data-message': it.message, 'data-key': `report-${it.message}`, 'aria-label': `Report this message from ${it.member ? nameOf(room, it.member) : 'a shared note'}`, 'aria-expanded': 'false' }, 'small link');
+  }
+  const id = `report-${it.message}`;
+  const author = it.member && it.member !== room.me?.member ? member(room, it.member) : null;
+  let html = `<form class="report-form" data-form="report" data-message="${esc(it.message)}" aria-label="Report to the moderators">`;
+  if (author) {
+    const target = ui.report.target === 'member' ? 'member' : 'message';
+    html += `<fieldset class="report-what"><legend>What would you like the moderators to look at?</legend>
+      <label class="inline"><input type="radio" name="${id}-what" value="message" data-key="${id}-what-message"${target === 'message' ? ' checked' : ''}> This message</label>
+      <label class="inline"><input type="radio" name="${id}-what" value="member" data-key="${id}-what-member" data-member="${esc(author.id)}"${target === 'member' ? ' checked' : ''}> How ${esc(author.name)} is behaving</label></fieldset>`;
+  }
+  html += `<label for="${id}-reason">Why? (only moderators see this)</label>
+    <input id="${id}-reason" data-key="${id}-reason" maxlength="500" aria-required="true" autocomplete="off" placeholder="A few words are enough">
+    <div class="row">${`<button type="submit" class="small primary" data-key="${id}-send"${ui.report.sending ? ' disabled' : ''}>Send report</button>`}${btn('report_cancel', 'Cancel', { 'data-key': `${id}-cancel` }, 'small secondary')}</div>
+    <p class="err" role="alert">${esc(ui.report.error || '')}</p></form>`;
+  return html;
 }
 
 export function renderAgenda(room) {
@@ -568,51 +603,59 @@ export function renderEquity(room) {
 }
 
 /**
- * Staff: the live breakout groups (from the hall's `breakout_opened` / `breakout_moved`), each
- * with "Listen in" / "Stop listening"; a group listened to shows its phase, floor, queue and
- * latest messages, read-only. `listened` are the group rooms this connection is in.
+ * Staff: the live breakout groups, each with its people (from the hall's `breakout_opened` /
+ * `breakout_moved`, or from the group's own room while listening in), a "Move to…" control per
+ * participant (`move_to_group`), and "Listen in" / "Stop listening" (`join_room` / `leave_room`
+ * on the room the hall's `groups` frame names). A group listened to shows its phase, floor,
+ * queue and latest messages, read-only. `listened` are the group rooms this connection is in;
+ * `rooms` the `groups` frame's `{index, room}` list; `ui.pending` the group being joined,
+ * `ui.moveError` a refused move by group index.
  */
-export function renderGroups(hall, listened, ui = {}) {
+export function renderGroups(hall, listened, ui = {}, rooms = []) {
   if (!isStaff(hall.me?.role)) return '';
   const b = hall.breakout;
   const live = b && !b.closed;
-  const finding = ui.pending === 'find';
-  if (!live && hall.phase?.kind === 'breakout' && hall.session.state !== 'ended') {
-    // The page opened while groups were meeting: the hall's snapshot does not list them.
-    return `<p>Small groups are meeting. This page opened after they were formed, so it does not know them yet.</p>
-      <div class="row">${btn('find_groups', finding ? 'Looking…' : 'Find the groups', { ...(ui.pending != null ? { disabled: 'disabled' } : {}) }, 'secondary')}</div>
-      <p class="hint">This visits each group for a moment to see who is in it.</p>`;
+  const meeting = hall.phase?.kind === 'breakout' && hall.session.state !== 'ended';
+  let indices = [];
+  if (live) indices = b.groups.map((_, i) => i);
+  else if (meeting) indices = rooms.map((r) => r.index).sort((x, y) => x - y);
+  if (!indices.length && !listened.length) {
+    return meeting ? '<p><strong>Small groups are meeting.</strong></p><p class="muted-text">The list of groups is on its way.</p>' : '';
   }
-  if (!live && !listened.length) return '';
   let html = '';
-  if (live) {
-    html += `<p><strong>${b.groups.length} group${b.groups.length === 1 ? '' : 's'}</strong> meeting.`;
-    if (b.closingUntil) html += ` Groups close in ${timer(b.closingUntil, 'Time until groups close')}.`;
-    else if (b.until) html += ` Time left: ${timer(b.until, 'Time left in small groups')}.`;
+  if (indices.length) {
+    html += `<p><strong>${indices.length} group${indices.length === 1 ? '' : 's'}</strong> meeting.`;
+    if (live && b.closingUntil) html += ` Groups close in ${timer(b.closingUntil, 'Time until groups close')}.`;
+    else if (live && b.until) html += ` Time left: ${timer(b.until, 'Time left in small groups')}.`;
+    else if (!live && hall.phase?.deadline != null) html += ` Time left: ${timer(hall.phase.deadline, 'Time left in small groups')}.`;
     html += '</p>';
-    if (b.discovered) {
-      html += `<p class="hint">Groups are lettered here because this page rebuilt the list after it opened.${b.changed ? ' Someone has moved since:' : ''}</p>`;
-      if (b.changed) html += `<div class="row">${btn('find_groups', finding ? 'Looking…' : 'Find the groups again', { ...(ui.pending != null ? { disabled: 'disabled' } : {}) }, 'small secondary')}</div>`;
-    }
+    if (!live) html += '<p class="hint">This page opened after the groups were formed: listen in to a group to see who is in it.</p>';
   }
-  html += `<ol class="groups"${b?.discovered ? ' type="A"' : ''}>`;
+  html += '<ol class="groups">';
   const shown = new Set();
-  const groups = live ? b.groups : [];
-  groups.forEach((members, i) => {
+  for (const i of indices) {
     const g = listened.find((x) => x.index === i);
     if (g) shown.add(g);
-    const names = members.map((m) => labelOf(hall, m)).join(', ') || 'nobody yet';
+    const people = live ? b.groups[i] || [] : g ? groupPeople(g).map((m) => m.id) : null;
     const word = groupWord(hall, i);
-    html += `<li class="group${g ? ' listening' : ''}"><p><strong>${esc(word[0].toUpperCase() + word.slice(1))}:</strong> ${esc(names)}</p>`;
+    const title = word[0].toUpperCase() + word.slice(1);
+    html += `<li class="group${g ? ' listening' : ''}" data-group="${i}">`;
+    if (people == null) html += `<p><strong>${esc(title)}:</strong> <span class="muted-text">who is in it shows when you listen in</span></p>`;
+    else {
+      const names = people.map((m) => labelOf(live ? hall : g, m)).join(', ') || 'nobody yet';
+      html += `<p><strong>${esc(title)}:</strong> ${esc(names)}</p>`;
+      html += moveControls(live ? hall : g, people, i, indices, hall);
+    }
+    html += `<p class="err" role="alert">${esc(ui.moveError?.index === i ? ui.moveError.text : '')}</p>`;
     if (g) html += renderListened(g, word);
     else {
       const pending = ui.pending === i;
       html += `<div class="row">${btn('listen', pending ? 'Joining…' : 'Listen in', { 'data-group': i, 'data-key': `listen-${i}`, 'aria-label': `Listen in to ${word}`, ...(ui.pending != null ? { disabled: 'disabled' } : {}) }, 'small secondary')}</div>`;
     }
     html += '</li>';
-  });
+  }
   html += '</ol>';
-  // Groups listened to that the hall's list does not name (say, after a reload).
+  // Groups listened to that the list does not name (a breakout that just ended, say).
   const rest = listened.filter((g) => !shown.has(g));
   if (rest.length) {
     html += '<ul class="groups plain">';
@@ -623,6 +666,22 @@ export function renderGroups(hall, listened, ui = {}) {
     html += '</ul>';
   }
   return html;
+}
+
+/** Each person of group `i` with a "Move to…" choice of the other groups and a Move button. */
+function moveControls(r, people, i, indices, hall) {
+  const others = indices.filter((x) => x !== i);
+  if (!people.length || !others.length || !hall.phase || hall.phase.kind !== 'breakout') return '';
+  let html = '<ul class="g-members">';
+  for (const id of people) {
+    const name = member(r, id)?.name || nameOf(r, id);
+    const options = others.map((x) => `<option value="${x}">${esc(groupWord(hall, x).replace(/^g/, 'G'))}</option>`).join('');
+    html += `<li><span class="p-name">${esc(name)}</span><span class="move">`
+      + `<select data-key="move-to-${i}-${esc(id)}" data-move-member="${esc(id)}" aria-label="${esc(`Move ${name} to`)}"><option value="">Move to…</option>${options}</select>`
+      + btn('move_to_group', 'Move', { 'data-member': id, 'data-group': i, 'data-key': `move-${i}-${id}`, 'aria-label': `Move ${name} to the chosen group` }, 'small secondary')
+      + '</span></li>';
+  }
+  return html + '</ul>';
 }
 
 /** A group this staff member listens to, read-only: phase, floor, queue, latest messages. */
@@ -653,10 +712,79 @@ function renderListened(g, word) {
   return html + '</div>';
 }
 
-/** Moderator panel: floor, people (invite, mute, remove), help requests and nudges. */
+/**
+ * Reports and word-list flags, newest report last: the hall's, then each listened group's
+ * (wrapped in `data-room` so the actions go to that group). Empty lists say so.
+ */
+function renderReview(room, listened) {
+  const rooms = [{ r: room, label: '' }, ...listened.map((g) => ({ r: g, label: g.index != null ? groupWord(room, g.index) : 'a small group' }))];
+  const reports = rooms.reduce((n, x) => n + x.r.reports.length, 0);
+  const flags = rooms.reduce((n, x) => n + x.r.flags.length, 0);
+  let html = `<h3 id="reports-h">Reports (${reports} open)</h3>`;
+  let list = '';
+  for (const { r, label } of rooms) {
+    for (const rep of r.reports) list += reportItem(r, rep, label);
+  }
+  html += list ? `<ul class="reports plain" aria-labelledby="reports-h">${list}</ul>` : '<p class="muted-text">No open reports.</p>';
+  const closed = room.closedReports.slice(-1)[0];
+  if (closed) html += `<p class="hint report-closed">${esc(closed.text)}</p>`;
+  html += `<h3 id="flags-h">Flagged for review (${flags})</h3>`;
+  let fl = '';
+  for (const { r, label } of rooms) {
+    for (const f of r.flags) fl += flagItem(r, f, label);
+  }
+  html += fl
+    ? `<ul class="flags plain" aria-labelledby="flags-h">${fl}</ul><p class="hint">The word list only points at messages: nobody else was told, and nothing was hidden. Read each in context.</p>`
+    : '<p class="muted-text">No messages flagged by the word list.</p>';
+  return html;
+}
+
+function roomAttr(r) {
+  return r.kind === 'group' && r.room ? ` data-room="${esc(r.room)}"` : '';
+}
+
+function quote(text) {
+  return text == null ? '<span class="muted-text">(the message is not shown on this page)</span>' : `“${esc(text)}”`;
+}
+
+function reportItem(r, rep, label) {
+  const who = nameOf(r, rep.by);
+  const where = label ? ` <span class="tag">in ${esc(label)}</span>` : '';
+  let html = `<li class="report" data-report="${esc(rep.id)}"${roomAttr(r)}>`;
+  const k = `${r.room}-${rep.id}`;
+  let target = null;
+  if (rep.message != null) {
+    target = messageAuthor(r, rep.message);
+    html += `<p><strong>${esc(who)}</strong> reported ${esc(reportTarget(r, rep))}${where}:</p><p class="report-quote">${quote(messageText(r, rep.message))}</p>`;
+  } else {
+    target = rep.member;
+    html += `<p><strong>${esc(who)}</strong> reported <strong>${esc(labelOf(r, rep.member))}</strong>${where}.</p>`;
+  }
+  html += `<p class="report-reason"><span class="muted-text">Reason:</span> ${esc(rep.reason)}</p><div class="row wrap">`;
+  if (rep.message != null) html += btn('hide', 'Hide message', { 'data-message': rep.message, 'data-key': `rh-${k}` }, 'small');
+  const m = target ? member(r, target) : null;
+  if (m && m.role === 'participant') {
+    if (!m.muted) html += btn('mute', `Mute ${esc(m.name)}`, { 'data-member': m.id, 'data-key': `rm-${k}` }, 'small');
+    html += btn('remove', `Remove ${esc(m.name)}`, { 'data-member': m.id, 'data-name': m.name, 'data-key': `rr-${k}` }, 'small danger');
+  }
+  html += btn('dismiss_report', 'Dismiss', { 'data-report': rep.id, 'data-key': `rd-${k}`, 'aria-label': `Dismiss the report from ${who}` }, 'small secondary');
+  return html + '</div></li>';
+}
+
+function flagItem(r, f, label) {
+  const who = f.member ? labelOf(r, f.member) : 'A shared note';
+  const k = `${r.room}-${f.message}`;
+  let html = `<li class="flag" data-flag="${esc(f.message)}"${roomAttr(r)}>`;
+  html += `<p><strong>${esc(who)}</strong>${label ? ` <span class="tag">in ${esc(label)}</span>` : ''}: ${quote(messageText(r, f.message))}</p>`;
+  html += `<p class="flag-words"><span class="muted-text">Matched:</span> ${f.words.map((w) => `<span class="tag word">${esc(w)}</span>`).join(' ')}</p>`;
+  html += `<div class="row wrap">${btn('hide', 'Hide message', { 'data-message': f.message, 'data-key': `fh-${k}` }, 'small')}${btn('clear_flag', 'Clear', { 'data-message': f.message, 'data-key': `fc-${k}`, 'aria-label': `Clear the flag on the message from ${who}` }, 'small secondary')}</div>`;
+  return html + '</li>';
+}
+
+/** Moderator panel: reports, flags, floor, people (invite, mute, remove), help requests and nudges. */
 export function renderModeration(room, listened = []) {
   if (!isStaff(room.me?.role)) return '';
-  let html = '';
+  let html = renderReview(room, listened);
   const f = room.floor;
   html += '<h3>Floor</h3>';
   if (f) {

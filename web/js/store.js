@@ -48,6 +48,12 @@ export function emptyRoom(kind = 'hall') {
     eventInfo: null,
     notice: null,
     spec: null,
+    /** Staff: open reports (snapshot `reports`, then `report_filed` / `report_closed`). */
+    reports: [],
+    /** Staff: the latest report closures, newest last, shown for a moment after they close. */
+    closedReports: [],
+    /** Staff: messages the word list flagged (`message_flagged`), until hidden or cleared here. */
+    flags: [],
   };
 }
 
@@ -74,9 +80,61 @@ export function applySnapshot(room, msg) {
   room.poll = s.poll || null;
   room.hidden = s.hidden || [];
   room.equity = s.equity || null;
+  room.reports = Array.isArray(s.reports) ? s.reports.filter((r) => !r.status || r.status === 'open') : [];
+  room.flags = room.flags.filter((f) => !room.hidden.includes(f.message));
+  if (Array.isArray(s.messages)) room.feed = mergeFeed(room.feed, s.messages.map(fromSnapshotMessage));
   if (room.phase?.kind !== 'breakout') room.breakout = null;
   if (room.phase?.kind !== 'queue') room.moveOn = null;
 }
+
+/** A snapshot's `messages` entry as a feed item. */
+function fromSnapshotMessage(m) {
+  return { kind: m.kind === 'noted' ? 'note' : 'said', message: m.message, member: m.member ?? null, text: m.text, at: m.at };
+}
+
+/**
+ * The conversation after a snapshot: its history (the last messages the viewer may see), plus
+ * what this page already had that the history does not (older ones), once each, in id order.
+ */
+function mergeFeed(had, history) {
+  const byId = new Map();
+  for (const it of had) byId.set(it.message, it);
+  for (const it of history) byId.set(it.message, it);
+  const out = [...byId.values()].sort((a, b) => a.message - b.message);
+  return out.length > 200 ? out.slice(out.length - 200) : out;
+}
+
+/** Adds a live message unless the history already brought it. */
+function pushFeed(room, item) {
+  if (room.feed.some((x) => x.message === item.message)) return;
+  room.feed.push(item);
+  trimFeed(room);
+}
+
+/** The text of a message, note or question this page has seen, or null. */
+export function messageText(room, id) {
+  const it = room.feed.find((x) => x.message === id);
+  if (it) return it.text;
+  return room.questions.find((q) => q.id === id)?.text ?? null;
+}
+
+/** Who wrote a message, note or question (null: unknown, or a note shared without a name). */
+export function messageAuthor(room, id) {
+  const it = room.feed.find((x) => x.message === id);
+  if (it) return it.member ?? null;
+  return room.questions.find((q) => q.id === id)?.asker ?? null;
+}
+
+/** "a message by Ana" / "Ana" (a member report), for announcements and the moderator's list. */
+export function reportTarget(room, r) {
+  if (r.message != null) {
+    const author = messageAuthor(room, r.message);
+    return author ? `a message by ${nameOf(room, author)}` : 'a message';
+  }
+  return nameOf(room, r.member);
+}
+
+const CLOSED_WORDS = { dismissed: 'dismissed', hidden: 'the message was hidden', muted: 'the person was muted', removed: 'the person was removed' };
 
 export function member(room, id) {
   return room.members.find((m) => m.id === id) || null;
@@ -310,17 +368,40 @@ export function applyEvent(room, frame) {
       break;
     }
     case 'said':
-      room.feed.push({ kind: 'said', message: e.message, member: e.member, text: e.text, at });
-      trimFeed(room);
+      pushFeed(room, { kind: 'said', message: e.message, member: e.member, text: e.text, at });
       break;
     case 'noted':
-      room.feed.push({ kind: 'note', message: e.message, member: e.member, text: e.text, at });
-      trimFeed(room);
+      pushFeed(room, { kind: 'note', message: e.message, member: e.member, text: e.text, at });
       break;
     case 'hidden':
       if (!room.hidden.includes(e.message)) room.hidden.push(e.message);
       room.questions = room.questions.filter((q) => q.id !== e.message);
+      room.flags = room.flags.filter((f) => f.message !== e.message);
       break;
+    case 'report_filed': {
+      const r = { id: e.report, by: e.by, message: e.message ?? null, member: e.member ?? null, reason: e.reason, at, status: 'open' };
+      if (!room.reports.some((x) => x.id === r.id)) room.reports.push(r);
+      out.push({ text: `New report from ${nameOf(room, e.by)} about ${reportTarget(room, r)}: ${e.reason}`, staff: true });
+      break;
+    }
+    case 'report_closed': {
+      const r = room.reports.find((x) => x.id === e.report);
+      room.reports = room.reports.filter((x) => x.id !== e.report);
+      const what = r ? ` about ${reportTarget(room, r)}` : '';
+      const text = `${nameOf(room, e.by)} closed the report${what}: ${CLOSED_WORDS[e.status] || e.status}.`;
+      room.closedReports.push({ id: e.report, text, at });
+      if (room.closedReports.length > 3) room.closedReports.shift();
+      out.push({ text, staff: true });
+      break;
+    }
+    case 'message_flagged': {
+      if (!room.flags.some((f) => f.message === e.message) && !room.hidden.includes(e.message)) {
+        room.flags.push({ message: e.message, member: e.member ?? null, words: e.words || [], at });
+      }
+      const who = e.member ? `by ${nameOf(room, e.member)} ` : '';
+      out.push({ text: `A message ${who}was flagged for review (${(e.words || []).join(', ')}).`, staff: true });
+      break;
+    }
     case 'broadcast':
       room.broadcasts.push({ by: e.by, text: e.text, at });
       if (room.broadcasts.length > 5) room.broadcasts.shift();
@@ -382,11 +463,6 @@ export function applyEvent(room, frame) {
     }
     case 'breakout_moved': {
       if (!room.breakout) break;
-      // A list rebuilt from the group rooms (after a reload) is not in the engine's order.
-      if (room.breakout.discovered) {
-        room.breakout.changed = true;
-        break;
-      }
       room.breakout.groups = room.breakout.groups.map((g) => g.filter((m) => m !== e.member));
       while (room.breakout.groups.length <= e.group) room.breakout.groups.push([]);
       room.breakout.groups[e.group].push(e.member);
@@ -506,7 +582,32 @@ export function emptyClient() {
     myGroup: null,
     /** Group rooms left while offline may be gone: dropped unless a fresh welcome replaces them. */
     stale: new Set(),
+    /** Staff: the live groups' room ids by the engine's group index (the hall's `groups` frame). */
+    groupRooms: [],
   };
+}
+
+/**
+ * The hall's `groups` frame (staff only): which room each live group is. Sent after the staff
+ * hall snapshot and whenever groups change; `[]` when none are meeting.
+ */
+export function applyGroups(client, msg) {
+  if (client.hall.room && msg.room && msg.room !== client.hall.room) return;
+  client.groupRooms = (msg.groups || []).map((g) => ({ index: g.index, room: g.room }));
+  for (const [id, g] of client.groups) {
+    const i = indexOfRoom(client, id);
+    if (i != null) g.index = i;
+  }
+}
+
+/** The engine's group index of a group room id, from the `groups` frame, or null. */
+export function indexOfRoom(client, id) {
+  return client.groupRooms.find((g) => g.room === id)?.index ?? null;
+}
+
+/** The room id of the group at engine index `index`, from the `groups` frame, or null. */
+export function roomOfIndex(client, index) {
+  return client.groupRooms.find((g) => g.index === index)?.room ?? null;
 }
 
 /** True when a welcome is for a group room rather than the hall. */
@@ -559,7 +660,7 @@ export function applyRoomSnapshot(client, msg) {
     return [];
   }
   applySnapshot(g, msg);
-  g.index = groupIndexOf(client.hall, g);
+  g.index = indexOfRoom(client, msg.room) ?? groupIndexOf(client.hall, g);
   const out = [];
   if (g.mine && g.entering) {
     g.entering = false;
@@ -577,8 +678,9 @@ export function routeEvent(client, frame) {
   const g = frame.room ? client.groups.get(frame.room) : null;
   if (g) {
     const out = applyEvent(g, frame);
-    // The group's own announcements are for its members; listening staff are not told each one.
-    return g.mine ? out : [];
+    // The group's own announcements are for its members; listening staff are only told about
+    // reports and flags.
+    return g.mine ? out : out.filter((a) => a.staff);
   }
   const out = applyEvent(client.hall, frame);
   if (frame.event?.type === 'breakout_opened') {
@@ -586,7 +688,7 @@ export function routeEvent(client, frame) {
     client.hall.helpAsked = false;
   }
   if (frame.event?.type === 'breakout_opened' || frame.event?.type === 'breakout_moved') {
-    for (const x of client.groups.values()) x.index = groupIndexOf(client.hall, x);
+    for (const [id, x] of client.groups) x.index = indexOfRoom(client, id) ?? groupIndexOf(client.hall, x);
   }
   return out;
 }
@@ -655,9 +757,9 @@ export function groupIndexOf(hall, g) {
   return i >= 0 ? i : null;
 }
 
-/** How a group is called: "group 2" by the engine's index, or "group B" in a rebuilt list. */
-export function groupWord(hall, index) {
-  return hall.breakout?.discovered ? `group ${String.fromCharCode(65 + index)}` : `group ${index + 1}`;
+/** How a group is called: "group 2" for the engine's index 1, as participants see it too. */
+export function groupWord(_hall, index) {
+  return `group ${index + 1}`;
 }
 
 /** "group 2" (see `groupWord`), or "a small group". */

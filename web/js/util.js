@@ -77,7 +77,24 @@ const ERROR_WORDS = {
   not_allowed: 'That is not allowed right now.',
   invalid: 'The server could not read that request.',
   unauthorized: 'This invite link is not valid.',
+  too_many_reports: 'You already have 5 reports waiting for the moderators. Please wait until they have looked at one.',
+  not_in_room: 'You are not listening to that group.',
 };
+
+/** Refusals of a `report`, where the general wording would not say what went wrong. */
+const REPORT_WORDS = {
+  duplicate: 'You already reported this; the moderators have it.',
+  not_allowed: 'That has already been dealt with by a moderator.',
+  invalid: 'You cannot report yourself or your own message.',
+  unknown_item: 'That message is no longer there.',
+  unknown_member: 'That person is no longer in the room.',
+  ended: 'The town hall has ended; reports are closed.',
+};
+
+/** A plain sentence for a refused `report`. */
+export function reportErrorWords(code, message) {
+  return REPORT_WORDS[code] || errorWords(code, message);
+}
 
 /** A plain sentence for an error code, with the server's own words when they add detail. */
 export function errorWords(code, message) {
