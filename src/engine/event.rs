@@ -168,6 +168,9 @@ pub enum EventKind {
         member: MemberId,
         name: String,
         stance: Option<String>,
+        /// Where the hand went in the service order (0 = next). A `queue_changed` follows only
+        /// when other hands moved as well.
+        position: u32,
     },
     HandLowered {
         member: MemberId,

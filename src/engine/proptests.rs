@@ -172,6 +172,23 @@ fn protocol() -> Vec<PhaseSpec> {
     ]
 }
 
+/// What a client does to its copy of the queue for each event, as the wire document says.
+fn apply_to_queue(queue: &mut Vec<MemberId>, kind: &EventKind) {
+    match kind {
+        EventKind::HandRaised {
+            member, position, ..
+        } => {
+            queue.retain(|m| m != member);
+            let at = (*position as usize).min(queue.len());
+            queue.insert(at, member.clone());
+        }
+        EventKind::HandLowered { member } => queue.retain(|m| m != member),
+        EventKind::QueueChanged { order, .. } => *queue = order.clone(),
+        EventKind::PhaseStarted { .. } | EventKind::SessionEnded { .. } => queue.clear(),
+        _ => {}
+    }
+}
+
 fn check_invariants(engine: &Engine, now: Millis) -> Result<(), TestCaseError> {
     if let Some(f) = engine.floor() {
         let m = engine.roster().get(&f.member);
@@ -214,6 +231,8 @@ proptest! {
         let mut now = T0;
         let mut last_at = T0;
         let mut held_total = 0u64;
+        // The queue as a client rebuilds it from events alone (see docs/wire-protocol.md).
+        let mut seen_queue: Vec<MemberId> = Vec::new();
         for (i, (name, role, comm)) in PEOPLE.iter().enumerate() {
             if i < 5 {
                 let h = engine.handle(now, Input::Join {
@@ -264,7 +283,9 @@ proptest! {
                 if let EventKind::FloorReleased { held_ms, .. } = &e.kind {
                     held_total += held_ms;
                 }
+                apply_to_queue(&mut seen_queue, &e.kind);
             }
+            prop_assert_eq!(&seen_queue, &engine.queue(), "events do not rebuild the queue");
             check_invariants(&engine, now)?;
             // Deadlines never move earlier, except by a facilitator's action.
             if !by_facilitator {

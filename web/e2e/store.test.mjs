@@ -51,6 +51,16 @@ test('queue_changed keeps each hand\'s stance', () => {
   assert.deepEqual(r.queue, [{ member: 'm-ben', stance: 'con' }, { member: 'm-ana', stance: 'pro' }]);
 });
 
+test('hand_raised inserts the hand at its position; hand_lowered keeps the others in order', () => {
+  const r = room();
+  applyEvent(r, ev(11, { type: 'hand_raised', member: 'm-ana', stance: null, position: 0 }));
+  applyEvent(r, ev(12, { type: 'hand_raised', member: 'm-cai', stance: null, position: 1 }));
+  applyEvent(r, ev(13, { type: 'hand_raised', member: 'm-ben', stance: null, position: 1 }));
+  assert.deepEqual(r.queue.map((h) => h.member), ['m-ana', 'm-ben', 'm-cai']);
+  applyEvent(r, ev(14, { type: 'hand_lowered', member: 'm-ben' }));
+  assert.deepEqual(r.queue.map((h) => h.member), ['m-ana', 'm-cai']);
+});
+
 test('a floor grant is announced kindly, and urgently to the new speaker', () => {
   const r = room();
   const said = applyEvent(r, ev(11, { type: 'floor_granted', member: 'm-ana', turn: 'own', deadline: 5000 }));

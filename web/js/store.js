@@ -317,8 +317,9 @@ export function applyEvent(room, frame) {
       break;
     case 'hand_raised':
       room.moveOn = null;
-      if (!room.queue.some((h) => h.member === e.member)) room.queue.push({ member: e.member, stance: e.stance });
-      else room.queue.find((h) => h.member === e.member).stance = e.stance;
+      room.queue = room.queue.filter((h) => h.member !== e.member);
+      // `position` says where the hand went; `queue_changed` follows only if others moved.
+      room.queue.splice(Math.min(e.position ?? room.queue.length, room.queue.length), 0, { member: e.member, stance: e.stance });
       break;
     case 'hand_lowered':
       room.queue = room.queue.filter((h) => h.member !== e.member);

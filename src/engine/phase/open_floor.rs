@@ -144,15 +144,30 @@ impl OpenFloor {
             pin,
         });
         self.next_seq += 1;
+        let mut before = self.order();
+        before.pop();
+        self.sort(core);
+        let after = self.order();
+        let position = after
+            .iter()
+            .position(|m| m == member)
+            .unwrap_or(after.len());
         core.emit(
             at,
             EventKind::HandRaised {
                 member: member.clone(),
                 name,
                 stance,
+                position: position as u32,
             },
         );
-        self.reorder(core, at);
+        // Most raises only insert the new hand; `hand_raised` says where, so `queue_changed`
+        // (the whole order, to everyone) is sent only when other hands moved too. Without
+        // this a hall with thousands of hands sends quadratic traffic.
+        before.insert(position, member.clone());
+        if before != after {
+            self.emit_order(core, at);
+        }
     }
 
     pub fn lower(
@@ -168,7 +183,8 @@ impl OpenFloor {
         Ok(())
     }
 
-    /// Removes a member's hand if raised (left, muted, removed), announcing the change.
+    /// Removes a member's hand if raised (left, muted, removed), announcing the change. The
+    /// others keep their order, so `hand_lowered` alone says what changed.
     pub fn drop_hand(&mut self, core: &mut Core, at: Millis, member: &MemberId) -> bool {
         let before = self.hands.len();
         self.hands.retain(|h| &h.member != member);
@@ -181,19 +197,14 @@ impl OpenFloor {
                 member: member.clone(),
             },
         );
-        self.emit_order(core, at);
         true
     }
 
     /// Clears every hand (a fishbowl swap).
     pub fn clear(&mut self, core: &mut Core, at: Millis) {
-        if self.hands.is_empty() {
-            return;
-        }
         for h in std::mem::take(&mut self.hands) {
             core.emit(at, EventKind::HandLowered { member: h.member });
         }
-        self.emit_order(core, at);
     }
 
     pub fn move_to(
@@ -249,13 +260,18 @@ impl OpenFloor {
 
     /// Recomputes the service order and announces it.
     pub fn reorder(&mut self, core: &mut Core, at: Millis) {
+        self.sort(core);
+        self.emit_order(core, at);
+    }
+
+    /// Recomputes the service order.
+    fn sort(&mut self, core: &Core) {
         let spoken: BTreeMap<MemberId, u64> = self
             .hands
             .iter()
             .map(|h| (h.member.clone(), core.ledger.speaking_ms(&h.member)))
             .collect();
         self.hands = self.ordered(&spoken);
-        self.emit_order(core, at);
     }
 
     fn emit_order(&self, core: &mut Core, at: Millis) {

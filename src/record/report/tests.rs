@@ -193,14 +193,14 @@ fn every_moderator_action_is_in_the_transcript_and_counted_in_the_report() {
             m("revoke_floor", Some("a1")),
             m("invite_to_speak", Some("a2")),
             m("dismiss_report", None),
+            // The mute also took a2's hand out of the queue: a `hand_lowered`, part of the
+            // mute rather than an action of its own.
             m("mute", Some("a2")),
-            // The mute took a2's hand out of the queue.
-            m("queue_changed", None),
         ]
     );
     let r = report::build(&h.engine, &log);
     for (action, n) in [
-        ("queue_changed", 2),
+        ("queue_changed", 1),
         ("revoke_floor", 1),
         ("invite_to_speak", 1),
         ("dismiss_report", 1),
@@ -213,5 +213,5 @@ fn every_moderator_action_is_in_the_transcript_and_counted_in_the_report() {
             r.moderation
         );
     }
-    assert_eq!(r.moderation.values().sum::<u32>(), 6, "{:?}", r.moderation);
+    assert_eq!(r.moderation.values().sum::<u32>(), 5, "{:?}", r.moderation);
 }
