@@ -184,7 +184,7 @@ fn apply_to_queue(queue: &mut Vec<MemberId>, kind: &EventKind) {
         }
         EventKind::HandLowered { member } => queue.retain(|m| m != member),
         EventKind::QueueChanged { order, .. } => *queue = order.clone(),
-        EventKind::PhaseStarted { .. } | EventKind::SessionEnded { .. } => queue.clear(),
+        EventKind::PhaseStarted { .. } | EventKind::SessionEnded => queue.clear(),
         _ => {}
     }
 }
