@@ -515,10 +515,11 @@ async function send(cmd, fromEl) {
 }
 
 /**
- * Moves a raised hand to `to`. The server keeps every moderator placement as a pin and breaks
- * ties between equal pins by raise order, so a lone `move_in_queue` can be outranked by an
- * earlier placement. Pinning every hand between the old and the new place to its new index
- * makes the result exactly the order the moderator sees.
+ * Moves a raised hand to `to`. The server keeps every moderator placement as a pin (the latest
+ * placement wins a contested position) and lays the unpinned hands around the pins by the
+ * phase's policy, so earlier pins elsewhere can shift where the others land. Pinning every
+ * hand between the old and the new place to its new index makes the result exactly the order
+ * the moderator sees.
  */
 async function reorder(memberId, to, fromEl) {
   const order = roomOf(fromEl).queue.map((h) => h.member);

@@ -491,6 +491,37 @@ fn first_timers_first_and_moderator_pins() {
 }
 
 #[test]
+fn the_moderators_latest_move_wins_a_contested_position() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::Fifo)),
+    )]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    raise(&mut h, "a1"); // served at once
+    raise(&mut h, "a2");
+    raise(&mut h, "b1");
+    raise(&mut h, "b2");
+    let to_front = |h: &mut Harness, who: &str| {
+        h.ok(
+            "m",
+            Command::MoveInQueue {
+                member: id(who),
+                position: 0,
+            },
+        )
+    };
+    // b2 (raised last) goes first, then a2 (raised before it): a2 must get the front.
+    to_front(&mut h, "b2");
+    assert_eq!(h.queue(), ["b2", "a2", "b1"]);
+    to_front(&mut h, "a2");
+    assert_eq!(h.queue(), ["a2", "b2", "b1"]);
+    to_front(&mut h, "b2");
+    assert_eq!(h.queue(), ["b2", "a2", "b1"]);
+}
+
+#[test]
 fn moderator_ordering_waits_for_a_grant_and_a_raised_hand_is_consent() {
     let mut h = Harness::new(vec![phase(
         "q",

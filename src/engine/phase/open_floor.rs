@@ -26,6 +26,10 @@ pub struct Hand {
     pub raised_at: Millis,
     /// A moderator placed this hand at this position.
     pub pin: Option<u32>,
+    /// When the pin was set (from the same counter as `seq`): of two hands pinned at one
+    /// position, the one the moderator placed last gets it.
+    #[serde(default)]
+    pub pin_seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +146,7 @@ impl OpenFloor {
             seq: self.next_seq,
             raised_at: at,
             pin,
+            pin_seq: self.next_seq,
         });
         self.next_seq += 1;
         let mut before = self.order();
@@ -218,6 +223,8 @@ impl OpenFloor {
             return reject(RejectCode::NotQueued, "that member's hand is not raised");
         };
         h.pin = Some(position);
+        h.pin_seq = self.next_seq;
+        self.next_seq += 1;
         self.reorder(core, at);
         Ok(())
     }
@@ -312,7 +319,7 @@ impl OpenFloor {
             .filter(|h| h.pin.is_some())
             .cloned()
             .collect();
-        pinned.sort_by_key(|h| (h.pin, h.seq));
+        pinned.sort_by_key(|h| (h.pin, h.pin_seq));
         for h in pinned {
             let idx = (h.pin.unwrap_or(0) as usize).min(out.len());
             out.insert(idx, h);

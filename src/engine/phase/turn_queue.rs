@@ -265,6 +265,7 @@ impl Rules for TurnQueue {
                 seq: 0,
                 raised_at: at,
                 pin: None,
+                pin_seq: 0,
             };
             self.serve(core, at, hand);
         } else if self.open.contains(member) {
