@@ -1311,7 +1311,35 @@ fn breakout_splits_participants_into_mixed_groups_and_recalls_with_a_countdown()
         h.log.last().unwrap().audience,
         crate::engine::event::Audience::Staff
     );
+    // A snapshot shows the groups as the moves left them: all to staff, only one's own to
+    // anyone else.
+    let staff = h
+        .engine
+        .view(h.now, &id("m"), Role::Moderator)
+        .breakout
+        .unwrap();
+    assert_eq!(staff.groups.len(), 3);
+    assert!(staff.groups[target as usize].contains(&id("a0")));
+    assert_eq!(staff.groups.iter().map(Vec::len).sum::<usize>(), 13);
+    assert_eq!(staff.my_group, None);
+    let mine = h
+        .engine
+        .view(h.now, &id("a0"), Role::Participant)
+        .breakout
+        .unwrap();
+    assert_eq!(mine.my_group, Some(target));
+    assert_eq!(mine.groups.len(), 3);
+    for (i, g) in mine.groups.iter().enumerate() {
+        assert_eq!(g.contains(&id("a0")), i == target as usize);
+        assert_eq!(g.is_empty(), i != target as usize);
+    }
     h.ok("f", Command::CloseBreakouts);
+    let staff = h
+        .engine
+        .view(h.now, &id("f"), Role::Facilitator)
+        .breakout
+        .unwrap();
+    assert_eq!(staff.closing_until, Some(h.now + 60_000));
     h.refused("f", Command::CloseBreakouts, RejectCode::Duplicate);
     h.advance(59_999);
     assert_eq!(
@@ -1322,6 +1350,10 @@ fn breakout_splits_participants_into_mixed_groups_and_recalls_with_a_countdown()
     h.advance(1);
     assert_eq!(h.phase_kind(), Some("reflection"));
     assert_eq!(h.count(|e| matches!(e, EventKind::BreakoutClosed)), 1);
+    assert_eq!(
+        h.engine.view(h.now, &id("f"), Role::Facilitator).breakout,
+        None
+    );
 }
 
 #[test]

@@ -55,6 +55,9 @@ pub struct RoomView {
     /// [`crate::engine::core::RECENT_MESSAGES`]): what they would have received live, without
     /// hidden ones unless they are staff.
     pub messages: Vec<MessageView>,
+    /// While a breakout phase runs: its groups, as `breakout_opened` and `breakout_moved`
+    /// left them.
+    pub breakout: Option<BreakoutView>,
     /// Staff only.
     pub equity: Option<Equity>,
     /// Staff only: open reports, oldest first, at most [`VIEW_REPORTS`] of them.
@@ -151,6 +154,18 @@ pub struct QuestionView {
     pub voted: bool,
     pub approved: bool,
     pub answered: bool,
+}
+
+/// A running breakout. Staff see every group; anyone else sees only their own group's members
+/// (at its index, the other entries empty), so a snapshot in a hall of thousands stays small.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BreakoutView {
+    pub protocol: String,
+    pub groups: Vec<Vec<MemberId>>,
+    /// The viewer's group index, if they are in one.
+    pub my_group: Option<u32>,
+    /// Set once the facilitator recalled the groups: when they close.
+    pub closing_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -260,6 +275,29 @@ impl Engine {
             }),
             _ => None,
         };
+        let breakout = match &self.phase {
+            Some(PhaseState::Breakout(b)) => {
+                let mine = b.groups.iter().position(|g| g.contains(viewer));
+                Some(BreakoutView {
+                    protocol: b.spec.protocol.clone(),
+                    groups: b
+                        .groups
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| {
+                            if staff || mine == Some(i) {
+                                g.clone()
+                            } else {
+                                Vec::new()
+                            }
+                        })
+                        .collect(),
+                    my_group: mine.map(|i| i as u32),
+                    closing_until: b.closing_at,
+                })
+            }
+            _ => None,
+        };
         let members = visible_members(
             self,
             viewer,
@@ -299,6 +337,7 @@ impl Engine {
             poll,
             hidden: core.hidden.clone(),
             messages: self.recent_messages(viewer, role),
+            breakout,
             equity: staff.then(|| self.equity_for_snapshot()),
             reports: staff.then(|| core.reports.iter().take(VIEW_REPORTS).cloned().collect()),
         }

@@ -181,7 +181,10 @@ describe('breakout group rooms in the browser', () => {
     const n = groupOf[speaker];
     const box = mod.locator('#groups');
     await see(box, `Group ${n}:`);
-    await see(box, 'listen in to a group to see who is in it');
+    // The snapshot carries the groups, so who is in each shows before listening in.
+    const before = box.locator('li.group', { hasText: `Group ${n}:` });
+    for (const who of groups[n]) await see(before, PEOPLE[who][0]);
+    await notSee(box, 'listen in to a group to see who is in it');
     await mod.getByRole('button', { name: `Listen in to group ${n}` }).click();
     await see(box, 'Listening');
     await see(box, `${PEOPLE[speaker][0]} has the floor.`);

@@ -61,6 +61,23 @@ test('hand_raised inserts the hand at its position; hand_lowered keeps the other
   assert.deepEqual(r.queue.map((h) => h.member), ['m-ana', 'm-cai']);
 });
 
+test('a snapshot taken during a breakout restores the groups', () => {
+  const r = room();
+  applySnapshot(r, {
+    room: 'e/hall', seq: 20,
+    state: {
+      protocol: 'p', title: 'T', session: { state: 'running' }, agenda: [],
+      phase: { index: 1, id: 'groups', kind: 'breakout', title: 'Small groups', prompt: null, deadline: 90000, overtime: false },
+      members: [], hidden: [],
+      breakout: { protocol: 'small-group-round', groups: [[], ['m-ana', 'm-ben']], my_group: 1, closing_until: 80000 },
+    },
+  });
+  assert.equal(r.breakout.myGroup, 1);
+  assert.deepEqual(r.breakout.groups[1], ['m-ana', 'm-ben']);
+  assert.equal(r.breakout.until, 90000);
+  assert.equal(r.breakout.closingUntil, 80000);
+});
+
 test('a floor grant is announced kindly, and urgently to the new speaker', () => {
   const r = room();
   const said = applyEvent(r, ev(11, { type: 'floor_granted', member: 'm-ana', turn: 'own', deadline: 5000 }));

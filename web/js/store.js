@@ -83,7 +83,13 @@ export function applySnapshot(room, msg) {
   room.reports = Array.isArray(s.reports) ? s.reports.filter((r) => !r.status || r.status === 'open') : [];
   room.flags = room.flags.filter((f) => !room.hidden.includes(f.message));
   if (Array.isArray(s.messages)) room.feed = mergeFeed(room.feed, s.messages.map(fromSnapshotMessage));
-  if (room.phase?.kind !== 'breakout') room.breakout = null;
+  if (s.breakout) {
+    const b = s.breakout;
+    room.breakout = {
+      protocol: b.protocol, groups: b.groups, until: room.phase?.deadline ?? null,
+      closingUntil: b.closing_until ?? null, myGroup: b.my_group ?? null,
+    };
+  } else if (room.phase?.kind !== 'breakout') room.breakout = null;
   if (room.phase?.kind !== 'queue') room.moveOn = null;
 }
 
