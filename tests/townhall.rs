@@ -1240,3 +1240,195 @@ async fn a_late_joiner_sees_earlier_messages() {
         assert_eq!(&m["at"], at);
     }
 }
+
+/// The `group_event` frames a connection has read, with the inner event of this type.
+fn group_events<'a>(p: &'a P, ty: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    p.seen
+        .iter()
+        .filter(move |v| v["type"] == "group_event" && v["event"]["type"] == ty)
+}
+
+/// Reports and word-list flags raised inside a breakout group reach every staff connection in
+/// the hall (`group_event`), listening in or not, with the group's index and room and the
+/// message's text; staff who join later get the still-open ones; nobody else hears of them.
+#[tokio::test]
+async fn reports_and_flags_in_groups_reach_the_halls_staff() {
+    let mut config = config_with_shipped(&["joint-town-hall", "small-group-round"]);
+    config.word_list =
+        std::sync::Arc::new(commonground::engine::moderation::WordList::parse("idiot\n"));
+    let server = start_server(config).await;
+    let event = server.create_event("joint-town-hall").await;
+    let hall = hall(&event);
+    let mut fac = person(&server, &event, "facilitator", "Fran", None).await;
+    let mut moder = person(&server, &event, "moderator", "Mo", None).await;
+    let mut obs = person(&server, &event, "observer", "Olive", None).await;
+    let mut ps = residents(&server, &event, 4, 4).await;
+    let opened = to_breakouts(&mut fac, &event).await;
+    let groups = groups_of(&opened);
+    assert_eq!(groups.len(), 2, "{opened}");
+    let mut rooms = BTreeMap::new();
+    for p in ps.iter_mut() {
+        let r = group_welcome(p, &event).await;
+        rooms.insert(p.id(), r);
+    }
+    let announced = group_rooms(&groups_frame(&mut moder, &event, 2).await);
+    let room_a = announced[&0].clone();
+    assert_eq!(rooms[&groups[0][0]], room_a);
+
+    // Group 0's go-round gives someone the floor; they say something on the word list.
+    let first = ps.iter().position(|p| groups[0].contains(&p.id())).unwrap();
+    let granted = ps[first].event_in(&room_a, "floor_granted").await;
+    let speaker_id = granted["event"]["member"].as_str().unwrap().to_string();
+    let speaker = ps.iter().position(|p| p.id() == speaker_id).unwrap();
+    let text = "Only an idiot would close the library.";
+    ps[speaker]
+        .ok(json!({"type": "speak", "room": room_a, "text": text}))
+        .await;
+    let said = ps[speaker].event_in(&room_a, "said").await;
+    let message = said["event"]["message"].as_u64().unwrap();
+
+    // The moderator, in the hall only, learns of the flag.
+    let flagged = moder
+        .wait(|v| v["type"] == "group_event" && v["event"]["type"] == "message_flagged")
+        .await;
+    assert_eq!(flagged["room"], hall.as_str(), "{flagged}");
+    assert_eq!(flagged["group"], json!({"index": 0, "room": room_a}));
+    assert_eq!(flagged["event"]["message"], message);
+    assert_eq!(flagged["event"]["words"], json!(["idiot"]));
+    assert_eq!(flagged["text"], text);
+    assert_eq!(flagged["replay"], false);
+
+    // A member of the group reports the message, and the speaker.
+    let reporter = ps
+        .iter()
+        .position(|p| groups[0].contains(&p.id()) && p.id() != speaker_id)
+        .unwrap();
+    ps[reporter]
+        .ok(json!({"type": "report", "room": room_a, "message": message,
+            "reason": "An insult"}))
+        .await;
+    ps[reporter]
+        .ok(
+            json!({"type": "report", "room": room_a, "member": speaker_id,
+            "reason": "Keeps insulting people"}),
+        )
+        .await;
+    let reporter_id = ps[reporter].id();
+    for p in [&mut fac, &mut moder] {
+        let about_message = p
+            .wait(|v| {
+                v["type"] == "group_event"
+                    && v["event"]["type"] == "report_filed"
+                    && v["event"]["message"].is_u64()
+            })
+            .await;
+        assert_eq!(about_message["group"], json!({"index": 0, "room": room_a}));
+        assert_eq!(about_message["event"]["message"], message);
+        assert_eq!(about_message["event"]["by"], reporter_id.as_str());
+        assert_eq!(about_message["event"]["reason"], "An insult");
+        assert_eq!(about_message["text"], text);
+        let about_member = p
+            .wait(|v| {
+                v["type"] == "group_event"
+                    && v["event"]["type"] == "report_filed"
+                    && v["event"]["member"].is_string()
+            })
+            .await;
+        assert_eq!(about_member["event"]["member"], speaker_id.as_str());
+        assert!(about_member.get("text").is_none(), "{about_member}");
+    }
+
+    // A staff member who arrives now gets the open reports after the snapshot and the groups.
+    let oda = server.invite(&event, "organizer", "Oda", None).await;
+    let mut oda = P {
+        c: server.join(&oda).await,
+        name: "Oda".into(),
+        community: None,
+        seen: Vec::new(),
+    };
+    let groups_next = oda.wait(|v| v["type"] == "groups").await;
+    assert_eq!(group_rooms(&groups_next), announced);
+    let mut replayed = Vec::new();
+    for _ in 0..2 {
+        let n = replayed.len();
+        let r = oda
+            .wait(move |v| {
+                v["type"] == "group_event"
+                    && v["event"]["type"] == "report_filed"
+                    && v["event"]["report"].as_u64() > Some(n as u64)
+            })
+            .await;
+        assert_eq!(r["replay"], true, "{r}");
+        assert_eq!(r["group"], json!({"index": 0, "room": room_a}));
+        replayed.push(r);
+    }
+    assert_eq!(replayed[0]["text"], text);
+    assert_eq!(replayed[1]["event"]["member"], speaker_id.as_str());
+
+    // The moderator listens in and hides the message: the report closes, everywhere.
+    moder.ok(json!({"type": "join_room", "room": room_a})).await;
+    moder
+        .ok(json!({"type": "hide", "room": room_a, "message": message}))
+        .await;
+    let report = replayed[0]["event"]["report"].clone();
+    for p in [&mut fac, &mut oda] {
+        let r = report.clone();
+        let closed = p
+            .wait(move |v| {
+                v["type"] == "group_event"
+                    && v["event"]["type"] == "report_closed"
+                    && v["event"]["report"] == r
+            })
+            .await;
+        assert_eq!(closed["event"]["status"], "hidden", "{closed}");
+        assert_eq!(closed["group"]["room"], room_a.as_str());
+        let hidden = p
+            .wait(|v| v["type"] == "group_event" && v["event"]["type"] == "hidden")
+            .await;
+        assert_eq!(hidden["event"]["message"], message);
+    }
+    // Listening in, the moderator has the group's own event too (clients dedupe).
+    moder.event_in(&room_a, "report_closed").await;
+    let other = replayed[1]["event"]["report"].clone();
+    moder
+        .ok(json!({"type": "dismiss_report", "room": room_a, "report": other}))
+        .await;
+    let o = other.clone();
+    fac.wait(move |v| {
+        v["type"] == "group_event"
+            && v["event"]["type"] == "report_closed"
+            && v["event"]["report"] == o
+    })
+    .await;
+
+    // Nothing is open any more: the next staff member to arrive gets no replay.
+    let ned = server.invite(&event, "moderator", "Ned", None).await;
+    let mut ned = P {
+        c: server.join(&ned).await,
+        name: "Ned".into(),
+        community: None,
+        seen: Vec::new(),
+    };
+    ned.wait(|v| v["type"] == "groups").await;
+    drain(&mut ned).await;
+    assert_eq!(group_events(&ned, "report_filed").count(), 0);
+
+    // Participants (in either group) and observers never hear of it from the hall.
+    drain(&mut obs).await;
+    for p in ps.iter_mut() {
+        drain(p).await;
+    }
+    for p in ps.iter().chain([&obs]) {
+        assert!(
+            !p.seen.iter().any(|v| v["type"] == "group_event"),
+            "{} got a group_event",
+            p.name
+        );
+    }
+    // The group's staff-only events reached the hall's staff once each.
+    drain(&mut fac).await;
+    assert_eq!(group_events(&fac, "message_flagged").count(), 1);
+    assert_eq!(group_events(&fac, "report_filed").count(), 2);
+    assert_eq!(group_events(&fac, "report_closed").count(), 2);
+    server.stop().await.unwrap();
+}

@@ -4,7 +4,7 @@
 use commonground::gateway::wire::{parse_client, ServerMsg};
 use serde_json::Value;
 
-const SERVER_TYPES: [&str; 10] = [
+const SERVER_TYPES: [&str; 11] = [
     "welcome",
     "snapshot",
     "resumed",
@@ -15,6 +15,7 @@ const SERVER_TYPES: [&str; 10] = [
     "status",
     "left_room",
     "groups",
+    "group_event",
 ];
 
 fn json_blocks(doc: &str) -> Vec<String> {

@@ -14,12 +14,15 @@
 // Moderation: participants and observers report a message or its author from a small inline
 // form under the message (`report`); staff see open reports and word-list flags in the
 // moderation panel and act on them (hide, mute, remove, dismiss), and move people between
-// breakout groups (`move_to_group`) from the Small groups card.
+// breakout groups (`move_to_group`) from the Small groups card. Reports and flags from groups
+// they do not listen to arrive as the hall's `group_event` frames, listed "in group N" with a
+// "Listen in to group N" button; once listening, the same actions go to that group's room.
 
 import { Connection } from './js/conn.js';
 import {
   emptyClient, applyWelcome, applyRoomSnapshot, routeEvent, applyLeftRoom, dropStale, myGroupRoom,
   listenedGroups, pollFromSpec, nameOf, groupWord, applyGroups, roomOfIndex, member,
+  applyGroupEvent, groupReviewItems,
 } from './js/store.js';
 import * as R from './js/render.js';
 import { esc, clock, errorWords, reportErrorWords, isStaff, canFacilitate } from './js/util.js';
@@ -146,6 +149,9 @@ function onMessage(msg, meta = {}) {
     }
     case 'groups':
       applyGroups(client, msg);
+      break;
+    case 'group_event':
+      for (const a of applyGroupEvent(client, msg)) announce(a.text, a.urgent);
       break;
     case 'error':
       // An error without a request id (or for a request we no longer track).
@@ -432,7 +438,7 @@ function render() {
     const groups = R.renderGroups(hall, listenedGroups(client), { pending: listenPending, moveError: ui.moveError }, client.groupRooms);
     $('groups').hidden = !groups;
     setHTML($('groups-body'), groups);
-    setHTML($('moderation-body'), R.renderModeration(hall, listenedGroups(client)));
+    setHTML($('moderation-body'), R.renderModeration(hall, listenedGroups(client), groupReviewItems(client), listenPending));
     setHTML($('equity-body'), R.renderEquity(hall));
   }
   if (ui.focusKey) {
@@ -752,6 +758,12 @@ document.addEventListener('click', async (e) => {
   }
   if (action === 'report_cancel') {
     closeReport();
+    return;
+  }
+  if (action === 'clear_group_flag') {
+    client.groupFlags.delete(`${d.groupRoom}#${Number(d.message)}`);
+    announce('Flag cleared.');
+    scheduleRender();
     return;
   }
   if (action === 'clear_flag') {

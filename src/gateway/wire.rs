@@ -245,6 +245,22 @@ pub enum ServerMsg {
         room: String,
         groups: Vec<GroupRoom>,
     },
+    /// Hall, staff only: a breakout group's `report_filed`, `report_closed`,
+    /// `message_flagged` or `hidden`, so moderators see trouble in every group without
+    /// listening in. `text` is the reported or flagged message's text when there is one;
+    /// `replay` marks a still-open report re-sent after a staff member's hall snapshot.
+    /// Staff listening in to the group also get the group's own event: clients dedupe by
+    /// (group room, report id) and (group room, message id).
+    GroupEvent {
+        room: String,
+        group: GroupRoom,
+        at: Millis,
+        event: EventKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default)]
+        replay: bool,
+    },
 }
 
 /// A live breakout group: the engine's group index and the group's room id.

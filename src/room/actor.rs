@@ -495,6 +495,8 @@ impl RoomActor {
             }
             // A group's is handled in `run`, which stops the actor; a hall ignores it.
             RoomMsg::Close => {}
+            RoomMsg::GroupEvent { group, frame } => self.forward_group_event(&group, frame),
+            RoomMsg::OpenReports { out } => self.send_open_reports(&out),
             RoomMsg::End { reply } => {
                 self.end_by_organizer().await;
                 let _ = reply.send(());
@@ -706,6 +708,7 @@ impl RoomActor {
                 seq,
                 event: ev.clone(),
             });
+            let for_hall_staff = self.hall_staff_msg(&ev);
             let seqd = Arc::new(Sequenced {
                 seq,
                 audience: ev.audience,
@@ -717,6 +720,10 @@ impl RoomActor {
             self.state.log.push_back(Arc::clone(&seqd));
             Metrics::inc(&self.ctx.metrics.events_total);
             self.ctx.bus.publish(&self.id, &seqd);
+            // After the group's own publish, so staff listening in get the event first.
+            if let Some(msg) = for_hall_staff {
+                self.tell_hall(msg);
+            }
             // Groups never close a connection; their `remove` goes to the hall.
             if let (EventKind::MemberRemoved { member, .. }, true) = (&ev.kind, self.is_hall()) {
                 self.ctx
@@ -802,6 +809,9 @@ impl RoomActor {
         self.begin_new_groups();
         if staff && !self.announce_groups() && !self.announced.is_empty() {
             self.send_groups_to(conn);
+        }
+        if staff {
+            self.ask_open_reports(conn);
         }
         Ok(JoinReply {
             seq: last,

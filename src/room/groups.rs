@@ -1,7 +1,8 @@
 //! Breakout groups as rooms, in the room actor: the hall's side (reconciling where each of
 //! its connections should be with where they are, spawning group rooms, staff drop-ins,
-//! telling staff the live group room ids) and the group's side (detaching a connection,
-//! closing). Split from `actor.rs` so the actor's loop, inputs and durability read on their
+//! telling staff the live group room ids, relaying the groups' reports and flags to its staff)
+//! and the group's side (detaching a connection, closing, telling the hall of a report or
+//! flag). Split from `actor.rs` so the actor's loop, inputs and durability read on their
 //! own; these are still methods of the one [`RoomActor`], the only code touching its engine.
 //!
 //! The hall owns every placement: after each input that touched the breakout it calls
@@ -12,13 +13,15 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 
-use crate::bus::ConnId;
+use crate::bus::{ConnId, Outbound};
+use crate::engine::event::{Audience, Event, EventKind};
 use crate::engine::member::MemberId;
 use crate::engine::phase::PhaseState;
 use crate::engine::Input;
 use crate::gateway::wire::{ClientId, GroupRoom, LeftReason, ServerMsg};
 use crate::room::actor::{Conn, RoomActor, RoomState};
 use crate::room::{JoinRequest, RoomHandle, RoomId, RoomKind, RoomMsg};
+use crate::time::Millis;
 
 impl RoomActor {
     // The group's side.
@@ -324,6 +327,125 @@ impl RoomActor {
         Some(h)
     }
 
+    // Reports and flags from every group reach the hall's staff.
+
+    /// Group rooms: a report, closure, flag or hide goes to the hall as a `group_event` frame
+    /// for its staff, who cannot listen to every group. The hall keeps no copy: a staff
+    /// member joining later asks the groups (`OpenReports`). None for other events.
+    pub(super) fn hall_staff_msg(&self, ev: &Event) -> Option<RoomMsg> {
+        if !for_hall_staff(&ev.kind) {
+            return None;
+        }
+        let frame = self.group_event_frame(ev.at, &ev.kind, false)?;
+        Some(RoomMsg::GroupEvent {
+            group: self.id.clone(),
+            frame,
+        })
+    }
+
+    /// Group rooms: sends the hall a message (a full or missing hall drops it, logged).
+    pub(super) fn tell_hall(&self, msg: RoomMsg) {
+        let RoomKind::Group { hall, .. } = &self.kind else {
+            return;
+        };
+        let sent = self
+            .hub
+            .live_room(&self.event, hall)
+            .map(|h| h.tx.try_send(msg));
+        if !matches!(sent, Some(Ok(()))) {
+            tracing::warn!(room = %self.id, "the hall did not take a report or flag for its staff");
+        }
+    }
+
+    /// Group rooms: a still-open report, re-sent to one staff connection of the hall.
+    pub(super) fn send_open_reports(&self, out: &Arc<Outbound>) {
+        for r in self.state.engine.reports() {
+            let kind = EventKind::ReportFiled {
+                report: r.id,
+                by: r.by.clone(),
+                message: r.message,
+                member: r.member.clone(),
+                reason: r.reason.clone(),
+            };
+            if let Some(frame) = self.group_event_frame(r.at, &kind, true) {
+                let _ = out.push(frame);
+            }
+        }
+    }
+
+    /// The `group_event` frame for one of this group's events (None in a hall).
+    fn group_event_frame(&self, at: Millis, kind: &EventKind, replay: bool) -> Option<Utf8Bytes> {
+        let RoomKind::Group { hall, index } = &self.kind else {
+            return None;
+        };
+        let text = match kind {
+            EventKind::ReportFiled {
+                message: Some(m), ..
+            }
+            | EventKind::MessageFlagged { message: m, .. } => self.message_text(*m),
+            _ => None,
+        };
+        let msg = ServerMsg::GroupEvent {
+            room: hall.to_string(),
+            group: GroupRoom {
+                index: *index,
+                room: self.id.to_string(),
+            },
+            at,
+            event: kind.clone(),
+            text,
+            replay,
+        };
+        Some(Utf8Bytes::from(msg.to_json()))
+    }
+
+    /// The text of an item (message, shared note, question) said in the open in this room,
+    /// newest first from the typed log; None for private notes and unknown ids.
+    fn message_text(&self, id: u64) -> Option<String> {
+        self.state.record.iter().rev().find_map(|l| {
+            if matches!(l.event.audience, Audience::Member(_)) {
+                return None;
+            }
+            match &l.event.kind {
+                EventKind::Said { message, text, .. } | EventKind::Noted { message, text, .. }
+                    if *message == id =>
+                {
+                    Some(text.clone())
+                }
+                EventKind::QuestionAsked { question, text, .. } if *question == id => {
+                    Some(text.clone())
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// Hall: a group's `group_event` frame for every staff connection, while the group is
+    /// live (a frame that raced the group's close is dropped).
+    pub(super) fn forward_group_event(&self, group: &RoomId, frame: Utf8Bytes) {
+        if !self.state.groups.values().any(|h| h.id == *group) {
+            return;
+        }
+        for c in self.conns.values().filter(|c| c.sub.role.is_staff()) {
+            let _ = c.sub.out.push(frame.clone());
+        }
+    }
+
+    /// Hall: asks each live group to re-send its open reports to a staff connection that
+    /// just got its snapshot (the groups queue them after it, on the same queue).
+    pub(super) fn ask_open_reports(&self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if !self.is_hall() || !c.sub.role.is_staff() {
+            return;
+        }
+        for h in self.state.groups.values() {
+            let out = Arc::clone(&c.sub.out);
+            let _ = h.tx.try_send(RoomMsg::OpenReports { out });
+        }
+    }
+
     // Cluster mode.
 
     /// Cluster mode, halls: tells Redis which group rooms are live, so a node taking the hall
@@ -347,4 +469,16 @@ impl RoomActor {
             Err(e) => tracing::warn!(room = %self.id, "cannot record the breakout groups: {e}"),
         }
     }
+}
+
+/// What every group tells the hall's staff: reports, their closing, word-list flags, and
+/// hides (so a flag another moderator settled by hiding leaves everyone's list).
+fn for_hall_staff(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ReportFiled { .. }
+            | EventKind::ReportClosed { .. }
+            | EventKind::MessageFlagged { .. }
+            | EventKind::Hidden { .. }
+    )
 }

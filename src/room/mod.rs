@@ -14,6 +14,7 @@ mod groups;
 use std::fmt;
 use std::sync::Arc;
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::Outbound;
@@ -149,6 +150,17 @@ pub enum RoomMsg {
     Begin,
     /// Group rooms: the breakout ended; leave every connection open and stop.
     Close,
+    /// Hall: a group's report, closure, flag or hide (an encoded `group_event` frame) for
+    /// every staff connection in the hall; dropped when `group` is no longer live.
+    GroupEvent {
+        group: RoomId,
+        frame: Utf8Bytes,
+    },
+    /// Group rooms: queue a `group_event` (`replay: true`) for each open report on `out`, a
+    /// staff connection that just got its hall snapshot.
+    OpenReports {
+        out: Arc<Outbound>,
+    },
     /// A copy of the engine and the typed log, for reports.
     Record {
         reply: oneshot::Sender<Box<RoomRecord>>,

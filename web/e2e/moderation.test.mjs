@@ -4,7 +4,9 @@
 // about a person and sent by keyboard, is dismissed; a flagged message reaches only the staff,
 // who clear one flag and hide another message; a reloaded page and a late joiner see what was
 // said before; in small groups a facilitator moves a participant to another group, and a
-// moderator listens in to a group by its room id, without visiting the others. Every assertion
+// moderator listens in to a group by its room id, without visiting the others; a report filed in
+// a group nobody listens to reaches the moderator anyway, who listens in with one click and
+// hides the message. Every assertion
 // is on what a page shows (or its live regions announce). Screenshots go to web/e2e/screenshots/.
 
 import { describe, it, before, after } from 'node:test';
@@ -305,6 +307,53 @@ describe('reports, flags, history and moving people in the browser', () => {
       assert.equal(await p[w].page.evaluate(() => window.__sawInNow), false, `${w} saw a staff member pass through`);
     }
     await shot(mod, 'moderation-moderator-listening-desktop');
+  });
+
+  it('shows a report filed in a group nobody listens to; one click listens in and Hide closes it', async () => {
+    const n = groupOf.ana;
+    const mod = p.mod.page;
+    await recordLive(mod);
+    await mod.getByRole('button', { name: `Stop listening to group ${n}` }).click();
+    await notSee(mod.locator('#groups'), 'Listening');
+    const ana = p.ana.page;
+    await see(ana.locator('#now'), 'You have the floor.');
+    const M5 = 'Nobody in this group has a clue.';
+    await ana.getByLabel('What you want to say').fill(M5);
+    await ana.getByRole('button', { name: 'Send', exact: true }).click();
+    const mate = Object.keys(PEOPLE).find((w) => w !== 'ana' && groupOf[w] === n);
+    const page = p[mate].page;
+    await entry(page, M5).getByRole('button', { name: 'Report this message from Ana' }).click();
+    await entry(page, M5).getByLabel('Why? (only moderators see this)').fill('insults the whole group');
+    await entry(page, M5).getByRole('button', { name: 'Send report' }).click();
+    await see(entry(page, M5), 'Thank you.');
+
+    // The moderator, in the hall only, is told live, with the group and the message.
+    const box = mod.locator('#moderation');
+    const item = box.locator('.reports li', { hasText: 'insults the whole group' });
+    await see(item, `in group ${n}`);
+    await see(item, `“${M5}”`);
+    await see(item, `${PEOPLE[mate][0]} reported a message`);
+    await heard(mod, `New report in group ${n} from ${PEOPLE[mate][0]} about a message: insults the whole group`);
+    assert.equal(await item.getByRole('button', { name: 'Hide message' }).count(), 0, 'acting needs listening in');
+    // So is the facilitator, who listens to no group either; participants are not.
+    await see(p.fac.page.locator('#moderation .reports li', { hasText: 'insults the whole group' }), `in group ${n}`);
+    for (const who of Object.keys(PEOPLE)) assert.equal(await p[who].page.getByText('insults the whole group').count(), 0, who);
+    await shot(mod, 'moderation-moderator-group-report-desktop');
+    await shotOf(box, 'moderation-moderator-group-report-card-desktop');
+
+    // One click listens in; the report then carries the usual actions, in that group.
+    await item.getByRole('button', { name: `Listen in to group ${n}` }).click();
+    await see(mod.locator('#groups'), 'Listening');
+    const acting = box.locator('.reports li', { hasText: 'insults the whole group' });
+    await see(acting, `in group ${n}`);
+    await see(acting, `“${M5}”`);
+    await acting.getByRole('button', { name: 'Hide message' }).click();
+    await notSee(page.locator('#feed'), M5);
+    await notSee(ana.locator('#feed'), M5);
+    await see(box, 'Reports (0 open)');
+    await see(p.fac.page.locator('#moderation'), 'Reports (0 open)');
+    await heard(p.fac.page, `closed the report in group ${n}: the message was hidden`);
+    await shot(mod, 'moderation-moderator-group-report-closed-desktop');
   });
 
   it('ran without script errors', () => {

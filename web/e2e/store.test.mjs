@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import {
   emptyRoom, applySnapshot, applyEvent, floorSentence, emptyClient, applyWelcome, applyRoomSnapshot,
   routeEvent, applyLeftRoom, dropStale, myGroupRoom, listenedGroups, applyGroups, roomOfIndex, messageText,
+  applyGroupEvent, groupReviewItems,
 } from '../js/store.js';
 import { clock, ordinal, errorWords, reportErrorWords, spokenDuration } from '../js/util.js';
 
@@ -284,4 +285,74 @@ test('time and words', () => {
   assert.deepEqual([1, 2, 3, 4, 11, 12, 22].map(ordinal), ['1st', '2nd', '3rd', '4th', '11th', '12th', '22nd']);
   assert.equal(errorWords('muted', 'x'), 'A moderator has muted you for now.');
   assert.equal(errorWords('brand_new', 'the server says so'), 'the server says so');
+});
+
+test('group_event: reports and flags from groups reach staff, deduped, closed, dropped with the group', () => {
+  const c = emptyClient();
+  applyWelcome(c, { type: 'welcome', member: 'm-mo', name: 'Mo', role: 'moderator', event: 'e', room: 'e/hall' }, true);
+  c.hall = room();
+  c.hall.me = { member: 'm-mo', name: 'Mo', role: 'moderator', room: 'e/hall' };
+  applyGroups(c, { type: 'groups', room: 'e/hall', groups: [{ index: 0, room: 'e/group-4' }, { index: 2, room: 'e/group-6' }] });
+  const group = { index: 2, room: 'e/group-6' };
+  const filed = { type: 'group_event', room: 'e/hall', group, at: 5000, event: { type: 'report_filed', report: 1, by: 'm-ana', message: 3, reason: 'rude' }, text: 'You fool.', replay: false };
+  const said = applyGroupEvent(c, filed);
+  assert.equal(said.length, 1);
+  assert.match(said[0].text, /New report in group 3 from Ana about a message: rude/);
+  // The same report again (a replay after a reconnect, say): kept once, not announced again.
+  assert.deepEqual(applyGroupEvent(c, { ...filed, replay: true }), []);
+  let items = groupReviewItems(c);
+  assert.equal(items.reports.length, 1);
+  assert.deepEqual(items.reports[0], { room: 'e/group-6', index: 2, report: { id: 1, by: 'm-ana', message: 3, member: null, reason: 'rude', at: 5000, status: 'open' }, text: 'You fool.' });
+  // Report ids are per group room: report 1 of another group is another report.
+  applyGroupEvent(c, { ...filed, group: { index: 0, room: 'e/group-4' }, replay: true });
+  assert.equal(groupReviewItems(c).reports.length, 2);
+  // A replayed open report is listed but not announced.
+  assert.deepEqual(applyGroupEvent(c, { ...filed, event: { ...filed.event, report: 2, message: undefined, member: 'm-ben' }, text: undefined, replay: true }), []);
+  assert.equal(groupReviewItems(c).reports.length, 3);
+
+  const flag = { type: 'group_event', room: 'e/hall', group, at: 5100, event: { type: 'message_flagged', message: 3, member: 'm-ben', words: ['fool'] }, text: 'You fool.', replay: false };
+  const f = applyGroupEvent(c, flag);
+  assert.match(f[0].text, /A message by Ben in group 3 was flagged for review \(fool\)/);
+  assert.deepEqual(applyGroupEvent(c, flag), []);
+  items = groupReviewItems(c);
+  assert.equal(items.flags.length, 1);
+  assert.equal(items.flags[0].text, 'You fool.');
+  assert.ok(items.all.some((x) => x.room === 'e/group-6' && x.message === 3 && x.text === 'You fool.'));
+
+  // Closed by a moderator in the group (hidden): the report and the flag leave the list.
+  const closed = applyGroupEvent(c, { type: 'group_event', room: 'e/hall', group, at: 6000, event: { type: 'report_closed', report: 1, by: 'm-ben', status: 'hidden' } });
+  assert.match(closed[0].text, /Ben closed the report in group 3: the message was hidden/);
+  applyGroupEvent(c, { type: 'group_event', room: 'e/hall', group, at: 6000, event: { type: 'hidden', message: 3, by: 'm-ben' } });
+  items = groupReviewItems(c);
+  assert.deepEqual(items.reports.map((x) => [x.room, x.report.id]), [['e/group-4', 1], ['e/group-6', 2]]);
+  assert.equal(items.flags.length, 0);
+  assert.match(c.hall.closedReports.at(-1).text, /closed the report in group 3/);
+
+  // A frame for another hall is ignored.
+  assert.deepEqual(applyGroupEvent(c, { ...filed, room: 'x/hall', event: { ...filed.event, report: 9 } }), []);
+  assert.equal(groupReviewItems(c).reports.length, 2);
+  // The groups close: their open reports can no longer be acted on and are dropped.
+  applyGroups(c, { type: 'groups', room: 'e/hall', groups: [] });
+  assert.equal(groupReviewItems(c).reports.length, 0);
+});
+
+test('group_event: a report the listened group already lists is shown once, with the group room', () => {
+  const c = emptyClient();
+  applyWelcome(c, { type: 'welcome', member: 'm-mo', name: 'Mo', role: 'moderator', event: 'e', room: 'e/hall' }, true);
+  applyGroups(c, { type: 'groups', room: 'e/hall', groups: [{ index: 0, room: 'e/group-1' }] });
+  applyWelcome(c, { type: 'welcome', member: 'm-mo', name: 'Mo', role: 'moderator', event: 'e', room: 'e/group-1' }, false);
+  applyRoomSnapshot(c, { type: 'snapshot', room: 'e/group-1', seq: 4, state: {
+    protocol: 'p', title: 'T', session: { state: 'running' }, agenda: [], phase: null, floor: null, queue: [], invitation: null,
+    interlude_until: null, questions: [], hidden: [], members: [], messages: [],
+    reports: [{ id: 1, by: 'm-ana', message: 3, reason: 'rude', at: 5000, status: 'open' }],
+  } });
+  // The group's own copy came first (listening): the relayed one is not announced again.
+  const said = applyGroupEvent(c, { type: 'group_event', room: 'e/hall', group: { index: 0, room: 'e/group-1' }, at: 5000,
+    event: { type: 'report_filed', report: 1, by: 'm-ana', message: 3, reason: 'rude' }, text: 'You fool.', replay: false });
+  assert.deepEqual(said, []);
+  assert.equal(groupReviewItems(c).reports.length, 0, 'the listened group lists it itself');
+  // Closed in the group room: gone from both.
+  routeEvent(c, { type: 'event', room: 'e/group-1', seq: 5, at: 6000, event: { type: 'report_closed', report: 1, by: 'm-mo', status: 'dismissed' } });
+  assert.equal(c.groupReports.size, 0);
+  assert.equal(c.groups.get('e/group-1').reports.length, 0);
 });

@@ -714,29 +714,87 @@ function renderListened(g, word) {
 
 /**
  * Reports and word-list flags, newest report last: the hall's, then each listened group's
- * (wrapped in `data-room` so the actions go to that group). Empty lists say so.
+ * (wrapped in `data-room` so the actions go to that group), then those from groups this page
+ * does not listen to (`group_event`, `extra`: "in group 3" with "Listen in to group 3").
+ * Empty lists say so.
  */
-function renderReview(room, listened) {
+function renderReview(room, listened, extra = { reports: [], flags: [] }, listenPending = null) {
   const rooms = [{ r: room, label: '' }, ...listened.map((g) => ({ r: g, label: g.index != null ? groupWord(room, g.index) : 'a small group' }))];
-  const reports = rooms.reduce((n, x) => n + x.r.reports.length, 0);
-  const flags = rooms.reduce((n, x) => n + x.r.flags.length, 0);
+  const texts = new Map();
+  for (const it of extra.all || []) if (it.message != null && it.text != null) texts.set(`${it.room}#${it.message}`, it.text);
+  const reports = rooms.reduce((n, x) => n + x.r.reports.length, 0) + extra.reports.length;
+  const flags = rooms.reduce((n, x) => n + x.r.flags.length, 0) + extra.flags.length;
   let html = `<h3 id="reports-h">Reports (${reports} open)</h3>`;
   let list = '';
   for (const { r, label } of rooms) {
-    for (const rep of r.reports) list += reportItem(r, rep, label);
+    for (const rep of r.reports) list += reportItem(r, rep, label, texts.get(`${r.room}#${rep.message}`));
   }
+  for (const it of extra.reports) list += groupReportItem(room, listened, it, listenPending);
   html += list ? `<ul class="reports plain" aria-labelledby="reports-h">${list}</ul>` : '<p class="muted-text">No open reports.</p>';
   const closed = room.closedReports.slice(-1)[0];
   if (closed) html += `<p class="hint report-closed">${esc(closed.text)}</p>`;
   html += `<h3 id="flags-h">Flagged for review (${flags})</h3>`;
   let fl = '';
   for (const { r, label } of rooms) {
-    for (const f of r.flags) fl += flagItem(r, f, label);
+    for (const f of r.flags) fl += flagItem(r, f, label, texts.get(`${r.room}#${f.message}`));
   }
+  for (const it of extra.flags) fl += groupFlagItem(room, listened, it, listenPending);
   html += fl
     ? `<ul class="flags plain" aria-labelledby="flags-h">${fl}</ul><p class="hint">The word list only points at messages: nobody else was told, and nothing was hidden. Read each in context.</p>`
     : '<p class="muted-text">No messages flagged by the word list.</p>';
   return html;
+}
+
+/** "Listen in to group 3" for a group item this page does not listen to (null index: none). */
+function listenButton(index, key, listenPending) {
+  if (index == null) return '';
+  const word = groupWord(null, index);
+  const pending = listenPending === index;
+  return btn('listen', pending ? 'Joining…' : `Listen in to ${esc(word)}`, { 'data-group': index, 'data-key': key, ...(listenPending != null ? { disabled: 'disabled' } : {}) }, 'small secondary');
+}
+
+/**
+ * A report raised in a group (`group_event`), named from the hall's roster. The moderator
+ * acts on it once listening in (the group's own copy then carries the actions); until the
+ * group's snapshot lists it, the actions that need no roster go to the group room.
+ */
+function groupReportItem(hall, listened, it, listenPending) {
+  const rep = it.report;
+  const word = it.index != null ? groupWord(hall, it.index) : 'a small group';
+  const who = nameOf(hall, rep.by);
+  const g = listened.find((x) => x.room === it.room);
+  let html = `<li class="report group-item" data-report="${esc(rep.id)}" data-group-room="${esc(it.room)}"${g ? ` data-room="${esc(it.room)}"` : ''}>`;
+  const k = `${it.room}-${rep.id}`;
+  if (rep.message != null) {
+    html += `<p><strong>${esc(who)}</strong> reported a message <span class="tag">in ${esc(word)}</span>:</p><p class="report-quote">${quote(it.text)}</p>`;
+  } else {
+    html += `<p><strong>${esc(who)}</strong> reported <strong>${esc(labelOf(hall, rep.member))}</strong> <span class="tag">in ${esc(word)}</span>.</p>`;
+  }
+  html += `<p class="report-reason"><span class="muted-text">Reason:</span> ${esc(rep.reason)}</p><div class="row wrap">`;
+  if (g) {
+    if (rep.message != null) html += btn('hide', 'Hide message', { 'data-message': rep.message, 'data-key': `grh-${k}` }, 'small');
+    html += btn('dismiss_report', 'Dismiss', { 'data-report': rep.id, 'data-key': `grd-${k}`, 'aria-label': `Dismiss the report from ${who}` }, 'small secondary');
+  } else {
+    html += listenButton(it.index, `grl-${k}`, listenPending);
+    html += `<span class="hint">Listen in to act on it.</span>`;
+  }
+  return html + '</div></li>';
+}
+
+/** A word-list flag raised in a group (`group_event`). */
+function groupFlagItem(hall, listened, it, listenPending) {
+  const f = it.flag;
+  const word = it.index != null ? groupWord(hall, it.index) : 'a small group';
+  const who = f.member ? labelOf(hall, f.member) : 'A shared note';
+  const g = listened.find((x) => x.room === it.room);
+  const k = `${it.room}-${f.message}`;
+  let html = `<li class="flag group-item" data-flag="${esc(f.message)}" data-group-room="${esc(it.room)}"${g ? ` data-room="${esc(it.room)}"` : ''}>`;
+  html += `<p><strong>${esc(who)}</strong> <span class="tag">in ${esc(word)}</span>: ${quote(it.text)}</p>`;
+  html += `<p class="flag-words"><span class="muted-text">Matched:</span> ${f.words.map((w) => `<span class="tag word">${esc(w)}</span>`).join(' ')}</p><div class="row wrap">`;
+  if (g) html += btn('hide', 'Hide message', { 'data-message': f.message, 'data-key': `gfh-${k}` }, 'small');
+  else html += listenButton(it.index, `gfl-${k}`, listenPending);
+  html += btn('clear_group_flag', 'Clear', { 'data-message': f.message, 'data-group-room': it.room, 'data-key': `gfc-${k}`, 'aria-label': `Clear the flag on the message from ${who}` }, 'small secondary');
+  return html + '</div></li>';
 }
 
 function roomAttr(r) {
@@ -747,7 +805,7 @@ function quote(text) {
   return text == null ? '<span class="muted-text">(the message is not shown on this page)</span>' : `“${esc(text)}”`;
 }
 
-function reportItem(r, rep, label) {
+function reportItem(r, rep, label, fallbackText) {
   const who = nameOf(r, rep.by);
   const where = label ? ` <span class="tag">in ${esc(label)}</span>` : '';
   let html = `<li class="report" data-report="${esc(rep.id)}"${roomAttr(r)}>`;
@@ -755,7 +813,7 @@ function reportItem(r, rep, label) {
   let target = null;
   if (rep.message != null) {
     target = messageAuthor(r, rep.message);
-    html += `<p><strong>${esc(who)}</strong> reported ${esc(reportTarget(r, rep))}${where}:</p><p class="report-quote">${quote(messageText(r, rep.message))}</p>`;
+    html += `<p><strong>${esc(who)}</strong> reported ${esc(reportTarget(r, rep))}${where}:</p><p class="report-quote">${quote(messageText(r, rep.message) ?? fallbackText ?? null)}</p>`;
   } else {
     target = rep.member;
     html += `<p><strong>${esc(who)}</strong> reported <strong>${esc(labelOf(r, rep.member))}</strong>${where}.</p>`;
@@ -771,20 +829,24 @@ function reportItem(r, rep, label) {
   return html + '</div></li>';
 }
 
-function flagItem(r, f, label) {
+function flagItem(r, f, label, fallbackText) {
   const who = f.member ? labelOf(r, f.member) : 'A shared note';
   const k = `${r.room}-${f.message}`;
   let html = `<li class="flag" data-flag="${esc(f.message)}"${roomAttr(r)}>`;
-  html += `<p><strong>${esc(who)}</strong>${label ? ` <span class="tag">in ${esc(label)}</span>` : ''}: ${quote(messageText(r, f.message))}</p>`;
+  html += `<p><strong>${esc(who)}</strong>${label ? ` <span class="tag">in ${esc(label)}</span>` : ''}: ${quote(messageText(r, f.message) ?? fallbackText ?? null)}</p>`;
   html += `<p class="flag-words"><span class="muted-text">Matched:</span> ${f.words.map((w) => `<span class="tag word">${esc(w)}</span>`).join(' ')}</p>`;
   html += `<div class="row wrap">${btn('hide', 'Hide message', { 'data-message': f.message, 'data-key': `fh-${k}` }, 'small')}${btn('clear_flag', 'Clear', { 'data-message': f.message, 'data-key': `fc-${k}`, 'aria-label': `Clear the flag on the message from ${who}` }, 'small secondary')}</div>`;
   return html + '</li>';
 }
 
-/** Moderator panel: reports, flags, floor, people (invite, mute, remove), help requests and nudges. */
-export function renderModeration(room, listened = []) {
+/**
+ * Moderator panel: reports, flags, floor, people (invite, mute, remove), help requests and
+ * nudges. `groupItems` are reports and flags from breakout groups (`groupReviewItems`);
+ * `listenPending` the group index being joined.
+ */
+export function renderModeration(room, listened = [], groupItems = undefined, listenPending = null) {
   if (!isStaff(room.me?.role)) return '';
-  let html = renderReview(room, listened);
+  let html = renderReview(room, listened, groupItems, listenPending);
   const f = room.floor;
   html += '<h3>Floor</h3>';
   if (f) {

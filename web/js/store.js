@@ -591,7 +591,108 @@ export function emptyClient() {
     stale: new Set(),
     /** Staff: the live groups' room ids by the engine's group index (the hall's `groups` frame). */
     groupRooms: [],
+    /**
+     * Staff: open reports raised in breakout groups (`group_event`), keyed by `room#report`:
+     * `{ room, index, report, text }`, `report` shaped like the hall's (`id`, `by`, `message`
+     * or `member`, `reason`, `at`). Kept whether or not this connection listens in.
+     */
+    groupReports: new Map(),
+    /** Staff: word-list flags from breakout groups, keyed by `room#message`: `{ room, index, flag, text }`. */
+    groupFlags: new Map(),
   };
+}
+
+const groupKey = (room, id) => `${room}#${id}`;
+
+/**
+ * A `group_event` (staff only): a report, closure, flag or hide in a breakout group, relayed
+ * by the hall so moderators see it without listening in. Deduped by (group room, report id)
+ * and (group room, message id): staff listening in also get the group's own event, and a
+ * replay after a snapshot may repeat what we have. Returns announcements (new items only).
+ */
+export function applyGroupEvent(client, msg) {
+  if (client.hall.room && msg.room && msg.room !== client.hall.room) return [];
+  const e = msg.event || {};
+  const room = msg.group?.room;
+  if (!room) return [];
+  const index = msg.group.index ?? null;
+  const word = index != null ? groupWord(client.hall, index) : 'a small group';
+  const listened = client.groups.get(room);
+  const out = [];
+  switch (e.type) {
+    case 'report_filed': {
+      const key = groupKey(room, e.report);
+      const known = client.groupReports.has(key) || listened?.reports.some((r) => r.id === e.report);
+      const report = { id: e.report, by: e.by, message: e.message ?? null, member: e.member ?? null, reason: e.reason, at: msg.at, status: 'open' };
+      client.groupReports.set(key, { room, index, report, text: msg.text ?? null });
+      if (!known && !msg.replay) {
+        const about = report.message != null ? 'a message' : nameOf(client.hall, report.member);
+        out.push({ text: `New report in ${word} from ${nameOf(client.hall, e.by)} about ${about}: ${e.reason}`, staff: true });
+      }
+      break;
+    }
+    case 'report_closed': {
+      const key = groupKey(room, e.report);
+      const had = client.groupReports.get(key);
+      client.groupReports.delete(key);
+      if (!client.hall.closedReports.some((c) => c.key === key)) {
+        const text = `${nameOf(client.hall, e.by)} closed the report in ${word}: ${CLOSED_WORDS[e.status] || e.status}.`;
+        client.hall.closedReports.push({ id: e.report, key, text, at: msg.at });
+        if (client.hall.closedReports.length > 3) client.hall.closedReports.shift();
+        // Listening staff already heard the group's own closure; an unknown report is news to nobody.
+        if (had && !listened) out.push({ text, staff: true });
+      }
+      break;
+    }
+    case 'message_flagged': {
+      const key = groupKey(room, e.message);
+      if (listened?.hidden.includes(e.message)) break;
+      const known = client.groupFlags.has(key) || listened?.flags.some((f) => f.message === e.message);
+      client.groupFlags.set(key, { room, index, flag: { message: e.message, member: e.member ?? null, words: e.words || [], at: msg.at }, text: msg.text ?? null });
+      if (!known) {
+        const who = e.member ? `by ${nameOf(client.hall, e.member)} ` : '';
+        out.push({ text: `A message ${who}in ${word} was flagged for review (${(e.words || []).join(', ')}).`, staff: true });
+      }
+      break;
+    }
+    case 'hidden':
+      client.groupFlags.delete(groupKey(room, e.message));
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+/** Staff: a group's report or flag was settled or cleared in its own room. */
+function settleGroupItems(client, room, e) {
+  if (e.type === 'report_closed') client.groupReports.delete(groupKey(room, e.report));
+  if (e.type === 'hidden') client.groupFlags.delete(groupKey(room, e.message));
+}
+
+/**
+ * Staff: open group reports and flags, for the moderator panel, skipping what a listened
+ * group's own room already lists (that copy carries the actions); `all` has every known
+ * message text by group room, for quoting.
+ */
+export function groupReviewItems(client) {
+  const reports = [];
+  // Every known text, so a listened group's own copy can quote a message its page never saw.
+  const all = [];
+  for (const it of client.groupReports.values()) if (it.report.message != null) all.push({ room: it.room, message: it.report.message, text: it.text });
+  for (const it of client.groupFlags.values()) all.push({ room: it.room, message: it.flag.message, text: it.text });
+  for (const it of client.groupReports.values()) {
+    const g = client.groups.get(it.room);
+    if (g && g.loaded && g.reports.some((r) => r.id === it.report.id)) continue;
+    reports.push(it);
+  }
+  const flags = [];
+  for (const it of client.groupFlags.values()) {
+    const g = client.groups.get(it.room);
+    if (g && g.loaded && g.flags.some((f) => f.message === it.flag.message)) continue;
+    flags.push(it);
+  }
+  return { reports, flags, all };
 }
 
 /**
@@ -601,6 +702,10 @@ export function emptyClient() {
 export function applyGroups(client, msg) {
   if (client.hall.room && msg.room && msg.room !== client.hall.room) return;
   client.groupRooms = (msg.groups || []).map((g) => ({ index: g.index, room: g.room }));
+  // A closed group's reports and flags can no longer be acted on.
+  const live = new Set(client.groupRooms.map((g) => g.room));
+  for (const [k, it] of client.groupReports) if (!live.has(it.room)) client.groupReports.delete(k);
+  for (const [k, it] of client.groupFlags) if (!live.has(it.room)) client.groupFlags.delete(k);
   for (const [id, g] of client.groups) {
     const i = indexOfRoom(client, id);
     if (i != null) g.index = i;
@@ -685,6 +790,7 @@ export function routeEvent(client, frame) {
   const g = frame.room ? client.groups.get(frame.room) : null;
   if (g) {
     const out = applyEvent(g, frame);
+    if (frame.event) settleGroupItems(client, frame.room, frame.event);
     // The group's own announcements are for its members; listening staff are only told about
     // reports and flags.
     return g.mine ? out : out.filter((a) => a.staff);
