@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Room lease in cluster mode: how long a dead owner holds a room [default: 5s].
     #[arg(long, env = "COMMONGROUND_LEASE", value_parser = parse_duration)]
     pub lease: Option<Duration>,
+    /// How long an event's data (event log, transcript, report) is kept after it ends, for
+    /// events created without their own `retention_secs`; 1s to 365d [default: 30d].
+    #[arg(long, env = "COMMONGROUND_RETENTION", value_parser = parse_duration)]
+    pub retention: Option<Duration>,
 }
 
 /// The same settings in a TOML file. Durations are strings such as `"10s"` or `"500ms"`.
@@ -147,6 +151,7 @@ struct FileConfig {
     node_id: Option<String>,
     redis_prefix: Option<String>,
     lease: Option<String>,
+    retention: Option<String>,
 }
 
 /// The effective configuration. Fields are public so tests can shape a server; production
@@ -186,6 +191,8 @@ pub struct Config {
     pub node_id: String,
     pub redis_prefix: String,
     pub lease: Duration,
+    /// Default retention of an event's data after it ends (whole seconds).
+    pub retention: Duration,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -304,6 +311,11 @@ impl Config {
                 .or(file.redis_prefix)
                 .unwrap_or_else(|| "cg".into()),
             lease: pick(args.lease, dur("lease", file.lease)?, 5_000),
+            retention: pick(
+                args.retention,
+                dur("retention", file.retention)?,
+                crate::hub::DEFAULT_RETENTION_SECS * 1000,
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -401,6 +413,17 @@ impl Config {
         if self.lease < Duration::from_millis(300) {
             return Err(invalid("lease", "must be at least 300ms"));
         }
+        let retention = self.retention.as_secs();
+        let (lo, hi) = (
+            crate::hub::MIN_RETENTION_SECS,
+            crate::hub::MAX_RETENTION_SECS,
+        );
+        if !(lo..=hi).contains(&retention) || self.retention.subsec_nanos() != 0 {
+            return Err(invalid(
+                "retention",
+                "must be whole seconds between 1s and 365d",
+            ));
+        }
         Ok(())
     }
 }
@@ -435,7 +458,7 @@ fn read_word_list(path: &Path) -> Result<WordList, ConfigError> {
     Ok(WordList::parse(&text))
 }
 
-/// Parses `"500ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
+/// Parses `"500ms"`, `"10s"`, `"2m"`, `"1h"`, `"30d"` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -448,7 +471,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n.saturating_mul(1_000),
         "m" => n.saturating_mul(60_000),
         "h" => n.saturating_mul(3_600_000),
-        _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m or h")),
+        "d" => n.saturating_mul(86_400_000),
+        _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m, h or d")),
     };
     Ok(Duration::from_millis(ms))
 }
@@ -592,6 +616,7 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("5w").is_err());
     }
 }

@@ -12,9 +12,19 @@
 //! In cluster mode the registry is shared through Redis (each event's metadata sits next to
 //! its hall, written when the event is created and loaded by any node that meets the event),
 //! and a hall runs here only while this node owns it (`spawn_owned`, by `ClusterNode`).
+//!
+//! Retention (issue #8): an event's data is kept `retention_secs` after its session ends,
+//! then purged — here by a timer per ended event (`schedule_purge`), and in cluster mode also
+//! in Redis, where the node that ends the event sets a TTL on every key of the event. An
+//! organizer's `delete_event` ends the event and purges it at once (in cluster mode: every
+//! Redis key of the event). Other nodes drop their copy when the shared registry no longer
+//! has the event (`verify_shared`, on each API read and every `SWEEP_EVERY`), because Redis is
+//! the store of record there.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -33,6 +43,22 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_COMMUNITY_CHARS: usize = 80;
 /// Most communities in one event.
 pub const MAX_COMMUNITIES: usize = 8;
+/// How long an event's data is kept after it ends, unless the event or the server says
+/// otherwise: long enough to write up a town hall, short enough not to become an archive.
+pub const DEFAULT_RETENTION_SECS: u64 = 30 * 24 * 3600;
+/// Shortest retention an event may ask for (tests use it; a real event wants hours or days).
+pub const MIN_RETENTION_SECS: u64 = 1;
+/// Longest retention: a year. Anything longer is an archive, which this server is not.
+pub const MAX_RETENTION_SECS: u64 = 365 * 24 * 3600;
+/// Cluster mode: how often a node checks that the events it knows are still in Redis.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Cluster mode: bound on the rounds of deleting an event's keys (a racing write by the
+/// node that ended the event can recreate one right after the first round).
+const DELETE_ROUNDS: u32 = 10;
+
+fn default_retention() -> u64 {
+    DEFAULT_RETENTION_SECS
+}
 
 /// What the API shows about an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +71,16 @@ pub struct EventInfo {
     pub ended: bool,
     /// The hall's room id.
     pub room: String,
+    /// Seconds the event's data (event log, transcript, report, final state) is kept after
+    /// the session ends; then it is purged.
+    #[serde(default = "default_retention")]
+    pub retention_secs: u64,
+    /// When the session ended (Unix ms); absent while it has not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Millis>,
+    /// When the event's data will be purged (Unix ms): `ended_at` + retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +95,10 @@ pub enum HubError {
     Invalid(String),
     #[error("the room is busy; try again")]
     Unavailable,
+    #[error(
+        "retention_secs must be between {MIN_RETENTION_SECS} and {MAX_RETENTION_SECS}, not {0}"
+    )]
+    InvalidRetention(u64),
 }
 
 enum Slot {
@@ -92,6 +132,9 @@ struct Entry {
     groups: BTreeMap<RoomId, Group>,
     /// The number of the next group room (`{event}/group-{n}`), from 1, never reused.
     next_group: u32,
+    /// Cluster mode: the metadata is known to be in Redis (written by us or read from it),
+    /// so its absence there means the event was deleted (or Redis lost it).
+    shared: bool,
 }
 
 /// An event's metadata as stored in Redis (cluster mode).
@@ -126,6 +169,12 @@ pub struct Hub {
     ctx: RoomCtx,
     tracker: TaskTracker,
     inbox: usize,
+    /// Retention of events created without one (`--retention`).
+    default_retention: AtomicU64,
+    /// Cluster mode: the registry sweep runs (started with the first event).
+    sweeping: AtomicBool,
+    /// Lets timer tasks reach the hub without keeping it alive.
+    me: Weak<Hub>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -137,14 +186,31 @@ impl std::fmt::Debug for Entry {
 }
 
 impl Hub {
-    pub fn new(library: Arc<Library>, ctx: RoomCtx, tracker: TaskTracker, inbox: usize) -> Hub {
-        Hub {
+    pub fn new(
+        library: Arc<Library>,
+        ctx: RoomCtx,
+        tracker: TaskTracker,
+        inbox: usize,
+    ) -> Arc<Hub> {
+        Arc::new_cyclic(|me| Hub {
             inner: Mutex::new(BTreeMap::new()),
             library,
             ctx,
             tracker,
             inbox,
-        }
+            default_retention: AtomicU64::new(DEFAULT_RETENTION_SECS),
+            sweeping: AtomicBool::new(false),
+            me: me.clone(),
+        })
+    }
+
+    /// Sets the retention of events created without one (the server's `--retention`).
+    pub fn set_default_retention(&self, secs: u64) {
+        self.default_retention.store(secs, Ordering::Relaxed);
+    }
+
+    pub fn default_retention(&self) -> u64 {
+        self.default_retention.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -161,7 +227,7 @@ impl Hub {
         EngineConfig::with_seed(seed).with_word_list(Arc::clone(&self.ctx.word_list))
     }
 
-    /// Creates an event from a protocol of the library.
+    /// Creates an event from a protocol of the library, with the default retention.
     pub fn create_event(
         &self,
         title: &str,
@@ -169,6 +235,23 @@ impl Hub {
         communities: &[String],
         seed: Option<u64>,
     ) -> Result<EventInfo, HubError> {
+        self.create_event_with(title, protocol, communities, seed, None)
+    }
+
+    /// Creates an event; `retention_secs` (checked against the bounds) or the server's
+    /// default says how long its data outlives the session.
+    pub fn create_event_with(
+        &self,
+        title: &str,
+        protocol: &str,
+        communities: &[String],
+        seed: Option<u64>,
+        retention_secs: Option<u64>,
+    ) -> Result<EventInfo, HubError> {
+        let retention_secs = retention_secs.unwrap_or_else(|| self.default_retention());
+        if !(MIN_RETENTION_SECS..=MAX_RETENTION_SECS).contains(&retention_secs) {
+            return Err(HubError::InvalidRetention(retention_secs));
+        }
         let title = title.trim();
         if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
             return Err(HubError::Invalid(format!(
@@ -208,6 +291,9 @@ impl Hub {
             communities,
             created_at: self.ctx.clock.now(),
             ended: false,
+            retention_secs,
+            ended_at: None,
+            purge_at: None,
         };
         self.lock().insert(
             id.clone(),
@@ -218,6 +304,7 @@ impl Hub {
                 slot: Slot::Empty,
                 groups: BTreeMap::new(),
                 next_group: 1,
+                shared: false,
             },
         );
         // Cluster mode: shared with every node, so an invite works wherever it is opened.
@@ -245,19 +332,40 @@ impl Hub {
         let Some(p) = self.library.get(&meta.info.protocol) else {
             return false;
         };
-        let mut map = self.lock();
-        let ended = meta.info.ended;
-        let entry = map.entry(meta.info.id.clone()).or_insert(Entry {
-            info: meta.info,
-            protocol: p,
-            seed: meta.seed,
-            slot: Slot::Empty,
-            groups: BTreeMap::new(),
-            next_group: 1,
-        });
-        // Ended on another node: joins are refused here too.
-        if ended {
-            entry.info.ended = true;
+        let event = meta.info.id.clone();
+        let (ended_at, retention) = (meta.info.ended_at, meta.info.retention_secs);
+        let newly_ended = {
+            let mut map = self.lock();
+            let ended = meta.info.ended;
+            let fresh = !map.contains_key(&event);
+            let entry = map.entry(meta.info.id.clone()).or_insert(Entry {
+                info: meta.info,
+                protocol: p,
+                seed: meta.seed,
+                slot: Slot::Empty,
+                groups: BTreeMap::new(),
+                next_group: 1,
+                shared: true,
+            });
+            entry.shared = true;
+            // Ended on another node: joins are refused here too, and our copy goes when the
+            // retention runs out (one timer, however often the metadata is read again).
+            if ended {
+                entry.info.ended = true;
+            }
+            match (fresh || entry.info.purge_at.is_none(), ended_at) {
+                (true, Some(at)) => {
+                    entry.info.ended_at = Some(at);
+                    entry.info.retention_secs = retention;
+                    entry.info.purge_at = Some(at + retention.saturating_mul(1000));
+                    Some(at)
+                }
+                _ => None,
+            }
+        };
+        self.start_sweep();
+        if let Some(at) = newly_ended {
+            self.schedule_purge(&event, at);
         }
         true
     }
@@ -269,9 +377,27 @@ impl Hub {
         };
         let node = Arc::clone(node);
         let hall = RoomId::hall(event).to_string();
+        let (me, event) = (self.me.clone(), event.to_string());
+        self.start_sweep();
         self.tracker.spawn(async move {
             if let Err(e) = node.store().put_meta(&hall, &meta).await {
                 tracing::error!(hall, "cannot share the event's metadata: {e}");
+                return;
+            }
+            let Some(hub) = me.upgrade() else { return };
+            let retention = {
+                let mut map = hub.lock();
+                let Some(entry) = map.get_mut(&event) else {
+                    return;
+                };
+                entry.shared = true;
+                entry.info.ended_at.map(|_| entry.info.retention_secs)
+            };
+            // Ended: every key of the event now lives for the retention, then Redis drops it.
+            if let Some(secs) = retention {
+                if let Err(e) = node.store().expire_event(&event, secs).await {
+                    tracing::error!(event, "cannot set the event's retention in redis: {e}");
+                }
             }
         });
     }
@@ -417,13 +543,144 @@ impl Hub {
         true
     }
 
-    /// Called by a hall whose session ended: the state stays for the report.
+    /// Called by a hall whose session ended: the state stays for the report, until the
+    /// event's retention runs out.
     pub(crate) fn room_ended(&self, event: &str, state: RoomState) {
+        let now = self.ctx.clock.now();
         if let Some(entry) = self.lock().get_mut(event) {
             entry.info.ended = true;
+            let at = *entry.info.ended_at.get_or_insert(now);
+            entry.info.purge_at = Some(at + entry.info.retention_secs.saturating_mul(1000));
             entry.slot = Slot::Ended(Arc::new(state));
         }
         self.share_meta(event);
+        self.schedule_purge(event, now);
+    }
+
+    /// Purges `event` when its retention, counted from `ended_at`, runs out (unless it is
+    /// gone or deleted before). The wait ends early on shutdown: the data dies with the
+    /// process anyway (and in cluster mode Redis expires it).
+    fn schedule_purge(&self, event: &str, ended_at: Millis) {
+        let Some(purge_at) = self.lock().get(event).and_then(|e| e.info.purge_at) else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let wait = Duration::from_millis(purge_at.0.saturating_sub(self.ctx.clock.now().0));
+        let (me, event, cancel) = (self.me.clone(), event.to_string(), self.ctx.cancel.clone());
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => return,
+            }
+            let Some(hub) = me.upgrade() else { return };
+            let due = hub.lock().get(&event).is_some_and(|e| {
+                e.info.ended_at == Some(ended_at) || e.info.purge_at == Some(purge_at)
+            });
+            if due {
+                tracing::info!(event, "retention ran out; the event's data is purged");
+                hub.purge(&event);
+            }
+        });
+    }
+
+    /// Forgets everything this node holds about `event`. Returns whether it knew it.
+    fn purge(&self, event: &str) -> bool {
+        let entry = self.lock().remove(event);
+        // Dropping the entry drops its room handles: an idle actor finds no entry to park
+        // in and stops, and gateways find no room.
+        entry.is_some()
+    }
+
+    /// Deletes an event on the organizer's request: ends it if it runs (members get the
+    /// `session_ended` event and close 1000), then removes every trace of it — here, and in
+    /// cluster mode every Redis key of the event (other nodes drop their copies when they
+    /// find the registry entry gone).
+    pub async fn delete_event(self: &Arc<Self>, event: &str) -> Result<(), HubError> {
+        if self.event(event).is_none() {
+            return Err(HubError::UnknownEvent(event.to_string()));
+        }
+        match self.end_event(event).await {
+            Ok(()) | Err(HubError::Ended | HubError::UnknownEvent(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(node) = &self.ctx.cluster {
+            let store = node.store();
+            let mut clean_rounds = 0;
+            for _ in 0..DELETE_ROUNDS {
+                let removed = store
+                    .delete_event(event)
+                    .await
+                    .map_err(|_| HubError::Unavailable)?;
+                clean_rounds = if removed == 0 { clean_rounds + 1 } else { 0 };
+                if clean_rounds == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        self.purge(event);
+        tracing::info!(event, "event deleted by the organizer");
+        Ok(())
+    }
+
+    /// Cluster mode: checks that the shared registry still has `event` and drops this
+    /// node's copy when it was deleted (or its retention ran out in Redis). Never drops a
+    /// hall that runs here, nor an event whose metadata this node has not seen written.
+    /// Returns whether the event is (still) known here.
+    pub async fn verify_shared(&self, event: &str) -> bool {
+        let Some(node) = &self.ctx.cluster else {
+            return self.event(event).is_some();
+        };
+        let droppable = |hub: &Hub| {
+            hub.lock()
+                .get(event)
+                .map(|e| e.shared && !matches!(&e.slot, Slot::Live(h) if !h.tx.is_closed()))
+        };
+        match droppable(self) {
+            None => return false,
+            Some(false) => return true,
+            Some(true) => {}
+        }
+        match node.store().get_meta(RoomId::hall(event).as_str()).await {
+            Ok(None) if droppable(self) == Some(true) => {
+                tracing::info!(
+                    event,
+                    "the event is gone from the shared registry; dropping it"
+                );
+                self.purge(event);
+                false
+            }
+            _ => self.event(event).is_some(),
+        }
+    }
+
+    /// Cluster mode: every `SWEEP_EVERY`, drops the events the shared registry lost.
+    fn start_sweep(&self) {
+        if self.ctx.cluster.is_none()
+            || tokio::runtime::Handle::try_current().is_err()
+            || self.sweeping.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (me, cancel) = (self.me.clone(), self.ctx.cancel.clone());
+        self.tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(SWEEP_EVERY) => {}
+                    () = cancel.cancelled() => return,
+                }
+                let Some(hub) = me.upgrade() else { return };
+                let events: Vec<String> = hub.lock().keys().cloned().collect();
+                for event in events {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    hub.verify_shared(&event).await;
+                }
+            }
+        });
     }
 
     /// Spawns the room of breakout group `index` for a hall actor, running `protocol` from
@@ -569,6 +826,9 @@ impl Hub {
 
     /// What an event's rooms recorded so far: the hall and every group, live or ended.
     pub async fn record(&self, event: &str) -> Result<EventRecord, HubError> {
+        if !self.verify_shared(event).await {
+            return Err(HubError::UnknownEvent(event.to_string()));
+        }
         enum Source {
             Have(Box<RoomRecord>),
             /// An ended room's state, copied out after the lock is released.

@@ -177,7 +177,8 @@ impl AppState {
             cluster: cluster.clone(),
             word_list: Arc::clone(&config.word_list),
         };
-        let hub = Arc::new(Hub::new(library, ctx, tracker.clone(), config.room_inbox));
+        let hub = Hub::new(library, ctx, tracker.clone(), config.room_inbox);
+        hub.set_default_retention(config.retention.as_secs());
         if let Some(node) = &cluster {
             node.start(Arc::clone(&hub));
         }
@@ -230,7 +231,10 @@ pub fn app(state: AppState) -> Router {
             "/api/events",
             post(api::events::create_event).get(api::events::list_events),
         )
-        .route("/api/events/{id}", get(public::show_event))
+        .route(
+            "/api/events/{id}",
+            get(public::show_event).delete(api::events::delete_event),
+        )
         .route("/api/events/{id}/invites", post(api::events::create_invite))
         .route("/api/events/{id}/end", post(api::events::end_event))
         .route("/api/events/{id}/report", get(api::report::get_report))

@@ -1,4 +1,4 @@
-//! Organizer endpoints: create, list and end events; mint invite tokens.
+//! Organizer endpoints: create, list, end and delete events; mint invite tokens.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -28,6 +28,9 @@ pub struct CreateEvent {
     pub communities: Vec<String>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Seconds the event's data is kept after it ends (default: the server's `--retention`).
+    #[serde(default)]
+    pub retention_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +80,7 @@ pub fn hub_error(e: HubError) -> ApiError {
             "unavailable",
             &e.to_string(),
         ),
+        HubError::InvalidRetention(_) => ApiError::bad_request("invalid_retention", e.to_string()),
     }
 }
 
@@ -90,7 +94,13 @@ pub async fn create_event(
     let ApiJson(req) = body?;
     let info = app
         .hub
-        .create_event(&req.title, &req.protocol, &req.communities, req.seed)
+        .create_event_with(
+            &req.title,
+            &req.protocol,
+            &req.communities,
+            req.seed,
+            req.retention_secs,
+        )
         .map_err(hub_error)?;
     tracing::info!(event = %info.id, protocol = %info.protocol, "event created");
     Ok((StatusCode::CREATED, Json(info)).into_response())
@@ -119,6 +129,22 @@ pub async fn end_event(
     Ok(Json(info))
 }
 
+/// `DELETE /api/events/{id}`: ends the event if it runs, then removes every trace of it
+/// (see `Hub::delete_event`). 204; an unknown (or already deleted) event is 404.
+pub async fn delete_event(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    // The key first, before anything about the event is looked up.
+    require_organizer(&app, &headers)?;
+    if !app.hub.verify_shared(&id).await {
+        return Err(hub_error(HubError::UnknownEvent(id)));
+    }
+    app.hub.delete_event(&id).await.map_err(hub_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn create_invite(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -127,6 +153,7 @@ pub async fn create_invite(
 ) -> Result<Response, ApiError> {
     require_organizer(&app, &headers)?;
     let ApiJson(req) = body?;
+    app.hub.verify_shared(&id).await;
     let invite = mint_invite(&app, &id, req)?;
     Ok((StatusCode::CREATED, Json(invite)).into_response())
 }

@@ -69,6 +69,8 @@ pub async fn show_event(
     if let Some(node) = &app.cluster {
         // An event created on another node.
         let _ = node.ensure_event(&id).await;
+        // Deleted (or expired) in the shared registry: drop our copy.
+        app.hub.verify_shared(&id).await;
     }
     let info = app
         .hub

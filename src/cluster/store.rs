@@ -598,4 +598,70 @@ impl Store {
             .await?;
         Ok(seq.zip(state))
     }
+
+    /// Every key of an event's rooms (its hall and every breakout group): `P:{evt/…}:*`,
+    /// found with `SCAN`, bounded in rounds.
+    pub async fn event_keys(&self, event: &str) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}:{{{}/*", glob_escape(&self.prefix), glob_escape(event));
+        let mut c = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        for _ in 0..SCAN_ROUNDS {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await?;
+            keys.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// Retention: every key of the event expires in `secs` (set when the event ends).
+    pub async fn expire_event(&self, event: &str, secs: u64) -> Result<(), StoreError> {
+        let keys = self.event_keys(event).await?;
+        let mut c = self.conn.clone();
+        for chunk in keys.chunks(100) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.cmd("EXPIRE").arg(k).arg(secs).ignore();
+            }
+            let _: () = pipe.query_async(&mut c).await?;
+        }
+        Ok(())
+    }
+
+    /// An organizer's delete: removes every key of the event; returns how many there were.
+    pub async fn delete_event(&self, event: &str) -> Result<usize, StoreError> {
+        let keys = self.event_keys(event).await?;
+        let mut c = self.conn.clone();
+        for chunk in keys.chunks(100) {
+            let _: u64 = redis::cmd("DEL").arg(chunk).query_async(&mut c).await?;
+        }
+        Ok(keys.len())
+    }
+}
+
+/// Bound on `SCAN` rounds for one event's keys (1000 keys a round on a big keyspace).
+const SCAN_ROUNDS: usize = 100_000;
+
+/// Escapes Redis glob characters, so an id or prefix matches only itself.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
 }

@@ -123,6 +123,24 @@ pub async fn start_server(config: Config) -> TestServer {
     }
 }
 
+/// [`start_server`] in cluster mode when `config.redis` is set (connects to Redis first).
+pub async fn start_cluster_server(config: Config) -> TestServer {
+    let listener = TcpListener::bind(config.bind).await.unwrap();
+    let server = Server::start(listener, config).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let state = server.state().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
 /// A raw HTTP/1.1 response.
 #[derive(Debug)]
 pub struct HttpResponse {

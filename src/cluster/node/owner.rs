@@ -24,7 +24,14 @@ impl ClusterNode {
         let Some(meta) = self.store.get_meta(hall.as_str()).await? else {
             return Err(ClusterError::UnknownEvent(event));
         };
-        if hub.event(&event).is_none() && !hub.load_meta(&meta) {
+        // Loaded even when known: it also says whether the event ended elsewhere.
+        if !hub.load_meta(&meta) && hub.event(&event).is_none() {
+            return Err(ClusterError::UnknownEvent(event));
+        }
+        // An ended hall is never started again: nothing may be applied to it, and a late
+        // leave racing an organizer's delete would otherwise bring an empty room (and its
+        // keys) back.
+        if hub.event(&event).is_some_and(|e| e.ended) {
             return Err(ClusterError::UnknownEvent(event));
         }
         let Some(epoch) = self.store.acquire(hall.as_str()).await? else {
@@ -77,6 +84,7 @@ impl ClusterNode {
         // The recent events, for resume.
         let from = loaded.top.saturating_sub(self.cfg.log_len as u64);
         let mut log = VecDeque::new();
+        let mut record = Vec::new();
         let mut after = from;
         while after < loaded.top {
             let gap = self.store.since(hall.as_str(), after, FILL_PAGE).await?;
@@ -89,6 +97,7 @@ impl ClusterNode {
             }
             for (s, b) in &gap.entries {
                 if let Some(p) = decode_event(b) {
+                    record.extend(to_logged(&p));
                     log.push_back(Arc::new(to_sequenced(p)));
                 }
                 after = *s;
@@ -97,6 +106,9 @@ impl ClusterNode {
         let mut state = RoomState::new(engine);
         state.last_seq = loaded.top;
         state.log = log;
+        // The report and the transcript after a takeover: every event the stream still holds
+        // (all of them unless the room outgrew `event_log_len`), as the old owner logged them.
+        state.record = record;
         // The hall's breakout groups ran on the same node: they come over with it.
         for (index, value) in &loaded.groups {
             let (Ok(index), Some((room, opening))) = (index.parse::<u32>(), value.split_once(' '))
@@ -215,11 +227,16 @@ impl ClusterNode {
             .since(room.as_str(), from, self.cfg.log_len)
             .await
         {
+            let payloads: Vec<_> = gap
+                .entries
+                .iter()
+                .filter_map(|(_, b)| decode_event(b))
+                .collect();
+            state.record = payloads.iter().filter_map(to_logged).collect();
             if gap.complete {
-                state.log = gap
-                    .entries
-                    .iter()
-                    .filter_map(|(_, b)| decode_event(b).map(|p| Arc::new(to_sequenced(p))))
+                state.log = payloads
+                    .into_iter()
+                    .map(|p| Arc::new(to_sequenced(p)))
                     .collect();
             }
         }
@@ -705,4 +722,23 @@ impl Forwarder {
             tracing::warn!(conn = self.conn, "cannot forward frames: {e}");
         }
     }
+}
+
+/// A stored event back in the typed form the report and the transcript read: the frame's
+/// `at` and `event` (the wire form of `EventKind`), with the payload's audience.
+fn to_logged(p: &crate::cluster::msg::EventPayload) -> Option<crate::record::Logged> {
+    #[derive(serde::Deserialize)]
+    struct Frame {
+        at: crate::time::Millis,
+        event: crate::engine::event::EventKind,
+    }
+    let f: Frame = serde_json::from_str(&p.frame).ok()?;
+    Some(crate::record::Logged {
+        seq: p.seq,
+        event: crate::engine::event::Event {
+            at: f.at,
+            audience: p.audience.clone(),
+            kind: f.event,
+        },
+    })
 }
