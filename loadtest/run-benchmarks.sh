@@ -3,8 +3,15 @@
 # (taskset -c 0); the load generator is pinned to core 1; every server gets the same scenario
 # and flags. Results (one JSON + SVG per run, and summary.txt with every table) go to $OUT.
 #
-#   loadtest/run-benchmarks.sh [SUITE...]      SUITE: unsat sat storm breakouts (default: all)
+#   loadtest/run-benchmarks.sh [SUITE...]
+#       SUITE: unsat sat storm breakouts cluster-unsat cluster-sat (default: all)
 #   TARGETS="bare socketio commonground" DURATION=20 loadtest/run-benchmarks.sh unsat
+#
+# The cluster suites run Commonground only: one node without Redis, one node with Redis, and
+# two nodes over Redis, with the same townhall. Only two cores: every server process (both
+# nodes and a Redis started for the run on port $REDIS_PORT) shares core 0 and the generator
+# keeps core 1, so "per core used" is deliveries per CPU-second of all server processes
+# together, and a saturated run's deliveries/s compare directly (one core either way).
 #
 # Commonground's per-address connect and per-connection command limits are raised (they
 # protect a public server, not what we measure here) except in the join storm, which reports
@@ -15,7 +22,8 @@ cd "$(dirname "$0")/.."
 TARGETS=${TARGETS:-"bare socketio commonground"}
 DURATION=${DURATION:-20}
 OUT=${OUT:-loadtest/results/bench-$(date -u +%Y%m%dT%H%M%SZ)}
-SUITES=${*:-"unsat sat storm breakouts"}
+SUITES=${*:-"unsat sat storm breakouts cluster-unsat cluster-sat"}
+REDIS_PORT=${REDIS_PORT:-16379}
 # The Commonground server command; override to measure another build of the same server.
 CG_CMD=${CG_CMD:-}
 KEY=loadtest-organizer-key
@@ -23,7 +31,7 @@ R=target/release
 mkdir -p "$OUT"
 
 cargo build --release --quiet -p loadtest --bins
-if [[ " $TARGETS " == *" commonground "* && -z "$CG_CMD" ]]; then
+if [[ ( " $TARGETS " == *" commonground "* || " $SUITES " == *" cluster-"* ) && -z "$CG_CMD" ]]; then
   cargo build --release --quiet -p commonground --bin commonground
   CG_CMD="$R/commonground serve"
 fi
@@ -37,8 +45,12 @@ cp protocols/*.toml "$PROTOCOLS/"
 "$R/loadtest" protocol > "$PROTOCOLS/loadtest-go-round.toml"
 
 SERVER_PID=""
+NODE_PIDS=()
+REDIS_PID=""
 cleanup() {
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  for p in "${NODE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [[ -n "$REDIS_PID" ]]; then kill "$REDIS_PID" 2>/dev/null || true; fi
   rm -rf "$PROTOCOLS"
 }
 trap cleanup EXIT
@@ -95,6 +107,44 @@ run() {
   stop_server
 }
 
+# cluster_run NODES ARGS...: a fresh Redis and NODES Commonground nodes on it (all on core 0),
+# then `loadtest cluster` with listeners spread over the nodes. NODES=0 runs the plain
+# single node (no Redis) through `loadtest townhall`, for the comparison.
+cluster_run() {
+  local nodes=$1; shift
+  if [[ $nodes == 0 ]]; then
+    run commonground relaxed townhall "$@"
+    return
+  fi
+  taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$OUT/redis.log" 2>&1 &
+  REDIS_PID=$!
+  wait_port "$REDIS_PORT"
+  local urls=() pids=()
+  for n in $(seq "$nodes"); do
+    local port=$((18180 + n))
+    # shellcheck disable=SC2086 # CG_CMD is a command line
+    taskset -c 0 $CG_CMD --bind "127.0.0.1:$port" --organizer-key "$KEY" \
+      --protocols "$PROTOCOLS" --demo false --max-connections 30000 \
+      --connect-rate 1000000 --connect-burst 1000000 --command-rate 100000 \
+      --command-burst 100000 --redis "redis://127.0.0.1:$REDIS_PORT" \
+      --redis-prefix "bench-$$" --node-id "node$n" \
+      --token-secret loadtest-token-secret-0123456789 >"$OUT/node$n.log" 2>&1 &
+    NODE_PIDS+=($!); pids+=($!); urls+=("http://127.0.0.1:$port")
+    wait_port "$port"
+  done
+  echo "+ loadtest cluster $* over $nodes node(s) + redis" | tee -a "$OUT/summary.txt"
+  COMMONGROUND_ORGANIZER_KEY=$KEY taskset -c 1 "$R/loadtest" cluster "$@" \
+    --urls "$(IFS=,; echo "${urls[*]}")" --pids "$(IFS=,; echo "${pids[*]}")" \
+    --redis-pid "$REDIS_PID" --out "$OUT" --quiet | tee -a "$OUT/summary.txt" \
+    || echo "(run failed: cluster $nodes $*)" | tee -a "$OUT/summary.txt"
+  for p in "${NODE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  NODE_PIDS=()
+  kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true
+  REDIS_PID=""
+  sleep 1
+}
+
 {
   echo "# $(date -u) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "# kernel $(uname -r); $(rustc --version); node $(node --version 2>/dev/null || echo none)"
@@ -102,6 +152,22 @@ run() {
 } | tee -a "$OUT/summary.txt"
 
 for suite in $SUITES; do
+  case $suite in
+    cluster-unsat|cluster-sat)
+      if [[ $suite == cluster-unsat ]]; then
+        args=(--listeners 2000 --rate 20 --duration "$DURATION")
+      else
+        # 200,000 deliveries/s offered like `sat`, but over 4,000 listeners: a cluster hall
+        # takes joins far more slowly than one node (BENCHMARKS.md, "What limits us"), and
+        # 10,000 of them do not get in within the gateway's waits.
+        args=(--listeners 4000 --rate 50 --duration 5 --drain 30)
+      fi
+      # A listener the owner could not take in time is told `unavailable` and retries, as a
+      # client does (the retries are reported).
+      args+=(--join-retries 4)
+      for nodes in 0 1 2; do cluster_run "$nodes" "${args[@]}"; done
+      continue ;;
+  esac
   for t in $TARGETS; do
     case $suite in
       unsat) run "$t" relaxed townhall --listeners 2000 --rate 20 --duration "$DURATION" ;;

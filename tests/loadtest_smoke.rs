@@ -4,8 +4,10 @@
 //! cargo and profile, starts a server on port 0 (the bare peer, then `commonground serve`),
 //! runs `townhall` with a handful of listeners for two seconds, and checks the run's JSON: it
 //! completed, lost nothing, and has a non-empty latency histogram. No assertion depends on how
-//! fast anything is. A third test feeds the breakouts scenario's generated protocol to the
-//! real protocol loader.
+//! fast anything is. The cluster test runs the same townhall over two `commonground serve
+//! --redis` nodes on the shared Redis (127.0.0.1:6379, a key prefix of its own), listeners on
+//! both. Another test feeds the breakouts scenario's generated protocol to the real protocol
+//! loader.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -191,6 +193,71 @@ fn townhall_against_commonground() {
         "commonground",
     );
     check_townhall(&v, 20);
+}
+
+/// A Redis key prefix no other run uses (the shared Redis holds every test's keys).
+fn unique_prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("cgtest-{test}-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn cluster_of_two_nodes_over_redis() {
+    // Two nodes on the shared Redis under a prefix of their own, sharing the token secret so
+    // an invite minted on node 1 joins on node 2.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols");
+    let prefix = unique_prefix("loadtest-cluster");
+    let node = |id: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_commonground"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
+            .args(["--organizer-key", "smoke-test-organizer-key"])
+            .args(["--token-secret", "smoke-test-token-secret-0123456789"])
+            .args([
+                "--redis",
+                "redis://127.0.0.1:6379",
+                "--redis-prefix",
+                &prefix,
+            ])
+            .args(["--node-id", id])
+            .args(["--protocols", repo.to_str().expect("utf-8 path")])
+            .env_remove("COMMONGROUND_CONFIG");
+        start(cmd)
+    };
+    let (a, b) = (node("smoke-a"), node("smoke-b"));
+    let urls = format!("http://{},http://{}", a.addr, b.addr);
+    let pids = format!("{},{}", a.child.id(), b.child.id());
+    let v = loadtest(
+        &[
+            "cluster",
+            "--urls",
+            &urls,
+            "--pids",
+            &pids,
+            "--organizer-key",
+            "smoke-test-organizer-key",
+            "--listeners",
+            "20",
+            "--rate",
+            "10",
+            "--duration",
+            "2",
+            "--warmup",
+            "0",
+        ],
+        &a,
+        "cluster",
+    );
+    check_townhall(&v, 20);
+    let f = &v["figures"];
+    assert_eq!(v["scenario"], "cluster", "{v:#}");
+    assert_eq!(f["nodes"], 2, "{v:#}");
+    // Half the listeners were on the node that does not own the hall: every utterance crossed
+    // Redis to reach them, and none was lost (checked above).
+    assert_eq!(f["node2_listeners"], 10, "{v:#}");
+    assert!(f["node2_rss_connected_kib"].as_u64().unwrap() > 0, "{v:#}");
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct Connector {
     sources: Vec<IpAddr>,
     next_source: AtomicUsize,
     permits: Semaphore,
+    n_sources: u8,
+    concurrency: usize,
     timeout: Duration,
 }
 
@@ -72,8 +74,20 @@ impl Connector {
             sources,
             next_source: AtomicUsize::new(0),
             permits: Semaphore::new(concurrency.max(1)),
+            n_sources,
+            concurrency,
             timeout,
         })
+    }
+
+    /// The `n_sources` it was made with (for a connector to another node of the same run).
+    pub fn source_count(&self) -> u8 {
+        self.n_sources
+    }
+
+    /// Handshakes it lets run at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// Opens one WebSocket, holding a connect permit only for the TCP + upgrade handshake.

@@ -5,7 +5,8 @@
 //! - `api`: the Commonground HTTP calls that create events and invites.
 //! - `client`: opening WebSockets (bounded concurrency, loopback source addresses) and the
 //!   clock.
-//! - `scenario/*`: `townhall`, `breakouts`, `join-storm`; `cluster` is not built yet.
+//! - `scenario/*`: `townhall`, `breakouts`, `join-storm`, `cluster` (the townhall over several
+//!   nodes), `soak`.
 //! - `report`, `procstat`, `progress`: histograms, tables, JSON, SVG; /proc sampling; the
 //!   progress line.
 //!
@@ -98,8 +99,12 @@ enum Cmd {
     Breakouts(scenario::breakouts::BreakoutsArgs),
     /// N clients joining within a window: success, time to all joined, refusals.
     JoinStorm(scenario::join_storm::JoinStormArgs),
-    /// Townhall with listeners over several nodes and the speaker on one (not built yet).
-    Cluster,
+    /// A town hall and breakout groups at once for a long time, sampled every few seconds:
+    /// memory, connections, latency over time (`scripts/soak.sh`).
+    Soak(scenario::soak::SoakArgs),
+    /// Townhall with listeners spread over several nodes sharing the hall over Redis, and the
+    /// speaker on the first: per-node CPU and memory, deliveries per CPU-second of them all.
+    Cluster(scenario::cluster::ClusterArgs),
     /// Print the short go-round protocol the breakouts scenario needs (load it with the
     /// server's `--protocols DIR`).
     Protocol(scenario::breakouts::ProtocolArgs),
@@ -119,13 +124,6 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let c = cli.common;
     match &cli.cmd {
-        Cmd::Cluster => {
-            eprintln!(
-                "loadtest cluster: needs two nodes over Redis (cluster mode is a later issue); \
-                 nothing was measured"
-            );
-            return Ok(ExitCode::from(2));
-        }
         Cmd::Protocol(a) => {
             print!("{}", scenario::breakouts::protocol_toml(a));
             return Ok(ExitCode::SUCCESS);
@@ -139,9 +137,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    // A cluster run's API calls and speaker go to its first node.
+    let first_node = match &cli.cmd {
+        Cmd::Cluster(a) => a.urls.first().cloned(),
+        _ => None,
+    };
     let url = c
         .url
         .clone()
+        .or(first_node)
         .unwrap_or_else(|| c.target.default_url().to_owned());
     let addr = target::loopback_addr(&url)?;
     raise_nofile();
@@ -185,7 +189,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Cmd::Townhall(a) => scenario::townhall::run(Arc::clone(&ctx), usage, a).await,
             Cmd::Breakouts(a) => scenario::breakouts::run(Arc::clone(&ctx), usage, a).await,
             Cmd::JoinStorm(a) => scenario::join_storm::run(Arc::clone(&ctx), usage, a).await,
-            Cmd::Cluster | Cmd::Protocol(_) => unreachable!("handled before the runtime"),
+            Cmd::Soak(a) => scenario::soak::run(Arc::clone(&ctx), usage, a, c.server_pid).await,
+            Cmd::Cluster(a) => scenario::cluster::run(Arc::clone(&ctx), a).await,
+            Cmd::Protocol(_) => unreachable!("handled before the runtime"),
         };
         progress::finish(bar);
         let report = res?;
@@ -204,7 +210,8 @@ fn scenario_name(cmd: &Cmd) -> &'static str {
         Cmd::Townhall(_) => "townhall",
         Cmd::Breakouts(_) => "breakouts",
         Cmd::JoinStorm(_) => "join-storm",
-        Cmd::Cluster => "cluster",
+        Cmd::Soak(_) => "soak",
+        Cmd::Cluster(_) => "cluster",
         Cmd::Protocol(_) => "protocol",
     }
 }

@@ -63,35 +63,74 @@ pub fn sample(pid: &str) -> anyhow::Result<ProcSample> {
 }
 
 /// Samples the server (when a pid was given) and this process at a named moment of the run.
+///
+/// A cluster run gives several server pids (one per node, and Redis): the "server" sample of
+/// each mark is then their sum (CPU seconds and RSS add up), so every derived figure is for
+/// the whole cluster, and `nodes` keeps each process's own samples next to it.
 #[derive(Debug, Default)]
 pub struct Usage {
-    pid: Option<String>,
+    pids: Vec<(String, String)>,
     pub marks: Vec<(&'static str, ProcSample, ProcSample)>,
+    /// Per mark, each server process's own sample (same order as the pids).
+    pub nodes: Vec<Vec<ProcSample>>,
 }
 
 impl Usage {
     pub fn new(pid: Option<u32>) -> anyhow::Result<Usage> {
+        let pids: Vec<(String, u32)> = pid.map(|p| ("server".to_owned(), p)).into_iter().collect();
+        Usage::of(&pids)
+    }
+
+    /// Several labelled server processes ("node1", "redis", ...), summed in every mark.
+    pub fn of(pids: &[(String, u32)]) -> anyhow::Result<Usage> {
         let u = Usage {
-            pid: pid.map(|p| p.to_string()),
+            pids: pids
+                .iter()
+                .map(|(l, p)| (l.clone(), p.to_string()))
+                .collect(),
             marks: Vec::new(),
+            nodes: Vec::new(),
         };
-        if let Some(p) = &u.pid {
+        for (_, p) in &u.pids {
             sample(p)?;
         }
         Ok(u)
     }
 
     pub fn mark(&mut self, name: &'static str) {
-        let server = match &self.pid {
-            Some(p) => sample(p).unwrap_or(UNKNOWN),
-            None => UNKNOWN,
+        let each: Vec<ProcSample> = self
+            .pids
+            .iter()
+            .map(|(_, p)| sample(p).unwrap_or(UNKNOWN))
+            .collect();
+        let server = if each.is_empty() {
+            UNKNOWN
+        } else {
+            each.iter().fold(
+                ProcSample {
+                    cpu_s: 0.0,
+                    rss_kib: 0,
+                    hwm_kib: 0,
+                },
+                |a, s| ProcSample {
+                    cpu_s: a.cpu_s + s.cpu_s,
+                    rss_kib: a.rss_kib + s.rss_kib,
+                    hwm_kib: a.hwm_kib + s.hwm_kib,
+                },
+            )
         };
         let me = sample("self").unwrap_or(UNKNOWN);
         self.marks.push((name, server, me));
+        self.nodes.push(each);
     }
 
     pub fn has_server(&self) -> bool {
-        self.pid.is_some()
+        !self.pids.is_empty()
+    }
+
+    /// The labels of the server processes, in sample order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.pids.iter().map(|(l, _)| l.as_str())
     }
 
     pub fn get(&self, name: &str) -> Option<(ProcSample, ProcSample)> {
@@ -101,13 +140,45 @@ impl Usage {
             .map(|(_, s, m)| (*s, *m))
     }
 
+    /// Each server process's sample at a mark, labelled.
+    pub fn get_each(&self, name: &str) -> Vec<(String, ProcSample)> {
+        let Some(i) = self.marks.iter().position(|(n, _, _)| *n == name) else {
+            return Vec::new();
+        };
+        self.labels()
+            .map(str::to_owned)
+            .zip(self.nodes[i].iter().copied())
+            .collect()
+    }
+
     pub fn to_json(&self) -> Value {
         let marks: Vec<Value> = self
             .marks
             .iter()
-            .map(|(n, s, m)| json!({"mark": n, "server": if self.has_server() { s.to_json() } else { Value::Null }, "loadtest": m.to_json()}))
+            .zip(&self.nodes)
+            .map(|((n, s, m), each)| {
+                let mut v = json!({"mark": n, "server": if self.has_server() { s.to_json() } else { Value::Null }, "loadtest": m.to_json()});
+                if self.pids.len() > 1 {
+                    v["processes"] = self
+                        .labels()
+                        .zip(each)
+                        .map(|(l, s)| (l.to_owned(), s.to_json()))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into();
+                }
+                v
+            })
             .collect();
-        json!({"server_pid": self.pid, "marks": marks})
+        let pid = match self.pids.as_slice() {
+            [] => Value::Null,
+            [(_, p)] => json!(p),
+            many => many
+                .iter()
+                .map(|(l, p)| (l.clone(), json!(p)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        };
+        json!({"server_pid": pid, "marks": marks})
     }
 }
 

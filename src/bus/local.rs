@@ -29,10 +29,7 @@ impl LocalBus {
 
 impl Bus for LocalBus {
     fn publish(&self, room: &RoomId, event: &Arc<Sequenced>) {
-        self.rooms.for_each(room, |sub| {
-            if !event.audience.includes(&sub.member, sub.role) {
-                return;
-            }
+        self.rooms.for_audience(room, &event.audience, |sub| {
             if sub.out.push(event.frame.clone()) == Err(PushError::Overflow) {
                 Metrics::inc(&self.metrics.slow_consumer_disconnects);
                 tracing::info!(room = %room, conn = sub.conn.0, member = %sub.member, seq = event.seq,

@@ -31,6 +31,9 @@ pub enum Next {
     Close(CloseReason),
 }
 
+/// Frames' worth of queue capacity a connection keeps between batches.
+const KEEP_CAPACITY: usize = 16;
+
 #[derive(Debug)]
 pub struct Outbound {
     limit: usize,
@@ -158,7 +161,16 @@ impl Outbound {
                 let mut st = self.lock();
                 if !st.items.is_empty() {
                     st.bytes = 0;
-                    return Next::Send(st.items.drain(..).collect());
+                    // A deque grown by a burst (the first few hundred joins of a hall are
+                    // announced to everyone) is taken whole, so the connection does not keep
+                    // it for good; a small one is drained and reused, so a writer that is
+                    // behind does not regrow it for every batch.
+                    let items = if st.items.capacity() > KEEP_CAPACITY {
+                        Vec::from(std::mem::take(&mut st.items))
+                    } else {
+                        st.items.drain(..).collect()
+                    };
+                    return Next::Send(items);
                 }
                 if let Some((reason, _)) = st.closing {
                     return Next::Close(reason);

@@ -1,5 +1,6 @@
 //! One WebSocket connection: a reader (hello, commands, heartbeats) and a writer fed by the
-//! connection's byte-bounded outbound queue, run side by side in one task.
+//! connection's byte-bounded outbound queue, each its own task (so a frame pushed by a room
+//! wakes only the writer).
 //!
 //! The reader never writes to the socket: replies, events and close frames all go through
 //! the queue, so their order is the order they were queued. Commands are forwarded to the
@@ -14,15 +15,17 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use governor::clock::DefaultClock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::bus::queue::Next;
 use crate::bus::{ConnId, Outbound, Subscriber};
@@ -62,12 +65,26 @@ pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
         ip,
         out: Arc::clone(&out),
         joined: None,
-        limiter: RateLimiter::direct(quota),
+        limiter: RateLimiter::direct_with_clock(quota, limiter_clock()),
         bad: VecDeque::new(),
         last_heard: app.clock.instant(),
     };
-    tokio::join!(write_loop(sink, Arc::clone(&out)), reader.run(stream));
+    // The writer is a task of its own: every frame a room pushes wakes only it, where one task
+    // running both halves would poll the reader's whole `select!` for each frame too. It ends
+    // with the connection, whichever way this task ends.
+    let writer = AbortOnDropHandle::new(tokio::spawn(write_loop(sink, Arc::clone(&out))));
+    reader.run(stream).await;
+    let _ = writer.await;
     Metrics::inc_gauge(&app.metrics.connections_open, -1);
+}
+
+/// One clock for every connection's command limiter. `RateLimiter::direct` makes a new
+/// `quanta::Clock` per limiter, which probes the CPU with `cpuid` each time: a VM exit per
+/// probe on virtual machines, about 4 % of the server's CPU in a 10,000-client join storm
+/// (`perf`, BENCHMARKS.md). Clones share the calibration.
+fn limiter_clock() -> DefaultClock {
+    static CLOCK: OnceLock<DefaultClock> = OnceLock::new();
+    CLOCK.get_or_init(DefaultClock::default).clone()
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -181,7 +198,9 @@ impl Reader {
                 Some(Ok(m)) => {
                     self.last_heard = self.app.clock.instant();
                     match m {
-                        Message::Text(text) => self.on_text(&text).await,
+                        // Boxed: `hello` is the deepest future a connection runs, and
+                        // unboxed it would size every idle connection's task.
+                        Message::Text(text) => Box::pin(self.on_text(&text)).await,
                         Message::Binary(_) => self.bad_frame(
                             None,
                             "invalid",

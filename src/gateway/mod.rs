@@ -23,11 +23,18 @@ use crate::bus::ConnId;
 use crate::metrics::Metrics;
 use crate::server::AppState;
 
-/// Read buffer per connection: small, because most connections are idle listeners
-/// (tungstenite's default is 128 KiB, allocated eagerly).
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Frames are written out eagerly; the outbound queue already batches.
-pub const WRITE_BUFFER_BYTES: usize = 0;
+/// Read buffer per connection: small, because most connections are idle listeners that send
+/// a hello and a few commands (tungstenite's default is 128 KiB, allocated eagerly). A larger
+/// message is still read whole, in several reads; this is a third of a listener's memory at
+/// 4 KiB (heaptrack, BENCHMARKS.md).
+pub const READ_BUFFER_BYTES: usize = 1024;
+/// The writer feeds every frame the outbound queue hands over, then flushes once: with a
+/// write buffer the frames of one batch leave in one `write(2)` instead of one each. On
+/// loopback the syscall, not the bytes, is the cost (about 88 % of the server's CPU is the
+/// kernel's TCP path at saturation, `perf` in BENCHMARKS.md), so a backlog drains several
+/// times cheaper. The buffer keeps the capacity of the largest batch it held (a frame's
+/// worth for a listener that keeps up, up to about this much after a backlog).
+pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Why the server closed a WebSocket: a stable close code and a short reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -89,10 +89,13 @@ async fn serve(bind: SocketAddr) -> std::io::Result<()> {
 }
 
 async fn connection(stream: TcpStream, rooms: Rooms) {
-    // Small buffers, as a server holding many mostly idle connections should have.
+    // The same transport buffers as Commonground's gateway (READ_BUFFER_BYTES and
+    // WRITE_BUFFER_BYTES in src/gateway/mod.rs), so the two differ only in what they do per
+    // frame: a small read buffer for mostly idle connections, and a write buffer that lets
+    // the frames of one batch leave in one write (the flush below ends every batch).
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
+        .read_buffer_size(1024)
+        .write_buffer_size(8 * 1024)
         .max_message_size(Some(64 * 1024));
     let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;

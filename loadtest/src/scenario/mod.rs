@@ -2,7 +2,9 @@
 //! collecting failures by kind.
 
 pub mod breakouts;
+pub mod cluster;
 pub mod join_storm;
+pub mod soak;
 pub mod townhall;
 
 use std::collections::BTreeMap;
@@ -72,7 +74,17 @@ pub struct Joined {
 /// Connects and joins `room` (bare, Socket.IO) or says hello with `token` (Commonground),
 /// waiting for `snapshot`/`joined`. The error is the failure bucket.
 pub async fn connect_and_join(ctx: &Ctx, room: &str, token: &str) -> Result<Joined, String> {
-    let mut ws = ctx.connector.connect().await.map_err(|e| e.bucket())?;
+    connect_and_join_via(ctx, &ctx.connector, room, token).await
+}
+
+/// [`connect_and_join`] through another connector (another node of a cluster).
+pub async fn connect_and_join_via(
+    ctx: &Ctx,
+    connector: &Connector,
+    room: &str,
+    token: &str,
+) -> Result<Joined, String> {
+    let mut ws = connector.connect().await.map_err(|e| e.bucket())?;
     match tokio::time::timeout(ctx.join_timeout, join(&mut ws, ctx.target, room, token)).await {
         Ok(Ok(member)) => Ok(Joined { ws, member }),
         Ok(Err(e)) => Err(e),

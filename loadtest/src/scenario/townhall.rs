@@ -19,11 +19,13 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{self, Ws};
+use crate::client::{self, Connector, Ws};
 use crate::procstat::Usage;
 use crate::progress::Progress;
 use crate::report::{new_hist, Report};
-use crate::scenario::{close_bucket, connect_and_join, invite_all, wait_connected, Ctx, Failures};
+use crate::scenario::{
+    close_bucket, connect_and_join, connect_and_join_via, invite_all, wait_connected, Ctx, Failures,
+};
 use crate::target::{self, Incoming, Target};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -49,6 +51,10 @@ pub struct TownhallArgs {
     /// Commonground protocol for the hall; its first phase must be a facilitator presentation.
     #[arg(long, default_value = "joint-town-hall")]
     pub protocol: String,
+    /// Times a listener retries a join the server answered `unavailable` (or that timed out),
+    /// as a real client does, after 0.5 s, 1 s, 1.5 s, ...; every retry is counted.
+    #[arg(long, default_value_t = 0)]
+    pub join_retries: u32,
 }
 
 /// State every listener task shares.
@@ -58,11 +64,29 @@ struct Shared {
     warmup_seqs: u64,
     out_of_order: std::sync::atomic::AtomicU64,
     failures: Failures,
+    join_retries: u32,
+    retried: std::sync::atomic::AtomicU64,
 }
 
 const ROOM: &str = "hall";
 
-pub async fn run(ctx: Arc<Ctx>, mut usage: Usage, args: TownhallArgs) -> anyhow::Result<Report> {
+pub async fn run(ctx: Arc<Ctx>, usage: Usage, args: TownhallArgs) -> anyhow::Result<Report> {
+    let nodes = vec![Arc::clone(&ctx.connector)];
+    run_on("townhall", ctx, usage, args, nodes).await
+}
+
+/// The townhall with listener `i` connected through `nodes[i % nodes.len()]` (the `cluster`
+/// scenario gives one connector per node); the speaker and the API use `ctx`'s server.
+pub async fn run_on(
+    scenario: &'static str,
+    ctx: Arc<Ctx>,
+    mut usage: Usage,
+    args: TownhallArgs,
+    nodes: Vec<Arc<Connector>>,
+) -> anyhow::Result<Report> {
+    if nodes.is_empty() {
+        bail!("no node to connect listeners to");
+    }
     if !(args.rate > 0.0 && args.rate <= 100_000.0) {
         bail!("--rate must be in (0, 100000]");
     }
@@ -110,14 +134,17 @@ pub async fn run(ctx: Arc<Ctx>, mut usage: Usage, args: TownhallArgs) -> anyhow:
         warmup_seqs: (args.rate * args.warmup as f64).round() as u64,
         out_of_order: std::sync::atomic::AtomicU64::new(0),
         failures: Failures::default(),
+        join_retries: args.join_retries,
+        retried: std::sync::atomic::AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     Progress::add(&ctx.progress.wanted, n as u64);
     let connect_started = client::now();
     let mut tasks = Vec::with_capacity(n);
-    for token in listener_tokens {
+    for (i, token) in listener_tokens.into_iter().enumerate() {
         let (ctx, shared, stop) = (Arc::clone(&ctx), Arc::clone(&shared), stop_rx.clone());
-        tasks.push(tokio::spawn(listener(ctx, shared, token, stop)));
+        let node = Arc::clone(&nodes[i % nodes.len()]);
+        tasks.push(tokio::spawn(listener(ctx, node, shared, token, stop)));
     }
     let all_joined = wait_connected(&ctx, connect_started).await;
     let connect_s = connect_started.elapsed().as_secs_f64();
@@ -174,11 +201,12 @@ pub async fn run(ctx: Arc<Ctx>, mut usage: Usage, args: TownhallArgs) -> anyhow:
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut r = Report {
-        scenario: "townhall",
+        scenario,
         target: ctx.target.name(),
         params: json!({
             "listeners": args.listeners, "rate_per_s": args.rate, "duration_s": args.duration,
             "warmup_s": args.warmup, "message_bytes": args.message_bytes,
+            "join_retries": args.join_retries,
             "protocol": if ctx.target == Target::Commonground { Some(&args.protocol) } else { None },
         }),
         latencies: vec![("delivery", hist), ("speaker_ack", spoke.ack_hist.clone())],
@@ -188,6 +216,10 @@ pub async fn run(ctx: Arc<Ctx>, mut usage: Usage, args: TownhallArgs) -> anyhow:
     };
     r.figure("listeners_joined", joined);
     r.figure("listeners_failed", Progress::get(&ctx.progress.failed));
+    r.figure(
+        "join_retries",
+        shared.retried.load(std::sync::atomic::Ordering::Relaxed),
+    );
     r.figure(
         "listeners_joined_in_s",
         if all_joined {
@@ -256,6 +288,10 @@ pub fn derive_usage(r: &mut Report, conns: u64, deliveries: u64, window_s: f64) 
     if deliveries > 0 {
         r.figure("server_cpu_us_per_delivery", cpu * 1e6 / deliveries as f64);
     }
+    if cpu > 0.0 && deliveries > 0 {
+        // Throughput per core used: comparable between one node and several sharing cores.
+        r.figure("deliveries_per_server_cpu_s", deliveries as f64 / cpu);
+    }
     r.figure("server_rss_baseline_kib", base.rss_kib);
     r.figure("server_rss_connected_kib", conn.rss_kib);
     r.figure("server_rss_end_kib", s1.rss_kib);
@@ -290,14 +326,29 @@ async fn keep_reading(
     }
 }
 
-async fn listener(ctx: Arc<Ctx>, sh: Arc<Shared>, token: String, mut stop: watch::Receiver<bool>) {
+async fn listener(
+    ctx: Arc<Ctx>,
+    node: Arc<Connector>,
+    sh: Arc<Shared>,
+    token: String,
+    mut stop: watch::Receiver<bool>,
+) {
     let p = &ctx.progress;
-    let mut ws = match connect_and_join(&ctx, ROOM, &token).await {
-        Ok(j) => j.ws,
-        Err(e) => {
-            sh.failures.add(e);
-            Progress::add(&p.failed, 1);
-            return;
+    let mut attempt = 0;
+    let mut ws = loop {
+        match connect_and_join_via(&ctx, &node, ROOM, &token).await {
+            Ok(j) => break j.ws,
+            Err(e) if attempt < sh.join_retries && retryable(&e) => {
+                attempt += 1;
+                sh.retried
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(500) * attempt).await;
+            }
+            Err(e) => {
+                sh.failures.add(e);
+                Progress::add(&p.failed, 1);
+                return;
+            }
         }
     };
     Progress::add(&p.joined, 1);
@@ -356,6 +407,15 @@ async fn listener(ctx: Arc<Ctx>, sh: Arc<Shared>, token: String, mut stop: watch
         }
     }
     flush(&mut batch);
+}
+
+/// Refusals a client is told to retry: the room was busy (`unavailable`, close 1013) or the
+/// answer did not come in time.
+fn retryable(bucket: &str) -> bool {
+    matches!(
+        bucket,
+        "error:unavailable" | "close:1013" | "join_timeout" | "connect_timeout"
+    )
 }
 
 /// Commonground: the facilitator starts the session and waits for its presentation floor.
