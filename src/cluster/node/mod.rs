@@ -380,6 +380,11 @@ impl ClusterNode {
                         // Gone: another node took over, or Redis lost it (the actor puts it
                         // back on its next append when it can).
                         let known = self.store.known(room.as_str()).await.unwrap_or(true);
+                        // The room's actor may have put it back (reseed: data and lease in one
+                        // script) between the renew and `known`: then the lease is ours again.
+                        if known && matches!(self.store.renew(room.as_str()).await, Ok(true)) {
+                            continue;
+                        }
                         if known {
                             tracing::warn!(room = %room, epoch, "lease lost; stopping the room");
                             if let Some(o) = self.lock().owned.get(&room) {
