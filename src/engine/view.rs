@@ -402,8 +402,9 @@ impl Engine {
 }
 
 fn counts(roster: &crate::engine::member::Roster) -> Counts {
-    let mut by_community: std::collections::BTreeMap<String, u32> =
-        std::collections::BTreeMap::new();
+    // Borrowed keys: this runs on every join, over every member, so an owned key per member
+    // made a 10,000-client join storm spend most of its time copying community names.
+    let mut by_community: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
     let (mut participants, mut observers) = (0, 0);
     for m in roster.all().filter(|m| m.present) {
         match m.role {
@@ -411,8 +412,8 @@ fn counts(roster: &crate::engine::member::Roster) -> Counts {
                 participants += 1;
                 let c = m
                     .community
-                    .clone()
-                    .unwrap_or_else(|| crate::engine::equity::NO_COMMUNITY.to_string());
+                    .as_deref()
+                    .unwrap_or(crate::engine::equity::NO_COMMUNITY);
                 *by_community.entry(c).or_default() += 1;
             }
             Role::Observer => observers += 1,
@@ -423,7 +424,10 @@ fn counts(roster: &crate::engine::member::Roster) -> Counts {
         present: roster.present_count() as u32,
         participants,
         observers,
-        by_community: by_community.into_iter().collect(),
+        by_community: by_community
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect(),
     }
 }
 
