@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster_node;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
