@@ -23,6 +23,7 @@
 //! - `gateway`: the WebSocket endpoint: admission, hello, commands, heartbeats, close codes,
 //!   and the wire DTOs (`gateway::wire`).
 //! - `api`: the HTTP API (organizer endpoints, public summaries, health, metrics).
+//! - `media`: the audio SFU; forwards a member's voice only while the engine lets them be heard.
 //! - `metrics`: Prometheus counters and the command latency histogram.
 //! - `server`: wiring, `app() -> Router`, `run` and graceful shutdown, the demo event.
 
@@ -35,6 +36,7 @@ pub mod engine;
 pub mod gateway;
 pub mod html;
 pub mod hub;
+pub mod media;
 pub mod metrics;
 pub mod protocol;
 pub mod record;

@@ -128,6 +128,11 @@ pub enum Command {
         member: MemberId,
         group: u32,
     },
+    /// Staff speak over the floor (`on: true`) or stop (`on: false`). The media layer
+    /// forwards an interjecting staff member's voice beside the floor holder's.
+    Interject {
+        on: bool,
+    },
 
     // Participants.
     /// Ask the facilitators for help (from a breakout group, for example).
@@ -226,6 +231,7 @@ impl Command {
             Command::MergeQuestions { .. } => "merge_questions",
             Command::OrderQuestion { .. } => "order_question",
             Command::MoveToGroup { .. } => "move_to_group",
+            Command::Interject { .. } => "interject",
             Command::AskHelp => "ask_help",
             Command::MoveOn { .. } => "move_on",
             Command::Report { .. } => "report",
@@ -275,6 +281,7 @@ impl Command {
             | Command::MergeQuestions { .. }
             | Command::OrderQuestion { .. }
             | Command::MoveToGroup { .. }
+            | Command::Interject { .. }
             | Command::DismissReport { .. } => Capability::Moderate,
             Command::Report { .. } => Capability::Report,
         }

@@ -154,6 +154,9 @@ pub struct Core {
     /// see them; the view filters).
     #[serde(default)]
     pub recent: VecDeque<RecentMessage>,
+    /// Staff interjecting now, with when each started (`interject`).
+    #[serde(default)]
+    pub interjecting: Vec<(MemberId, Millis)>,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
@@ -183,6 +186,7 @@ impl Core {
             next_report: 1,
             last_groups: None,
             recent: VecDeque::new(),
+            interjecting: Vec::new(),
             out: Vec::new(),
         }
     }

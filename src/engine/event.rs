@@ -155,6 +155,14 @@ pub enum EventKind {
     TurnOvertime {
         member: MemberId,
     },
+    /// A staff member started (`on`) or stopped speaking over the floor. `held_ms` is the
+    /// interjection's length on the `on: false` event (zero on `on: true`); it is accounted
+    /// apart from residents' speaking time and never enters the equity figures.
+    Interjected {
+        member: MemberId,
+        on: bool,
+        held_ms: u64,
+    },
     /// A deadline is close (turn or phase).
     Warning {
         deadline: Millis,

@@ -32,6 +32,8 @@ mod flood_tests;
 #[cfg(test)]
 pub(crate) mod harness;
 #[cfg(test)]
+mod interject_tests;
+#[cfg(test)]
 mod moderation_tests;
 #[cfg(test)]
 mod proptests;
@@ -667,6 +669,7 @@ impl Engine {
                 Ok(())
             }
             Command::Mute { member } => self.mute(at, from, member),
+            Command::Interject { on } => self.interject(at, from, *on),
             Command::Unmute { member } => {
                 let m = self.target(member)?;
                 if !m.muted {
@@ -836,7 +839,8 @@ impl Engine {
                 | Command::Ask { .. }
                 | Command::Upvote { .. }
                 | Command::Vote { .. }
-                | Command::Approve { .. } => Ok(()),
+                | Command::Approve { .. }
+                | Command::Interject { .. } => Ok(()),
                 _ if moderation => Ok(()),
                 _ => reject(RejectCode::Paused, "the session is paused"),
             },
@@ -1056,6 +1060,32 @@ impl Engine {
             ReportStatus::Muted,
         );
         self.member_gone(at, member, ReleaseReason::Muted);
+        Ok(())
+    }
+
+    /// Staff speaking over the floor. The time is reported on the closing event and kept out
+    /// of the ledger, so an interjection never counts as a resident's speaking time.
+    fn interject(&mut self, at: Millis, from: &MemberId, on: bool) -> Result<(), Rejection> {
+        let idx = self.core.interjecting.iter().position(|(m, _)| m == from);
+        let held_ms = match (on, idx) {
+            (true, Some(_)) => {
+                return reject(RejectCode::Duplicate, "you are already interjecting")
+            }
+            (false, None) => return reject(RejectCode::Invalid, "you are not interjecting"),
+            (true, None) => {
+                self.core.interjecting.push((from.clone(), at));
+                0
+            }
+            (false, Some(i)) => at.since(self.core.interjecting.remove(i).1),
+        };
+        self.core.emit(
+            at,
+            EventKind::Interjected {
+                member: from.clone(),
+                on,
+                held_ms,
+            },
+        );
         Ok(())
     }
 
