@@ -1,0 +1,52 @@
+//! Every room's gate, shared by the room actors (who feed engine events) and the media task
+//! (who asks, per packet, who may be heard).
+//!
+//! Why shared state behind a mutex rather than a channel: a room actor's `emit` is
+//! synchronous and must not lose or delay a gate change (a dropped `floor_released` would
+//! leave someone audible). Applying an event is a few map operations, so the actor updates
+//! the gate in place, before the event is even published, and the media task reads the
+//! result on its next packet. The lock is held for one `apply` or one `may_forward`, never
+//! across an await.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::engine::event::{Event, EventKind};
+use crate::media::gate::RoomGate;
+use crate::room::RoomId;
+
+/// The gates of the rooms on this node.
+#[derive(Debug, Default)]
+pub struct Gates {
+    rooms: Mutex<HashMap<RoomId, RoomGate>>,
+}
+
+impl Gates {
+    pub fn new() -> Gates {
+        Gates::default()
+    }
+
+    /// The room actor's one hook: follow an event the engine emitted in `room`.
+    pub fn follow(&self, room: &RoomId, event: &Event) {
+        let mut rooms = self.lock();
+        // An ended session hears nobody again, so its gate is dropped; that keeps the map
+        // bounded by the live rooms.
+        if let EventKind::SessionEnded = event.kind {
+            rooms.remove(room);
+            return;
+        }
+        rooms.entry(room.clone()).or_default().apply(event);
+    }
+
+    /// Runs `f` on a room's gate (created empty if the room has had no event yet).
+    pub fn with<R>(&self, room: &RoomId, f: impl FnOnce(&mut RoomGate) -> R) -> R {
+        let mut rooms = self.lock();
+        f(rooms.entry(room.clone()).or_default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomGate>> {
+        // A panic while holding the lock cannot leave a gate half-applied in a way that
+        // matters more than refusing all audio, so a poisoned lock is used as is.
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,122 @@
+//! The media layer's counters for `/metrics`: peers, forwarded and dropped packets by
+//! reason, bytes, failures.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::media::gate::DropReason;
+
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    pub peers: AtomicI64,
+    /// Listener peers (every connected peer listens).
+    pub listeners: AtomicI64,
+    pub forwarded_packets: AtomicU64,
+    pub forwarded_bytes: AtomicU64,
+    /// Dropped by the gate, indexed like [`DropReason::ALL`].
+    pub dropped: [AtomicU64; 5],
+    /// Datagrams no peer accepted (unknown source, stray STUN, garbage).
+    pub dropped_unknown: AtomicU64,
+    /// Peers that did not complete ICE and DTLS within the timeout.
+    pub ice_timeouts: AtomicU64,
+    /// Peers str0m closed on an error (DTLS, SRTP).
+    pub peer_errors: AtomicU64,
+    /// Offers refused (malformed, too large, full).
+    pub offers_refused: AtomicU64,
+}
+
+impl MediaStats {
+    pub fn dropped(&self, reason: DropReason) {
+        let idx = DropReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.dropped[idx].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dropped_count(&self, reason: DropReason) -> u64 {
+        let idx = DropReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.dropped[idx].load(Ordering::Relaxed)
+    }
+
+    /// Appends the media families in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let one = |out: &mut String, name: &str, kind: &str, help: &str, v: String| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        one(
+            out,
+            "commonground_media_peers",
+            "gauge",
+            "WebRTC audio peers.",
+            self.peers.load(Ordering::Relaxed).to_string(),
+        );
+        one(
+            out,
+            "commonground_media_listeners",
+            "gauge",
+            "Connected audio peers receiving the floor.",
+            self.listeners.load(Ordering::Relaxed).to_string(),
+        );
+        one(
+            out,
+            "commonground_media_forwarded_packets_total",
+            "counter",
+            "Audio packets forwarded to listeners (one per listener).",
+            load(&self.forwarded_packets).to_string(),
+        );
+        one(
+            out,
+            "commonground_media_forwarded_bytes_total",
+            "counter",
+            "Audio payload bytes forwarded to listeners.",
+            load(&self.forwarded_bytes).to_string(),
+        );
+        let name = "commonground_media_dropped_packets_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Inbound audio packets the gate did not forward, by reason.\n# TYPE {name} counter"
+        );
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\"}} {}",
+                r.label(),
+                load(&self.dropped[i])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"unknown_source\"}} {}",
+            load(&self.dropped_unknown)
+        );
+        one(
+            out,
+            "commonground_media_ice_timeouts_total",
+            "counter",
+            "Audio peers that never completed ICE and DTLS.",
+            load(&self.ice_timeouts).to_string(),
+        );
+        one(
+            out,
+            "commonground_media_peer_errors_total",
+            "counter",
+            "Audio peers closed on a DTLS or SRTP error.",
+            load(&self.peer_errors).to_string(),
+        );
+        one(
+            out,
+            "commonground_media_offers_refused_total",
+            "counter",
+            "media_offer messages refused (malformed, too large, full, media off).",
+            load(&self.offers_refused).to_string(),
+        );
+    }
+}

@@ -1,0 +1,537 @@
+//! The SFU over real UDP on loopback, with str0m client peers: the gate's decisions reach
+//! (or do not reach) real listeners.
+//!
+//! The server's media task runs on a real socket and real monotonic time (ICE and DTLS need
+//! it), but the gate's timeline (`Clock::now`, the engine's Unix milliseconds) is a test
+//! clock, so the deadline is crossed by setting the clock, not by waiting.
+
+// Reason: the client peers are real WebRTC stacks on real sockets; they need real time.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use commonground::clock::Clock;
+use commonground::engine::event::{Audience, Event, EventKind, ReleaseReason, TurnKind};
+use commonground::engine::member::MemberId;
+use commonground::media::gate::DropReason;
+use commonground::media::{self, Gates, Limits, MediaConfig, MediaError, MediaHandle, MediaStats};
+use commonground::room::RoomId;
+use commonground::time::Millis;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
+use tokio_util::sync::CancellationToken;
+
+const T0: u64 = 1_000_000;
+
+/// Real monotonic time for str0m; a settable Unix-millisecond timeline for the gate.
+#[derive(Debug)]
+struct TestClock {
+    ms: AtomicU64,
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Millis {
+        Millis(self.ms.load(Ordering::SeqCst))
+    }
+    fn instant(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+    }
+}
+
+struct Server {
+    handle: MediaHandle,
+    gates: Arc<Gates>,
+    stats: Arc<MediaStats>,
+    clock: Arc<TestClock>,
+    room: RoomId,
+    _cancel: tokio_util::sync::DropGuard,
+}
+
+impl Server {
+    fn start(connect_timeout: Duration) -> Server {
+        let gates = Arc::new(Gates::new());
+        let stats = Arc::new(MediaStats::default());
+        let clock = Arc::new(TestClock {
+            ms: AtomicU64::new(T0),
+        });
+        let cancel = CancellationToken::new();
+        let config = MediaConfig {
+            socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            public_addr: None,
+            limits: Limits {
+                max_peers: 16,
+                max_peers_per_room: 8,
+                connect_timeout,
+            },
+        };
+        let handle = media::spawn(
+            config,
+            Arc::clone(&gates),
+            Arc::clone(&stats),
+            clock.clone(),
+            cancel.clone(),
+        )
+        .unwrap();
+        Server {
+            handle,
+            gates,
+            stats,
+            clock,
+            room: RoomId::hall("e"),
+            _cancel: cancel.drop_guard(),
+        }
+    }
+
+    /// Feeds one engine event the way the room actor's hook does.
+    fn follow(&self, kind: EventKind) {
+        let ev = Event {
+            at: self.clock.now(),
+            audience: Audience::Everyone,
+            kind,
+        };
+        self.gates.follow(&self.room, &ev);
+    }
+
+    fn set_time(&self, ms: u64) {
+        self.clock.ms.store(ms, Ordering::SeqCst);
+    }
+
+    fn dropped(&self, r: DropReason) -> u64 {
+        self.stats.dropped_count(r)
+    }
+}
+
+/// A str0m peer playing a browser: one sendrecv audio m-line (mic up, floor down) and one
+/// recvonly (staff down), or only receiving m-lines for a listener.
+struct Client {
+    name: &'static str,
+    tag: u8,
+    rtc: Rtc,
+    sock: UdpSocket,
+    addr: SocketAddr,
+    mic: Option<Mid>,
+    floor: Mid,
+    staff: Mid,
+    connected: bool,
+    ts: u64,
+    /// (track, first payload byte = the speaker's tag) of every frame received.
+    heard: Vec<(Mid, u8)>,
+}
+
+impl Client {
+    fn new(name: &'static str, tag: u8, sends: bool) -> (Client, String, SdpPendingOffer) {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let addr = sock.local_addr().unwrap();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let dir = if sends {
+            Direction::SendRecv
+        } else {
+            Direction::RecvOnly
+        };
+        let floor = change.add_media(MediaKind::Audio, dir, None, None, None);
+        let staff = change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        let client = Client {
+            name,
+            tag,
+            rtc,
+            sock,
+            addr,
+            mic: sends.then_some(floor),
+            floor,
+            staff,
+            connected: false,
+            ts: 0,
+            heard: Vec::new(),
+        };
+        (client, offer.to_sdp_string(), pending)
+    }
+
+    async fn join(server: &Server, name: &'static str, tag: u8, sends: bool) -> Client {
+        let (mut c, offer, pending) = Client::new(name, tag, sends);
+        let answer = server
+            .handle
+            .offer(server.room.clone(), MemberId::new(name), offer)
+            .await
+            .unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        c
+    }
+
+    fn step(&mut self) {
+        let mut buf = [0u8; 2048];
+        loop {
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, source)) => {
+                    let Ok(contents) = buf[..n].try_into() else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Udp,
+                            source,
+                            destination: self.addr,
+                            contents,
+                        },
+                    );
+                    self.rtc.handle_input(input).unwrap();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => continue,
+            }
+        }
+        self.rtc
+            .handle_input(Input::Timeout(Instant::now()))
+            .unwrap();
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(_) => break,
+                Output::Transmit(t) => {
+                    let _ = self.sock.send_to(&t.contents, t.destination);
+                }
+                Output::Event(RtcEvent::Connected) => self.connected = true,
+                Output::Event(RtcEvent::MediaData(d)) => self.heard.push((d.mid, d.data[0])),
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    /// Sends `n` Opus-sized frames (80 bytes, 20 ms each) tagged with this client's tag.
+    fn send(&mut self, n: usize) {
+        let mid = self.mic.expect("a sending client");
+        let pt = self
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .unwrap()
+            .pt();
+        for _ in 0..n {
+            let writer = self.rtc.writer(mid).unwrap().audio_level(-20, true);
+            let time = MediaTime::new(self.ts, Frequency::FORTY_EIGHT_KHZ);
+            writer
+                .write(pt, Instant::now(), time, vec![self.tag; 80])
+                .unwrap();
+            self.ts += 960;
+        }
+    }
+
+    fn heard_on(&self, track: Mid) -> Vec<u8> {
+        let mut tags: Vec<u8> = self
+            .heard
+            .iter()
+            .filter(|(m, _)| *m == track)
+            .map(|(_, t)| *t)
+            .collect();
+        tags.dedup();
+        tags
+    }
+
+    fn count_from(&self, tag: u8) -> usize {
+        self.heard.iter().filter(|(_, t)| *t == tag).count()
+    }
+}
+
+/// Steps every client until `done` holds; fails after a generous bound (a hang, not a
+/// performance threshold).
+async fn drive_until(
+    clients: &mut [&mut Client],
+    what: &str,
+    done: impl Fn(&[&mut Client]) -> bool,
+) {
+    for _ in 0..5_000 {
+        for c in clients.iter_mut() {
+            c.step();
+        }
+        if done(clients) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("gave up waiting for: {what}");
+}
+
+/// Steps every client for a while, for asserting that nothing (more) arrives.
+async fn drive_for(clients: &mut [&mut Client], rounds: usize) {
+    for _ in 0..rounds {
+        for c in clients.iter_mut() {
+            c.step();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn id(s: &str) -> MemberId {
+    MemberId::new(s)
+}
+
+fn granted(member: &str, turn: TurnKind, deadline: Option<u64>) -> EventKind {
+    EventKind::FloorGranted {
+        member: id(member),
+        name: member.into(),
+        turn,
+        deadline: deadline.map(Millis),
+        responding_to: None,
+        by: None,
+    }
+}
+
+fn released(member: &str, reason: ReleaseReason) -> EventKind {
+    EventKind::FloorReleased {
+        member: id(member),
+        turn: TurnKind::Own,
+        reason,
+        held_ms: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_voice_the_engine_allows_reaches_the_listeners() {
+    let s = Server::start(Duration::from_secs(30));
+    let mut a = Client::join(&s, "a", 1, true).await;
+    let mut b = Client::join(&s, "b", 2, true).await;
+    let mut c = Client::join(&s, "c", 3, true).await;
+    let mut f = Client::join(&s, "f", 4, true).await;
+    let mut o = Client::join(&s, "o", 5, false).await;
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "every peer connected", |cs| {
+            cs.iter().all(|c| c.connected)
+        })
+        .await;
+    }
+    let stats = Arc::clone(&s.stats);
+    drive_until(&mut [&mut a], "the server saw five listeners", |_| {
+        stats.listeners.load(Ordering::SeqCst) == 5
+    })
+    .await;
+
+    // a holds the floor; b and c talk at the same time and reach nobody.
+    s.follow(granted("a", TurnKind::Own, Some(T0 + 60_000)));
+    a.send(5);
+    b.send(5);
+    c.send(5);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "every listener heard a's 5 frames", |cs| {
+            cs.iter()
+                .filter(|c| c.name != "a")
+                .all(|c| c.count_from(1) == 5)
+        })
+        .await;
+        drive_for(&mut all, 50).await;
+    }
+    for l in [&b, &c, &f, &o] {
+        assert_eq!(l.heard_on(l.floor), [1], "{} on the floor track", l.name);
+        assert!(
+            l.heard_on(l.staff).is_empty(),
+            "{} on the staff track",
+            l.name
+        );
+    }
+    assert!(a.heard.is_empty(), "the speaker does not hear herself");
+    assert_eq!(s.dropped(DropReason::NotOnFloor), 10);
+
+    // The turn's deadline: the gate cuts by itself, before any release event.
+    s.set_time(T0 + 60_000);
+    a.send(3);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "the server dropped a's late frames", |_| {
+            s.dropped(DropReason::Expired) == 3
+        })
+        .await;
+        drive_for(&mut all, 50).await;
+    }
+    assert_eq!(o.count_from(1), 5, "nothing after the deadline");
+
+    // The next speaker is heard on the same floor track.
+    s.follow(released("a", ReleaseReason::Expired));
+    s.follow(granted("b", TurnKind::Own, Some(T0 + 120_000)));
+    b.send(4);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "b heard by all", |cs| {
+            cs.iter()
+                .filter(|c| c.name != "b")
+                .all(|c| c.count_from(2) == 4)
+        })
+        .await;
+    }
+    assert_eq!(o.heard_on(o.floor), [1, 2]);
+
+    // A mute mid-turn stops b at once.
+    s.follow(EventKind::Muted {
+        member: id("b"),
+        by: id("m"),
+    });
+    b.send(2);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "b's frames dropped as muted", |_| {
+            s.dropped(DropReason::Muted) == 2
+        })
+        .await;
+        drive_for(&mut all, 30).await;
+    }
+    assert_eq!(o.count_from(2), 4);
+
+    // c holds the floor; staff f interjects and is heard beside c on the staff track.
+    s.follow(released("b", ReleaseReason::Muted));
+    s.follow(granted("c", TurnKind::Own, None));
+    s.follow(EventKind::Interjected {
+        member: id("f"),
+        on: true,
+        held_ms: 0,
+    });
+    c.send(3);
+    f.send(3);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "c and f both heard", |cs| {
+            cs.iter()
+                .filter(|x| x.name == "o" || x.name == "a")
+                .all(|x| x.count_from(3) == 3 && x.count_from(4) == 3)
+        })
+        .await;
+    }
+    assert_eq!(o.heard_on(o.floor), [1, 2, 3]);
+    assert_eq!(o.heard_on(o.staff), [4]);
+
+    // Reflect-back: the summariser a takes the voice, c is cut, then back to c to clarify.
+    s.follow(EventKind::Interjected {
+        member: id("f"),
+        on: false,
+        held_ms: 1_000,
+    });
+    s.follow(released("c", ReleaseReason::Yielded));
+    s.follow(granted("a", TurnKind::Reflect, Some(T0 + 200_000)));
+    a.send(2);
+    c.send(2);
+    f.send(1);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "a's reflect-back heard", |cs| {
+            cs.iter().find(|x| x.name == "o").unwrap().count_from(1) == 7
+        })
+        .await;
+        drive_for(&mut all, 30).await;
+    }
+    assert_eq!(o.count_from(3), 3, "c is not heard during the reflect-back");
+    assert_eq!(o.count_from(4), 3, "f stopped interjecting");
+    s.follow(released("a", ReleaseReason::Yielded));
+    s.follow(granted("c", TurnKind::Clarify, Some(T0 + 220_000)));
+    c.send(2);
+    {
+        let mut all = [&mut a, &mut b, &mut c, &mut f, &mut o];
+        drive_until(&mut all, "c's clarification heard", |cs| {
+            cs.iter().find(|x| x.name == "o").unwrap().count_from(3) == 5
+        })
+        .await;
+    }
+    assert_eq!(o.heard_on(o.floor), [1, 2, 3, 1, 3]);
+    let metrics = {
+        let mut out = String::new();
+        s.stats.render(&mut out);
+        out
+    };
+    assert!(metrics.contains("commonground_media_dropped_packets_total{reason=\"muted\"} 2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_without_a_sending_track_is_never_forwarded() {
+    let s = Server::start(Duration::from_secs(30));
+    let mut a = Client::join(&s, "a", 1, true).await;
+    let mut o = Client::join(&s, "o", 5, false).await;
+    {
+        let mut all = [&mut a, &mut o];
+        drive_until(&mut all, "connected", |cs| cs.iter().all(|c| c.connected)).await;
+    }
+    // Even granted the floor, a member who joined to listen only has nothing forwarded:
+    // the server holds no sending track of theirs (consent).
+    s.follow(granted("o", TurnKind::Own, None));
+    assert_eq!(
+        s.gates
+            .with(&s.room, |g| g.may_forward(&id("o"), Millis(T0))),
+        Err(DropReason::NoConsent)
+    );
+    assert_eq!(
+        s.gates
+            .with(&s.room, |g| g.may_forward(&id("a"), Millis(T0))),
+        Err(DropReason::NotOnFloor)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_get_stable_codes_and_the_room_keeps_working() {
+    let s = Server::start(Duration::from_secs(30));
+    let res = s
+        .handle
+        .offer(s.room.clone(), id("x"), "v=0\r\nthis is not sdp".into())
+        .await;
+    assert!(matches!(res, Err(MediaError::Invalid(_))), "{res:?}");
+    assert_eq!(res.unwrap_err().code(), "invalid");
+    let huge = "a".repeat(media::MAX_SDP_BYTES + 1);
+    let res = s.handle.offer(s.room.clone(), id("x"), huge).await;
+    assert_eq!(res, Err(MediaError::TooLarge));
+    assert_eq!(MediaError::TooLarge.code(), "too_large");
+
+    // Garbage datagrams from an unknown address are dropped and counted; a real peer
+    // connects and is heard as usual.
+    let stray = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..50u8 {
+        let _ = stray.send_to(&[n; 100], s.handle.local_addr());
+    }
+    // A STUN-looking binding request with an unknown ufrag.
+    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7; 12]);
+    let _ = stray.send_to(&stun, s.handle.local_addr());
+    let mut a = Client::join(&s, "a", 1, true).await;
+    let mut o = Client::join(&s, "o", 5, false).await;
+    {
+        let mut all = [&mut a, &mut o];
+        drive_until(&mut all, "connected", |cs| cs.iter().all(|c| c.connected)).await;
+    }
+    s.follow(granted("a", TurnKind::Own, None));
+    a.send(3);
+    {
+        let mut all = [&mut a, &mut o];
+        drive_until(&mut all, "heard", |cs| cs[1].count_from(1) == 3).await;
+    }
+    assert!(s.stats.dropped_unknown.load(Ordering::SeqCst) >= 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_completes_ice_is_dropped_by_its_timeout() {
+    let s = Server::start(Duration::from_millis(300));
+    // The offer is answered, but this client never steps: no STUN, no DTLS.
+    let _silent = Client::join(&s, "z", 9, true).await;
+    assert_eq!(s.stats.peers.load(Ordering::SeqCst), 1);
+    let stats = Arc::clone(&s.stats);
+    let mut other = Client::new("w", 8, false).0;
+    drive_until(&mut [&mut other], "the silent peer timed out", |_| {
+        stats.ice_timeouts.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(s.stats.peers.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        s.gates
+            .with(&s.room, |g| g.may_forward(&id("z"), Millis(T0))),
+        Err(DropReason::NoConsent),
+        "a dropped peer takes its consent with it"
+    );
+}
