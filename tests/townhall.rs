@@ -154,15 +154,16 @@ fn accounted(frames: &[Value], room: &str) -> BTreeMap<String, (u64, u64, u32)> 
         let entry = out
             .entry(e["member"].as_str().unwrap().to_string())
             .or_default();
+        // A pass is not speaking: no time, no turn (docs/fairness.md).
+        if e["reason"] == "passed" {
+            continue;
+        }
         let held = e["held_ms"].as_u64().unwrap();
         match e["turn"].as_str().unwrap() {
             "reflect" => entry.1 += held,
-            "clarify" => entry.0 += held,
             _ => {
                 entry.0 += held;
-                if e["reason"] != "passed" {
-                    entry.2 += 1;
-                }
+                entry.2 += 1;
             }
         }
     }
