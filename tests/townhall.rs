@@ -154,15 +154,16 @@ fn accounted(frames: &[Value], room: &str) -> BTreeMap<String, (u64, u64, u32)> 
         let entry = out
             .entry(e["member"].as_str().unwrap().to_string())
             .or_default();
+        // A pass is not speaking: no time, no turn (docs/fairness.md).
+        if e["reason"] == "passed" {
+            continue;
+        }
         let held = e["held_ms"].as_u64().unwrap();
         match e["turn"].as_str().unwrap() {
             "reflect" => entry.1 += held,
-            "clarify" => entry.0 += held,
             _ => {
                 entry.0 += held;
-                if e["reason"] != "passed" {
-                    entry.2 += 1;
-                }
+                entry.2 += 1;
             }
         }
     }
@@ -1431,4 +1432,74 @@ async fn reports_and_flags_in_groups_reach_the_halls_staff() {
     assert_eq!(group_events(&fac, "report_filed").count(), 2);
     assert_eq!(group_events(&fac, "report_closed").count(), 2);
     server.stop().await.unwrap();
+}
+
+/// Moderation is event-wide: a member muted in the hall is muted in the breakout group opened
+/// later (the group's round never gives them the floor), and a mute or unmute sent to a group
+/// holds in the hall and in the group alike.
+#[tokio::test]
+async fn a_mute_holds_in_every_room_of_the_event() {
+    let server = start_server(config_with_shipped(&[
+        "joint-town-hall",
+        "small-group-round",
+    ]))
+    .await;
+    let event = server.create_event("joint-town-hall").await;
+    let hall_id = hall(&event);
+    let mut fac = person(&server, &event, "facilitator", "Fran", None).await;
+    let mut moder = person(&server, &event, "moderator", "Mo", None).await;
+    let mut ps = residents(&server, &event, 2, 2).await;
+    let dis = ps[0].id();
+    fac.ok(json!({"type": "start"})).await;
+    moder.ok(json!({"type": "mute", "member": dis})).await;
+    for _ in 0..3 {
+        fac.ok(json!({"type": "next_phase"})).await;
+    }
+    let opened = fac.event_in(&hall_id, "breakout_opened").await;
+    assert_eq!(groups_of(&opened).len(), 1, "{opened}");
+    let room = group_welcome(&mut ps[0], &event).await;
+    let (r, d) = (room.clone(), dis.clone());
+    let muted = ps[0]
+        .wait(move |v| {
+            v["room"] == r.as_str()
+                && v["event"]["type"] == "muted"
+                && v["event"]["member"] == d.as_str()
+        })
+        .await;
+    assert_eq!(muted["event"]["by"], moder.id().as_str(), "{muted}");
+    // The group's round starts with someone else and passes over the muted member.
+    let r = room.clone();
+    let granted = ps[1]
+        .wait(move |v| v["room"] == r.as_str() && v["event"]["type"] == "floor_granted")
+        .await;
+    assert_ne!(granted["event"]["member"], dis.as_str(), "{granted}");
+    // An unmute sent to the group is the hall's: both rooms hear it.
+    moder.ok(json!({"type": "join_room", "room": room})).await;
+    moder
+        .ok(json!({"type": "unmute", "member": dis, "room": room}))
+        .await;
+    fac.event_in(&hall_id, "unmuted").await;
+    let (r, d) = (room.clone(), dis.clone());
+    ps[0]
+        .wait(move |v| {
+            v["room"] == r.as_str()
+                && v["event"]["type"] == "unmuted"
+                && v["event"]["member"] == d.as_str()
+        })
+        .await;
+    // A mute sent to the group holds in the hall.
+    let other = ps[2].id();
+    moder
+        .ok(json!({"type": "mute", "member": other, "room": room}))
+        .await;
+    let h = fac.event_in(&hall_id, "muted").await;
+    assert!(h["event"]["member"] == dis.as_str() || h["event"]["member"] == other.as_str());
+    let (r, o) = (room.clone(), other.clone());
+    ps[2]
+        .wait(move |v| {
+            v["room"] == r.as_str()
+                && v["event"]["type"] == "muted"
+                && v["event"]["member"] == o.as_str()
+        })
+        .await;
 }

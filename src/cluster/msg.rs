@@ -151,6 +151,11 @@ pub enum WireInput {
     },
     Tick,
     Start,
+    HallModeration {
+        member: MemberId,
+        muted: bool,
+        by: MemberId,
+    },
 }
 
 impl From<&Input> for WireInput {
@@ -171,6 +176,9 @@ impl From<&Input> for WireInput {
             Input::Command { from, command } => WireInput::Command { from, command },
             Input::Tick => WireInput::Tick,
             Input::Start => WireInput::Start,
+            Input::HallModeration { member, muted, by } => {
+                WireInput::HallModeration { member, muted, by }
+            }
         }
     }
 }
@@ -193,6 +201,9 @@ impl From<WireInput> for Input {
             WireInput::Command { from, command } => Input::Command { from, command },
             WireInput::Tick => Input::Tick,
             WireInput::Start => Input::Start,
+            WireInput::HallModeration { member, muted, by } => {
+                Input::HallModeration { member, muted, by }
+            }
         }
     }
 }

@@ -318,10 +318,12 @@ impl Core {
     pub fn release(&mut self, at: Millis, reason: ReleaseReason) -> Option<Released> {
         let floor = self.floor.take()?;
         let held_ms = floor.held_ms(at);
-        self.ledger.credit(&floor.member, floor.turn, held_ms);
+        // A pass is not speaking: the time held before passing is credited to nobody, so
+        // time and turns agree (docs/fairness.md). `held_ms` still reports what happened.
         if reason == ReleaseReason::Passed {
             self.ledger.count_pass(&floor.member);
         } else {
+            self.ledger.credit(&floor.member, floor.turn, held_ms);
             self.ledger.count_turn(&floor.member, floor.turn);
         }
         self.emit(

@@ -2,7 +2,9 @@
 //!
 //! Time is credited when a turn ends (or when the session pauses), from the floor's own
 //! bookkeeping, so pauses are excluded and overtime is included. Reflect-back time is kept apart
-//! from own-view time, as the reflect-back rule asks.
+//! from own-view time, as the reflect-back rule asks. A pass credits no time (a pass is not
+//! speaking), and every stretch of own-view time is a turn, clarifications included, so the
+//! "not spoken yet" list and the Gini never disagree.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +20,7 @@ pub struct MemberStats {
     pub speaking_ms: u64,
     /// Time spent summing up someone else.
     pub reflect_ms: u64,
-    /// Completed own-view turns (a pass is not a turn).
+    /// Completed own-view turns, clarifications included (a pass is not a turn).
     pub turns: u32,
     pub reflect_turns: u32,
     pub passes: u32,
@@ -75,7 +77,6 @@ impl Ledger {
         let s = self.entry(id);
         match turn {
             TurnKind::Reflect => s.reflect_turns += 1,
-            TurnKind::Clarify => {}
             _ => s.turns += 1,
         }
     }

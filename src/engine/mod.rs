@@ -80,6 +80,14 @@ pub enum Input {
     /// The shell starts a room that runs itself (a breakout group without a facilitator):
     /// the same as a facilitator's `start`, with no member behind it.
     Start,
+    /// A breakout group learns the hall's mute or unmute of `member` (by the hall's moderator
+    /// `by`, who need not be in the group): moderation is event-wide. A member the group has
+    /// not seen yet is ignored; the hall sends it again when it places them.
+    HallModeration {
+        member: MemberId,
+        muted: bool,
+        by: MemberId,
+    },
 }
 
 /// The result of one input.
@@ -207,6 +215,10 @@ impl Engine {
                 Session::NotStarted => self.start(now),
                 _ => reject(RejectCode::AlreadyStarted, "the session already started"),
             },
+            Input::HallModeration { member, muted, by } => {
+                self.hall_moderation(now, &member, muted, &by);
+                Ok(())
+            }
         };
         if result.is_ok() {
             self.settle(now);
@@ -1087,6 +1099,30 @@ impl Engine {
             },
         );
         Ok(())
+    }
+
+    /// The hall's mute state for `member`, applied here; no change when it already agrees.
+    fn hall_moderation(&mut self, at: Millis, member: &MemberId, muted: bool, by: &MemberId) {
+        let Some(m) = self.core.roster.get_mut(member) else {
+            return;
+        };
+        if m.muted == muted || m.role.is_staff() {
+            return;
+        }
+        m.muted = muted;
+        let (member, by) = (member.clone(), by.clone());
+        if muted {
+            self.core.emit(
+                at,
+                EventKind::Muted {
+                    member: member.clone(),
+                    by,
+                },
+            );
+            self.member_gone(at, &member, ReleaseReason::Muted);
+        } else {
+            self.core.emit(at, EventKind::Unmuted { member, by });
+        }
     }
 
     fn remove(&mut self, at: Millis, by: &MemberId, member: &MemberId) -> Result<(), Rejection> {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use crate::engine::command::{Command, ExtendTarget};
-use crate::engine::event::EventKind;
+use crate::engine::event::{EventKind, ReleaseReason};
 use crate::engine::harness::*;
 use crate::engine::member::{MemberId, Role};
 use crate::engine::{Engine, Input};
@@ -280,8 +280,11 @@ proptest! {
                 prop_assert!(e.at >= last_at, "event went back in time: {:?}", e);
                 prop_assert!(e.at <= now, "event in the future: {:?}", e);
                 last_at = e.at;
-                if let EventKind::FloorReleased { held_ms, .. } = &e.kind {
-                    held_total += held_ms;
+                // A pass is not speaking: its time is credited to nobody.
+                if let EventKind::FloorReleased { held_ms, reason, .. } = &e.kind {
+                    if *reason != ReleaseReason::Passed {
+                        held_total += held_ms;
+                    }
                 }
                 apply_to_queue(&mut seen_queue, &e.kind);
             }

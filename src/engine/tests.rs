@@ -1669,3 +1669,37 @@ fn large_halls_announce_arrivals_to_staff_and_snapshot_only_what_matters() {
         .equity
         .is_some());
 }
+
+/// A pass is not speaking: time held before passing is credited to nobody, so the person who
+/// passed has 0 s, 0 turns and is listed as not having spoken, and the Gini agrees with the
+/// turn counts. A clarification is own-view time and a turn of its own.
+#[test]
+fn a_pass_is_not_speaking_and_a_clarification_is_a_turn() {
+    let mut spec = round(60);
+    spec.reflect_back = Some(reflect_back());
+    let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+    h.room(&[("a1", "A"), ("b1", "B"), ("a2", "A")]);
+    h.start();
+    h.advance(10_000);
+    yield_floor(&mut h, "a1");
+    h.advance(5_000);
+    yield_floor(&mut h, "b1"); // sums up a1
+    h.ok("a1", Command::RequestClarification);
+    h.advance(4_000);
+    yield_floor(&mut h, "a1"); // the clarification
+    h.advance(3_000);
+    yield_floor(&mut h, "b1"); // second attempt
+    h.ok("a1", Command::ConfirmReflection);
+    h.advance(20_000); // b1 holds the floor, then passes
+    assert_eq!(h.holder().as_deref(), Some("b1"));
+    h.ok("b1", Command::Pass { for_now: false });
+    let b1 = h.engine.ledger().get(&id("b1")).unwrap().clone();
+    assert_eq!((b1.speaking_ms, b1.turns, b1.passes), (0, 0, 1), "{b1:?}");
+    assert_eq!(b1.reflect_ms, 8_000, "summing up is still counted");
+    let a1 = h.engine.ledger().get(&id("a1")).unwrap().clone();
+    assert_eq!((a1.speaking_ms, a1.turns), (14_000, 2), "{a1:?}");
+    let eq = h.engine.equity();
+    assert!(eq.not_spoken.contains(&id("b1")), "{:?}", eq.not_spoken);
+    let b1 = eq.people.iter().find(|p| p.member == id("b1")).unwrap();
+    assert_eq!(b1.speaking_ms, 0);
+}

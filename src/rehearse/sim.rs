@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::engine::command::Command;
 use crate::engine::core::Session;
 use crate::engine::equity::Equity;
-use crate::engine::event::{Event, EventKind, TurnKind};
+use crate::engine::event::{Event, EventKind, ReleaseReason, TurnKind};
 use crate::engine::member::{MemberId, Role};
 use crate::engine::rng::Rng;
 use crate::engine::{Engine, EngineConfig, Input};
@@ -529,9 +529,13 @@ impl Driver<'_> {
                         });
                     }
                 }
+                // A pass is not speaking (docs/fairness.md): its time is credited to nobody.
                 EventKind::FloorReleased {
-                    member, held_ms, ..
-                } => {
+                    member,
+                    held_ms,
+                    reason,
+                    ..
+                } if *reason != ReleaseReason::Passed => {
                     *held_from_events.entry(member.clone()).or_default() += held_ms;
                 }
                 EventKind::SessionEnded => end = e.at,

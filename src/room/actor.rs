@@ -493,6 +493,11 @@ impl RoomActor {
                     let _ = self.apply(Input::Start).await;
                 }
             }
+            RoomMsg::HallModeration { member, muted, by } => {
+                let _ = self
+                    .apply(Input::HallModeration { member, muted, by })
+                    .await;
+            }
             // A group's is handled in `run`, which stops the actor; a hall ignores it.
             RoomMsg::Close => {}
             RoomMsg::GroupEvent { group, frame } => self.forward_group_event(&group, frame),
@@ -537,10 +542,15 @@ impl RoomActor {
             let _ = reply.send(Err(rej));
             return;
         };
-        // A group's call for help goes to the hall, where the event's staff are; so does a
-        // removal, which takes a disruptive member out of the whole event, not one group.
-        if let (RoomKind::Group { hall, .. }, Command::AskHelp | Command::Remove { .. }) =
-            (&self.kind, &command)
+        // A group's call for help goes to the hall, where the event's staff are; so do a
+        // removal and a mute, which hold for the whole event, not one group.
+        if let (
+            RoomKind::Group { hall, .. },
+            Command::AskHelp
+            | Command::Remove { .. }
+            | Command::Mute { .. }
+            | Command::Unmute { .. },
+        ) = (&self.kind, &command)
         {
             let msg = RoomMsg::Command {
                 conn,
@@ -730,6 +740,7 @@ impl RoomActor {
                     .bus
                     .disconnect(&self.id, Some(member), CloseReason::Removed);
             }
+            self.spread_moderation(&ev.kind);
             if let EventKind::BreakoutOpened { .. } = &ev.kind {
                 // A new assignment: the previous groups end before the new ones open.
                 self.close_all_groups();

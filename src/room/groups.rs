@@ -303,7 +303,57 @@ impl RoomActor {
             .try_send(RoomMsg::Attach { req: Box::new(req) })
             .is_ok()
         {
+            // After the `Attach` in the same inbox, so the group knows the member by then.
+            if let Some(msg) = self.hall_mute_of(&member) {
+                let _ = h.tx.try_send(msg);
+            }
             self.placed.insert(conn, h.id);
+        }
+    }
+
+    /// Hall: the mute a group must apply for `member` (None when not muted here).
+    fn hall_mute_of(&self, member: &MemberId) -> Option<RoomMsg> {
+        let m = self.state.engine.roster().get(member)?;
+        if !m.muted {
+            return None;
+        }
+        let by = self.muted_by(member).unwrap_or_else(|| member.clone());
+        Some(RoomMsg::HallModeration {
+            member: member.clone(),
+            muted: true,
+            by,
+        })
+    }
+
+    /// Who last muted `member` in this room, from the typed log.
+    fn muted_by(&self, member: &MemberId) -> Option<MemberId> {
+        self.state
+            .record
+            .iter()
+            .rev()
+            .find_map(|l| match &l.event.kind {
+                EventKind::Muted { member: m, by } if m == member => Some(by.clone()),
+                _ => None,
+            })
+    }
+
+    /// Hall: a mute or unmute holds in every live group too (groups opened later learn it
+    /// when their members are placed, in `place`).
+    pub(super) fn spread_moderation(&self, kind: &EventKind) {
+        if !self.is_hall() {
+            return;
+        }
+        let (member, muted, by) = match kind {
+            EventKind::Muted { member, by } => (member, true, by),
+            EventKind::Unmuted { member, by } => (member, false, by),
+            _ => return,
+        };
+        for h in self.state.groups.values() {
+            let _ = h.tx.try_send(RoomMsg::HallModeration {
+                member: member.clone(),
+                muted,
+                by: by.clone(),
+            });
         }
     }
 

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bus::Outbound;
 use crate::bus::{ConnId, Subscriber};
 use crate::engine::command::Command;
+use crate::engine::member::MemberId;
 use crate::engine::reject::Rejection;
 use crate::engine::Engine;
 use crate::gateway::wire::{ClientId, LeftReason, Resume};
@@ -148,6 +149,12 @@ pub enum RoomMsg {
     },
     /// Group rooms: the first members are in; a group without a facilitator runs itself.
     Begin,
+    /// Group rooms: the hall muted or unmuted `member` (moderation is event-wide).
+    HallModeration {
+        member: MemberId,
+        muted: bool,
+        by: MemberId,
+    },
     /// Group rooms: the breakout ended; leave every connection open and stop.
     Close,
     /// Hall: a group's report, closure, flag or hide (an encoded `group_event` frame) for
