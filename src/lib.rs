@@ -35,6 +35,7 @@ pub mod engine;
 pub mod gateway;
 pub mod html;
 pub mod hub;
+pub mod journal;
 pub mod metrics;
 pub mod protocol;
 pub mod record;
