@@ -277,8 +277,16 @@ fn show(name: &str, dir: Option<PathBuf>, participants: Option<u64>) -> anyhow::
 /// Resolves the configuration (exit 64 when it is invalid), binds, prints the links and
 /// serves until SIGINT or SIGTERM.
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match Config::resolve(args) {
+    let mut config = match Config::resolve(args) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    // The data dir and the journal before binding: a bad one stops here, with the reason.
+    let journal = match commonground::server::open_journal(&mut config) {
+        Ok(j) => j,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
@@ -296,7 +304,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let key = config
             .organizer_key_generated
             .then(|| config.organizer_key.clone());
-        let server = Server::start(listener, config).await?;
+        let server = Server::start_with(listener, config, journal).await?;
         let state = server.state().clone();
         println!("Commonground is listening on {}", state.base_url);
         if let Some(key) = key {

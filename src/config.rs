@@ -36,8 +36,8 @@ pub struct ServeArgs {
     /// Organizer API key (Bearer token for /api/events) [default: random, printed at start].
     #[arg(long, env = "COMMONGROUND_ORGANIZER_KEY", hide_env_values = true)]
     pub organizer_key: Option<String>,
-    /// Secret that signs invite tokens (at least 16 bytes) [default: random per start, so
-    /// tokens die with the process].
+    /// Secret that signs invite tokens (at least 16 bytes) [default: generated once and kept
+    /// in the data dir, so invite links survive restarts; random per start with --ephemeral].
     #[arg(long, env = "COMMONGROUND_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
     /// Directory of protocol files [default: the repository's protocols/].
@@ -118,6 +118,13 @@ pub struct ServeArgs {
     /// events created without their own `retention_secs`; 1s to 365d [default: 30d].
     #[arg(long, env = "COMMONGROUND_RETENTION", value_parser = parse_duration)]
     pub retention: Option<Duration>,
+    /// Directory of the durable journal (SQLite) and the generated token secret; created
+    /// (mode 0700) on first start [default: ./commonground-data].
+    #[arg(long, env = "COMMONGROUND_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory: a restart loses every event (tests, demos).
+    #[arg(long, env = "COMMONGROUND_EPHEMERAL", num_args = 0..=1, default_missing_value = "true")]
+    pub ephemeral: Option<bool>,
 }
 
 /// The same settings in a TOML file. Durations are strings such as `"10s"` or `"500ms"`.
@@ -152,6 +159,8 @@ struct FileConfig {
     redis_prefix: Option<String>,
     lease: Option<String>,
     retention: Option<String>,
+    data_dir: Option<PathBuf>,
+    ephemeral: Option<bool>,
 }
 
 /// The effective configuration. Fields are public so tests can shape a server; production
@@ -164,6 +173,8 @@ pub struct Config {
     /// True when the key was generated at start (main prints it).
     pub organizer_key_generated: bool,
     pub token_secret: Vec<u8>,
+    /// True when the secret was generated at start (the data dir's secret replaces it).
+    pub token_secret_generated: bool,
     pub protocols_dir: PathBuf,
     pub demo: bool,
     /// Allowed `Origin` values; empty means "same host as the request"; `*` allows any.
@@ -193,6 +204,10 @@ pub struct Config {
     pub lease: Duration,
     /// Default retention of an event's data after it ends (whole seconds).
     pub retention: Duration,
+    /// Where the journal and the token secret live (single node, unless `ephemeral`).
+    pub data_dir: PathBuf,
+    /// Nothing is written to disk; a restart starts empty.
+    pub ephemeral: bool,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -238,9 +253,9 @@ impl Config {
             Some(path) => Arc::new(read_word_list(&path)?),
             None => Arc::default(),
         };
-        let token_secret = match args.token_secret.or(file.token_secret) {
-            Some(s) => s.into_bytes(),
-            None => random_hex(32).into_bytes(),
+        let (token_secret, token_secret_generated) = match args.token_secret.or(file.token_secret) {
+            Some(s) => (s.into_bytes(), false),
+            None => (random_hex(32).into_bytes(), true),
         };
         let config = Config {
             bind,
@@ -248,6 +263,7 @@ impl Config {
             organizer_key,
             organizer_key_generated,
             token_secret,
+            token_secret_generated,
             protocols_dir: args
                 .protocols
                 .or(file.protocols)
@@ -316,6 +332,11 @@ impl Config {
                 dur("retention", file.retention)?,
                 crate::hub::DEFAULT_RETENTION_SECS * 1000,
             ),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("commonground-data")),
+            ephemeral: args.ephemeral.or(file.ephemeral).unwrap_or(false),
         };
         config.validate()?;
         Ok(config)
@@ -325,6 +346,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.organizer_key.len() < 8 {
             return Err(invalid("organizer_key", "use at least 8 characters"));
+        }
+        if !self.ephemeral && self.data_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "data_dir",
+                "must name a directory (or use --ephemeral)",
+            ));
         }
         if self.token_secret.len() < 16 {
             return Err(invalid("token_secret", "use at least 16 bytes"));

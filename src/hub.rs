@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
+use crate::engine::core::Session;
 use crate::engine::{Engine, EngineConfig};
+use crate::journal::{self, Ack};
 use crate::protocol::load::Library;
 use crate::protocol::Protocol;
 use crate::room::actor::{RoomActor, RoomCtx};
@@ -409,6 +411,113 @@ impl Hub {
         Some((Arc::clone(&e.protocol), e.seed))
     }
 
+    /// A new engine for the event's hall (its protocol and seed), when the event is known.
+    pub fn fresh_engine(&self, event: &str) -> Option<Engine> {
+        let (protocol, seed) = self.protocol_and_seed(event)?;
+        Some(Engine::new(protocol, self.engine_config(seed)))
+    }
+
+    /// Queues the event's metadata for the journal; the returned ack resolves once stored.
+    pub fn queue_meta(&self, event: &str) -> Option<Ack> {
+        let meta = self.meta_bytes(event)?;
+        Some(self.ctx.journal.put_event(event, meta))
+    }
+
+    /// Makes a new event durable before the API answers 201; when the journal cannot store
+    /// it the event is forgotten again and the caller gets `unavailable`.
+    pub async fn persist_meta(&self, event: &str) -> Result<(), HubError> {
+        let Some(ack) = self.queue_meta(event) else {
+            return Err(HubError::UnknownEvent(event.to_string()));
+        };
+        if let Err(e) = journal::wait(ack).await {
+            tracing::error!(event, "cannot store the event: {e}");
+            self.purge(event);
+            return Err(HubError::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// Single node, at start: brings back every event the journal holds. A running event's
+    /// hall is rebuilt (snapshot + inputs through the engine, checked against the last stored
+    /// event) and parked, so its first join wakes it and its timers fire at their stored
+    /// deadlines; an ended event keeps its final state for the report until its retention
+    /// runs out. Fails on a room whose replay does not match what is stored.
+    pub fn recover(&self) -> Result<usize, String> {
+        let journal = Arc::clone(&self.ctx.journal);
+        let metas = journal.events().map_err(|e| e.to_string())?;
+        let mut n = 0;
+        for bytes in metas {
+            let meta: Meta = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("stored event metadata: {e}"))?;
+            let event = meta.info.id.clone();
+            let Some(protocol) = self.library.get(&meta.info.protocol) else {
+                tracing::error!(event, protocol = %meta.info.protocol,
+                    "a stored event's protocol is not in the library; it is not served");
+                continue;
+            };
+            let hall = RoomId::hall(&event);
+            let stored = journal
+                .load_room(hall.as_str())
+                .map_err(|e| e.to_string())?;
+            let seed = meta.seed;
+            let fresh = || Some(Engine::new(Arc::clone(&protocol), self.engine_config(seed)));
+            let state = crate::room::recover::rebuild(&hall, &stored, fresh, self.ctx.log_len)
+                .map_err(|e| format!("room {hall}: {e}"))?;
+            // Group numbers are never reused: continue after the highest stored one.
+            let next_group = journal
+                .rooms(&event)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .filter_map(|r| {
+                    r.strip_prefix(&format!("{event}/group-"))?
+                        .parse::<u32>()
+                        .ok()
+                })
+                .max()
+                .map_or(1, |m| m.saturating_add(1));
+            let mut info = meta.info;
+            let ended = info.ended || state.engine.session() == Session::Ended;
+            let slot = if ended {
+                let at = info
+                    .ended_at
+                    .or_else(|| state.record.last().map(|l| l.event.at))
+                    .unwrap_or_else(|| self.ctx.clock.now());
+                info.ended = true;
+                info.ended_at = Some(at);
+                info.purge_at = Some(at + info.retention_secs.saturating_mul(1000));
+                Slot::Ended(Arc::new(state))
+            } else if stored.events.is_empty() && stored.snapshot.is_none() {
+                Slot::Empty
+            } else {
+                Slot::Parked(Box::new(state))
+            };
+            let ended_at = info.ended_at;
+            self.lock().insert(
+                event.clone(),
+                Entry {
+                    info,
+                    protocol,
+                    seed,
+                    slot,
+                    groups: BTreeMap::new(),
+                    next_group,
+                    shared: false,
+                },
+            );
+            if let (true, Some(at)) = (ended, ended_at) {
+                self.schedule_purge(&event, at);
+            }
+            tracing::info!(
+                event,
+                seq = stored.top(),
+                ended,
+                "event recovered from the journal"
+            );
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Cluster mode: starts the hall's actor on this node, which now owns it under `epoch`.
     pub fn spawn_owned(
         self: &Arc<Self>,
@@ -495,12 +604,31 @@ impl Hub {
         if self.ctx.cluster.is_some() {
             return Err(HubError::Unavailable);
         }
-        let state = state.unwrap_or_else(|| {
-            RoomState::new(Engine::new(
-                Arc::clone(&entry.protocol),
-                self.engine_config(entry.seed),
-            ))
-        });
+        let fresh = || Engine::new(Arc::clone(&entry.protocol), self.engine_config(entry.seed));
+        let state = match state {
+            Some(s) => s,
+            // Nothing in memory: the journal holds whatever was stored of the room.
+            None if self.ctx.journal.durable() => {
+                let hall = RoomId::hall(event);
+                let rebuilt = self
+                    .ctx
+                    .journal
+                    .load_room(hall.as_str())
+                    .map_err(|e| e.to_string())
+                    .and_then(|stored| {
+                        let fresh = || Some(fresh());
+                        crate::room::recover::rebuild(&hall, &stored, fresh, self.ctx.log_len)
+                    });
+                match rebuilt {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(room = %hall, "cannot rebuild the room from the journal: {e}");
+                        return Err(HubError::Unavailable);
+                    }
+                }
+            }
+            None => RoomState::new(fresh()),
+        };
         let (tx, rx) = mpsc::channel(self.inbox);
         let handle = RoomHandle {
             id: RoomId::hall(event),
@@ -553,6 +681,8 @@ impl Hub {
             entry.info.purge_at = Some(at + entry.info.retention_secs.saturating_mul(1000));
             entry.slot = Slot::Ended(Arc::new(state));
         }
+        // The ended state is in the journal already (its inputs); this records when.
+        drop(self.queue_meta(event));
         self.share_meta(event);
         self.schedule_purge(event, now);
     }
@@ -588,6 +718,7 @@ impl Hub {
     /// Forgets everything this node holds about `event`. Returns whether it knew it.
     fn purge(&self, event: &str) -> bool {
         let entry = self.lock().remove(event);
+        drop(self.ctx.journal.delete_event(event));
         // Dropping the entry drops its room handles: an idle actor finds no entry to park
         // in and stops, and gateways find no room.
         entry.is_some()
@@ -620,6 +751,10 @@ impl Hub {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        // Every row of the event, before the organizer hears it is gone.
+        journal::wait(self.ctx.journal.delete_event(event))
+            .await
+            .map_err(|_| HubError::Unavailable)?;
         self.purge(event);
         tracing::info!(event, "event deleted by the organizer");
         Ok(())

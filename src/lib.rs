@@ -36,6 +36,7 @@ pub mod engine;
 pub mod gateway;
 pub mod html;
 pub mod hub;
+pub mod journal;
 pub mod media;
 pub mod metrics;
 pub mod protocol;

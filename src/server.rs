@@ -36,6 +36,8 @@ use crate::config::Config;
 use crate::engine::member::Role;
 use crate::gateway::{self, limits::Limits};
 use crate::hub::{EventInfo, Hub};
+use crate::journal::sqlite::SqliteJournal;
+use crate::journal::{Ephemeral, Journal, JournalError};
 use crate::metrics::Metrics;
 use crate::protocol::load::{Library, LoadError};
 use crate::room::actor::RoomCtx;
@@ -58,6 +60,22 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("cluster mode: {0}")]
     Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    DataDir(#[from] crate::journal::dir::DataDirError),
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("cannot recover the stored events: {0}; the data dir is left as it is")]
+    Recovery(String),
+}
+
+/// Prepares the data dir (creating it, loading the token secret into `config`) and opens
+/// the journal: SQLite in the data dir, or nothing kept (`--ephemeral`, cluster mode).
+/// Called before binding, so a bad data dir stops the server before it listens.
+pub fn open_journal(config: &mut Config) -> Result<Arc<dyn Journal>, ServerError> {
+    match crate::journal::dir::prepare(config)? {
+        Some(path) => Ok(Arc::new(SqliteJournal::open(&path)?)),
+        None => Ok(Arc::new(Ephemeral)),
+    }
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -98,7 +116,17 @@ impl Deref for AppState {
 
 impl AppState {
     /// Builds the state: loads the protocol library and wires hub, bus and limits.
-    pub fn new(config: Config, local_addr: SocketAddr) -> Result<AppState, ServerError> {
+    pub fn new(mut config: Config, local_addr: SocketAddr) -> Result<AppState, ServerError> {
+        let journal = open_journal(&mut config)?;
+        AppState::with_journal(config, local_addr, journal)
+    }
+
+    /// [`AppState::new`] with an already opened journal.
+    pub fn with_journal(
+        config: Config,
+        local_addr: SocketAddr,
+        journal: Arc<dyn Journal>,
+    ) -> Result<AppState, ServerError> {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
         AppState::build(
             config,
@@ -107,13 +135,25 @@ impl AppState {
             CancellationToken::new(),
             TaskTracker::new(),
             None,
+            journal,
         )
     }
 
     /// Builds the state, in cluster mode when `config.redis` is set (connecting to Redis).
     pub async fn connect(config: Config, local_addr: SocketAddr) -> Result<AppState, ServerError> {
+        let mut config = config;
+        let journal = open_journal(&mut config)?;
+        AppState::connect_with(config, local_addr, journal).await
+    }
+
+    /// [`AppState::connect`] with an already opened journal.
+    pub async fn connect_with(
+        config: Config,
+        local_addr: SocketAddr,
+        journal: Arc<dyn Journal>,
+    ) -> Result<AppState, ServerError> {
         let Some(url) = config.redis.clone() else {
-            return AppState::new(config, local_addr);
+            return AppState::with_journal(config, local_addr, journal);
         };
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
         let cancel = CancellationToken::new();
@@ -149,7 +189,15 @@ impl AppState {
                 Err(e) => return Err(e.into()),
             }
         };
-        AppState::build(config, local_addr, clock, cancel, tracker, Some(node))
+        AppState::build(
+            config,
+            local_addr,
+            clock,
+            cancel,
+            tracker,
+            Some(node),
+            journal,
+        )
     }
 
     fn build(
@@ -159,6 +207,7 @@ impl AppState {
         cancel: CancellationToken,
         tracker: TaskTracker,
         cluster: Option<Arc<ClusterNode>>,
+        journal: Arc<dyn Journal>,
     ) -> Result<AppState, ServerError> {
         let library = Arc::new(Library::load_dir(&config.protocols_dir)?);
         let config = Arc::new(config);
@@ -175,10 +224,15 @@ impl AppState {
             log_len: config.event_log_len,
             idle: config.room_idle,
             cluster: cluster.clone(),
+            journal,
             word_list: Arc::clone(&config.word_list),
         };
         let hub = Hub::new(library, ctx, tracker.clone(), config.room_inbox);
         hub.set_default_retention(config.retention.as_secs());
+        let recovered = hub.recover().map_err(ServerError::Recovery)?;
+        if recovered > 0 {
+            tracing::info!(recovered, "events recovered from the journal");
+        }
         if let Some(node) = &cluster {
             node.start(Arc::clone(&hub));
         }
@@ -286,10 +340,23 @@ pub struct Demo {
 /// Creates the demo event with an invite for each role (a participant from each community).
 pub fn create_demo(state: &AppState) -> Result<Demo, ServerError> {
     let communities: Vec<String> = DEMO_COMMUNITIES.iter().map(|c| c.to_string()).collect();
-    let event = state
+    // After a restart the stored demo event comes back; its (new) links reach the same room.
+    let stored = state
         .hub
-        .create_event(DEMO_TITLE, DEMO_PROTOCOL, &communities, None)
-        .map_err(|e| ServerError::Demo(e.to_string()))?;
+        .events()
+        .into_iter()
+        .find(|e| e.title == DEMO_TITLE && !e.ended);
+    let event = match stored {
+        Some(e) => e,
+        None => {
+            let e = state
+                .hub
+                .create_event(DEMO_TITLE, DEMO_PROTOCOL, &communities, None)
+                .map_err(|e| ServerError::Demo(e.to_string()))?;
+            drop(state.hub.queue_meta(&e.id));
+            e
+        }
+    };
     let people = [
         (Role::Facilitator, "Facilitator", None),
         (Role::Moderator, "Moderator", None),
@@ -337,6 +404,17 @@ impl Server {
     pub async fn start(listener: TcpListener, config: Config) -> Result<Server, ServerError> {
         let addr = listener.local_addr()?;
         let state = AppState::connect(config, addr).await?;
+        Server::with_state(listener, state)
+    }
+
+    /// [`Server::start`] with a journal opened before binding ([`open_journal`]).
+    pub async fn start_with(
+        listener: TcpListener,
+        config: Config,
+        journal: Arc<dyn Journal>,
+    ) -> Result<Server, ServerError> {
+        let addr = listener.local_addr()?;
+        let state = AppState::connect_with(config, addr, journal).await?;
         Server::with_state(listener, state)
     }
 

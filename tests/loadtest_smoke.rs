@@ -165,10 +165,17 @@ fn townhall_against_commonground() {
     // facilitator's presentation (the speaker).
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_commonground"));
-    cmd.args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
-        .args(["--organizer-key", "smoke-test-organizer-key"])
-        .args(["--protocols", repo.to_str().expect("utf-8 path")])
-        .env_remove("COMMONGROUND_CONFIG");
+    cmd.args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--demo",
+        "false",
+        "--ephemeral",
+    ])
+    .args(["--organizer-key", "smoke-test-organizer-key"])
+    .args(["--protocols", repo.to_str().expect("utf-8 path")])
+    .env_remove("COMMONGROUND_CONFIG");
     let server = start(cmd);
     let url = format!("http://{}", server.addr);
     let v = loadtest(
@@ -212,18 +219,25 @@ fn cluster_of_two_nodes_over_redis() {
     let prefix = unique_prefix("loadtest-cluster");
     let node = |id: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_commonground"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
-            .args(["--organizer-key", "smoke-test-organizer-key"])
-            .args(["--token-secret", "smoke-test-token-secret-0123456789"])
-            .args([
-                "--redis",
-                "redis://127.0.0.1:6379",
-                "--redis-prefix",
-                &prefix,
-            ])
-            .args(["--node-id", id])
-            .args(["--protocols", repo.to_str().expect("utf-8 path")])
-            .env_remove("COMMONGROUND_CONFIG");
+        cmd.args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--demo",
+            "false",
+            "--ephemeral",
+        ])
+        .args(["--organizer-key", "smoke-test-organizer-key"])
+        .args(["--token-secret", "smoke-test-token-secret-0123456789"])
+        .args([
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--redis-prefix",
+            &prefix,
+        ])
+        .args(["--node-id", id])
+        .args(["--protocols", repo.to_str().expect("utf-8 path")])
+        .env_remove("COMMONGROUND_CONFIG");
         start(cmd)
     };
     let (a, b) = (node("smoke-a"), node("smoke-b"));

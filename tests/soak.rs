@@ -58,7 +58,14 @@ impl Drop for Server {
 
 fn start_server(protocols: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--demo",
+            "false",
+            "--ephemeral",
+        ])
         .args(["--organizer-key", KEY])
         .args(["--protocols", protocols.to_str().expect("utf-8 path")])
         .args(["--connect-rate", "100000", "--connect-burst", "100000"])

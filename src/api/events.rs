@@ -102,6 +102,8 @@ pub async fn create_event(
             req.retention_secs,
         )
         .map_err(hub_error)?;
+    // Durable before the 201: the invite links the organizer mails out must survive a restart.
+    app.hub.persist_meta(&info.id).await.map_err(hub_error)?;
     tracing::info!(event = %info.id, protocol = %info.protocol, "event created");
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }

@@ -32,8 +32,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, ConnId, Outbound, Sequenced, Subscriber};
 use crate::clock::Clock;
-use crate::cluster::msg::{self as cmsg, LoggedInput, WireInput};
-use crate::cluster::store::StoreError;
 use crate::cluster::ClusterNode;
 use crate::engine::command::Command;
 use crate::engine::core::Session;
@@ -45,6 +43,7 @@ use crate::engine::{Engine, Input};
 use crate::gateway::wire::{self, ClientId, LeftReason, ServerMsg, WIRE_VERSION};
 use crate::gateway::CloseReason;
 use crate::hub::Hub;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::record::Logged;
 use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomId, RoomKind, RoomMsg, RoomRecord};
@@ -69,6 +68,8 @@ pub struct RoomState {
     pub groups: BTreeMap<u32, RoomHandle>,
     /// Hall only: how many times breakouts were opened (assignments announced).
     pub openings: u32,
+    /// The journal holds a snapshot of this room (so it can be rebuilt without its protocol).
+    pub journaled: bool,
 }
 
 impl RoomState {
@@ -80,6 +81,7 @@ impl RoomState {
             record: Vec::new(),
             groups: BTreeMap::new(),
             openings: 0,
+            journaled: false,
         }
     }
 
@@ -169,6 +171,8 @@ pub struct RoomCtx {
     pub idle: Duration,
     /// Set in cluster mode: rooms append to Redis and run only while this node owns them.
     pub cluster: Option<Arc<ClusterNode>>,
+    /// Single node: where every input is made durable before anyone hears of it.
+    pub journal: Arc<dyn Journal>,
     /// Words and phrases that flag messages for moderators (`--word-list`), shared by every
     /// engine this node builds.
     pub word_list: Arc<crate::engine::moderation::WordList>,
@@ -176,8 +180,8 @@ pub struct RoomCtx {
 
 /// In cluster mode, an engine snapshot is stored (and the input log cleared) after this many
 /// inputs, which bounds what a takeover replays.
-const SNAPSHOT_EVERY: usize = 64;
-/// Cluster mode: how long a room waits before retrying a due timer Redis refused.
+pub(super) const SNAPSHOT_EVERY: usize = 64;
+/// How long a room waits before retrying a due timer its store refused.
 const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(250);
 
 enum Next {
@@ -214,15 +218,15 @@ pub struct RoomActor {
     /// Set while nobody is connected.
     idle_since: Option<Instant>,
     /// Cluster mode: the fencing epoch this node owns the room under.
-    epoch: Option<u64>,
+    pub(super) epoch: Option<u64>,
     /// Cluster mode: cancelled when the lease is lost.
     lease: CancellationToken,
     /// Cluster mode: the room is no longer ours; stop without applying anything else.
-    lost: bool,
+    pub(super) lost: bool,
     /// Cluster mode: the last input could not be made durable (and was rolled back).
-    unavailable: bool,
+    pub(super) unavailable: bool,
     /// Cluster mode: inputs applied since the last snapshot.
-    since_snapshot: usize,
+    pub(super) since_snapshot: usize,
     /// Cluster mode, halls: the live groups changed since Redis last heard of them.
     pub(super) groups_dirty: bool,
     /// Hall only: the group rooms staff were last told of (`groups` frame).
@@ -315,6 +319,11 @@ impl RoomActor {
                 }
             }
         }
+        // A room the journal has no snapshot of gets one first: a group is rebuilt from it
+        // alone (it has no protocol of its own in the registry).
+        if self.ctx.cluster.is_none() && !self.state.journaled {
+            self.save_journal_snapshot().await;
+        }
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, 1);
         tracing::debug!(room = %self.id, "room started");
         // Timers that fell due while the room was parked fire at their own deadlines.
@@ -342,7 +351,7 @@ impl RoomActor {
                     let _ = self.apply(Input::Tick).await;
                     self.reconcile_groups();
                     if self.unavailable && !self.lost {
-                        // Redis is away: the timer stays due; do not spin on it.
+                        // The store is away: the timer stays due; do not spin on it.
                         tokio::time::sleep(UNAVAILABLE_PAUSE).await;
                     }
                 }
@@ -377,42 +386,19 @@ impl RoomActor {
             self.hub.owner_stopped(&self.event, &self.id);
             node.room_stopped(&self.id, epoch, release && !self.lost)
                 .await;
+        } else if self.lost {
+            // The journal holds the room; the next join rebuilds it from there.
+            self.hub.owner_stopped(&self.event, &self.id);
         }
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, -1);
     }
 
-    /// Cluster mode: stores the engine and clears the input log (fenced); true when stored.
+    /// Stores the engine in the room's store (Redis or the journal); true when stored.
     async fn save_snapshot(&mut self) -> bool {
-        let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) else {
-            return false;
-        };
-        if self.lost {
-            return false;
-        }
-        let state = match serde_json::to_vec(&self.state.engine) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(room = %self.id, "cannot serialize the engine: {e}");
-                return false;
-            }
-        };
-        let res = node
-            .store()
-            .snapshot_and_trim(self.id.as_str(), epoch, self.state.last_seq, &state)
-            .await;
-        match res {
-            Ok(()) => {
-                self.since_snapshot = 0;
-                true
-            }
-            Err(StoreError::NotOwner | StoreError::StaleEpoch) => {
-                self.lost = true;
-                false
-            }
-            Err(e) => {
-                tracing::warn!(room = %self.id, "cannot store a snapshot: {e}");
-                false
-            }
+        if self.ctx.cluster.is_some() {
+            self.save_owned_snapshot().await
+        } else {
+            self.save_journal_snapshot().await
         }
     }
 
@@ -588,124 +574,23 @@ impl RoomActor {
         let _ = reply.send(res);
     }
 
-    /// Feeds the engine and publishes what it emitted.
+    /// Feeds the engine, makes the input durable (cluster owner: Redis; single node: the
+    /// journal) and only then publishes what it emitted.
     pub(super) async fn apply(&mut self, input: Input) -> Result<(), Rejection> {
         let now = self.ctx.clock.now();
-        let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) else {
-            let handled = self.state.engine.handle(now, input);
-            self.emit(handled.events, None);
-            return handled.result;
-        };
-        self.unavailable = false;
-        if self.lost {
-            self.unavailable = true;
-            return Err(Rejection::new(RejectCode::Forbidden, "the room moved"));
+        if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
+            return self.apply_owned(node, epoch, now, input).await;
         }
-        let before = self.state.engine.clone();
-        let logged = LoggedInput {
-            now,
-            input: WireInput::from(&input),
-        };
+        if self.ctx.journal.durable() {
+            return self.apply_journaled(now, input).await;
+        }
         let handled = self.state.engine.handle(now, input);
-        // A refusal that fired no timer changed nothing: nothing to make durable.
-        if handled.events.is_empty() && handled.result.is_err() {
-            return handled.result;
-        }
-        let first = self.state.last_seq + 1;
-        let frames: Vec<String> = handled
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| wire::encode_event(self.id.as_str(), first + i as u64, ev.at, &ev.kind))
-            .collect();
-        let input_bytes = serde_json::to_vec(&logged).unwrap_or_default();
-        let mut epoch = epoch;
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            let payloads: Vec<Vec<u8>> = handled
-                .events
-                .iter()
-                .zip(&frames)
-                .enumerate()
-                .map(|(i, (ev, f))| cmsg::encode_event(first + i as u64, epoch, &ev.audience, f))
-                .collect();
-            let res = node
-                .store()
-                .apply(self.id.as_str(), epoch, first, &input_bytes, &payloads)
-                .await;
-            match res {
-                Ok(_) => break Ok(()),
-                Err(StoreError::NotOwner) if attempt == 1 => {
-                    // Redis may have lost everything (restarted without persistence): put
-                    // the room back from memory, as it was before this input, and retry.
-                    match self.reseed(&node, epoch, &before).await {
-                        Some(e) => epoch = e,
-                        None => break Err(true),
-                    }
-                }
-                Err(
-                    StoreError::NotOwner | StoreError::StaleEpoch | StoreError::SeqMismatch { .. },
-                ) => break Err(true),
-                Err(e) => {
-                    tracing::warn!(room = %self.id, "cannot append: {e}");
-                    break Err(false);
-                }
-            }
-        };
-        if let Err(lost) = outcome {
-            self.state.engine = before;
-            self.unavailable = true;
-            if lost {
-                tracing::warn!(room = %self.id, epoch, "lost the room; stopping");
-                self.lost = true;
-            }
-            return Err(Rejection::new(RejectCode::Forbidden, "not applied"));
-        }
-        self.epoch = Some(epoch);
-        self.emit(handled.events, Some(frames));
-        self.since_snapshot += 1;
-        if self.since_snapshot >= SNAPSHOT_EVERY {
-            let _ = self.save_snapshot().await;
-        }
+        self.emit(handled.events, None);
         handled.result
     }
 
-    /// Cluster mode: Redis no longer knows the room; put it back from memory.
-    async fn reseed(
-        &mut self,
-        node: &Arc<ClusterNode>,
-        epoch: u64,
-        engine: &Engine,
-    ) -> Option<u64> {
-        match node.store().known(self.id.as_str()).await {
-            Ok(false) => {}
-            _ => return None,
-        }
-        let state = serde_json::to_vec(engine).ok()?;
-        let meta = if self.is_hall() {
-            self.hub.meta_bytes(&self.event).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let res = node
-            .store()
-            .reseed(self.id.as_str(), epoch, self.state.last_seq, &state, &meta)
-            .await;
-        match res {
-            Ok(Some(e)) => {
-                tracing::warn!(room = %self.id, epoch = e, seq = self.state.last_seq,
-                    "redis had lost the room; restored it from this node's memory");
-                node.reowned(&self.id, e);
-                self.since_snapshot = 0;
-                Some(e)
-            }
-            _ => None,
-        }
-    }
-
     /// Numbers, logs and publishes events the engine emitted (`frames`: already encoded).
-    fn emit(&mut self, events: Vec<Event>, frames: Option<Vec<String>>) {
+    pub(super) fn emit(&mut self, events: Vec<Event>, frames: Option<Vec<String>>) {
         let mut frames = frames.map(Vec::into_iter);
         for ev in events {
             self.state.last_seq += 1;

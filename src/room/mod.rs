@@ -10,6 +10,9 @@
 
 pub mod actor;
 mod groups;
+mod journaled;
+mod owner;
+pub mod recover;
 
 use std::fmt;
 use std::sync::Arc;

@@ -101,6 +101,101 @@ pub fn spawn_node(prefix: &str, id: &str, protocols: &Path) -> Node {
     Node { child, addr }
 }
 
+/// A single node (no Redis) on `data_dir`, with the token secret generated there, like the
+/// README's first command.
+pub fn spawn_single(data_dir: &Path, protocols: &Path) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
+        .args(["--organizer-key", ORG_KEY, "--shutdown-grace", "3s"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--protocols")
+        .arg(protocols)
+        .env_remove("COMMONGROUND_CONFIG")
+        .env_remove("COMMONGROUND_TOKEN_SECRET")
+        .env(
+            "RUST_LOG",
+            std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the commonground binary starts");
+    let addr = read_addr(&mut child);
+    Node { child, addr }
+}
+
+fn read_addr(child: &mut Child) -> SocketAddr {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("Commonground is listening on http://") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(WAIT)
+        .expect("the node prints its address")
+        .parse()
+        .unwrap()
+}
+
+/// One HTTP/1.1 request with the organizer key; the status and the body.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {ORG_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut buf))
+        .await
+        .expect("HTTP response in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // Chunked bodies: drop the chunk sizes (tests only look for substrings and JSON lines).
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
@@ -108,8 +203,17 @@ impl Drop for Node {
 }
 
 impl Node {
+    /// SIGKILL: the process gets no chance to flush or clean up anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: the graceful shutdown path.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 

@@ -91,6 +91,9 @@ pub fn test_config() -> Config {
         token_secret: Some("test-token-secret-0123456789".into()),
         protocols: Some(protocol_dir()),
         demo: Some(false),
+        // In-process servers keep nothing on disk (never in the cwd); the restart tests run
+        // the binary on a temp data dir.
+        ephemeral: Some(true),
         ..ServeArgs::default()
     };
     Config::resolve(args).unwrap()

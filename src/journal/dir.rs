@@ -1,0 +1,88 @@
+//! The data dir: created (mode 0700) and checked before the server binds; it holds the
+//! journal database and the generated token secret, so invite links survive restarts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// The journal's file in the data dir.
+pub const DB_FILE: &str = "commonground.db";
+/// The generated token secret in the data dir (used unless `--token-secret` is given).
+pub const SECRET_FILE: &str = "token-secret";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("data dir {path}: {reason}")]
+    Unusable { path: String, reason: String },
+}
+
+fn unusable(path: &Path, reason: impl std::fmt::Display) -> DataDirError {
+    DataDirError::Unusable {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Creates the data dir when missing, loads (or generates) the token secret into `config`
+/// unless one was configured, and returns the database path. `None` when nothing is kept on
+/// disk: `--ephemeral`, or cluster mode (Redis is the store of record there).
+pub fn prepare(config: &mut Config) -> Result<Option<PathBuf>, DataDirError> {
+    if config.ephemeral || config.redis.is_some() {
+        return Ok(None);
+    }
+    let dir = config.data_dir.clone();
+    if !dir.exists() {
+        create_private_dir(&dir)?;
+        tracing::info!(path = %dir.display(), "created the data dir");
+    }
+    if !dir.is_dir() {
+        return Err(unusable(&dir, "not a directory"));
+    }
+    if config.token_secret_generated {
+        config.token_secret = load_or_create_secret(&dir.join(SECRET_FILE))?;
+        config.token_secret_generated = false;
+    }
+    Ok(Some(dir.join(DB_FILE)))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), DataDirError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| unusable(dir, format!("cannot create it: {e}")))
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, DataDirError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let s = s.trim();
+            if s.len() < 16 {
+                return Err(unusable(path, "the token secret is shorter than 16 bytes"));
+            }
+            return Ok(s.as_bytes().to_vec());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(unusable(path, format!("cannot read the token secret: {e}"))),
+    }
+    let secret = crate::config::random_hex(32);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let write = |opts: &std::fs::OpenOptions| -> std::io::Result<()> {
+        let mut f = opts.open(path)?;
+        f.write_all(secret.as_bytes())?;
+        f.sync_all()
+    };
+    write(&opts).map_err(|e| unusable(path, format!("cannot write the token secret: {e}")))?;
+    Ok(secret.into_bytes())
+}

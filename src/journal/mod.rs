@@ -1,0 +1,145 @@
+//! The journal: what a single node makes durable so that nothing acknowledged is lost.
+//!
+//! A room appends each engine input together with the events it caused and awaits the
+//! journal's answer before anyone hears of them (`append` resolves only once the rows are
+//! on disk). Every `SNAPSHOT_EVERY` inputs the room stores its engine and the journal drops
+//! the inputs before it, so snapshot + inputs always rebuild the engine exactly (the engine
+//! is deterministic in `(now, input)`); the typed events are kept for the event's report,
+//! transcript and resume until the event is purged or deleted.
+//!
+//! Two implementations: [`sqlite::SqliteJournal`] (the default, one file in the data dir,
+//! one writer thread that group-commits every queued append) and [`Ephemeral`] (`--ephemeral`
+//! and in-process tests: acknowledges at once and keeps nothing, so a restart loses
+//! everything, as it says). Cluster mode keeps its own store of record, Redis
+//! (`cluster/store.rs`), reached through the cluster owner's code path.
+
+pub mod dir;
+pub mod sqlite;
+
+use std::fmt;
+
+use tokio::sync::oneshot;
+
+/// Why the journal did not store something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// The write failed (full disk, read-only file, I/O error): nothing was stored.
+    #[error("the journal cannot store it: {0}")]
+    Unavailable(String),
+    /// The database cannot be read or is not ours.
+    #[error("the journal is unreadable: {0}")]
+    Corrupt(String),
+    /// Written by a newer version of the server; never rewritten by an older one.
+    #[error(
+        "the database has schema version {found}, newer than this server's {supported}; \
+         run the newer server, or point --data-dir elsewhere"
+    )]
+    TooNew { found: i64, supported: i64 },
+    /// The writer thread is gone (the server is shutting down).
+    #[error("the journal is closed")]
+    Closed,
+}
+
+/// One engine input and the events it caused, in order.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub event: String,
+    pub room: String,
+    /// The sequence number of the first event (`events` are numbered from here).
+    pub first_seq: u64,
+    /// The input as `cluster::msg::LoggedInput` JSON (with its `now`).
+    pub input: Vec<u8>,
+    /// Each event as `engine::event::Event` JSON.
+    pub events: Vec<Vec<u8>>,
+}
+
+/// A room's engine at sequence number `seq`; the inputs appended before it are dropped.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub event: String,
+    pub room: String,
+    pub seq: u64,
+    /// The engine as JSON.
+    pub engine: Vec<u8>,
+}
+
+/// What the journal holds of one room.
+#[derive(Debug, Clone, Default)]
+pub struct StoredRoom {
+    /// The last snapshot: its sequence number and the engine JSON.
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    /// Inputs appended after the snapshot, oldest first (`LoggedInput` JSON).
+    pub inputs: Vec<Vec<u8>>,
+    /// Every event of the room, oldest first: sequence number and `Event` JSON.
+    pub events: Vec<(u64, Vec<u8>)>,
+}
+
+impl StoredRoom {
+    /// The sequence number of the last stored event (0 before the first).
+    pub fn top(&self) -> u64 {
+        self.events.last().map_or(0, |(s, _)| *s)
+    }
+}
+
+/// The answer to a write: resolves once the write is durable (or failed).
+pub type Ack = oneshot::Receiver<Result<(), JournalError>>;
+
+/// What a room and the event registry must make durable. Writes return at once with an
+/// [`Ack`] to await; reads are for start-up recovery and run on the caller's thread.
+pub trait Journal: Send + Sync + fmt::Debug {
+    /// Whether anything survives a restart (false for [`Ephemeral`]).
+    fn durable(&self) -> bool;
+    fn append(&self, a: Append) -> Ack;
+    fn snapshot(&self, s: Snapshot) -> Ack;
+    /// Stores (or replaces) an event's metadata (`hub::Meta` JSON).
+    fn put_event(&self, event: &str, meta: Vec<u8>) -> Ack;
+    /// Removes every row of the event: metadata, snapshots, inputs, events.
+    fn delete_event(&self, event: &str) -> Ack;
+    /// Every stored event's metadata.
+    fn events(&self) -> Result<Vec<Vec<u8>>, JournalError>;
+    /// The rooms the event has rows for.
+    fn rooms(&self, event: &str) -> Result<Vec<String>, JournalError>;
+    fn load_room(&self, room: &str) -> Result<StoredRoom, JournalError>;
+}
+
+fn ready(res: Result<(), JournalError>) -> Ack {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(res);
+    rx
+}
+
+/// Keeps nothing: every write is acknowledged at once, and a restart starts empty.
+#[derive(Debug, Default)]
+pub struct Ephemeral;
+
+impl Journal for Ephemeral {
+    fn durable(&self) -> bool {
+        false
+    }
+    fn append(&self, _: Append) -> Ack {
+        ready(Ok(()))
+    }
+    fn snapshot(&self, _: Snapshot) -> Ack {
+        ready(Ok(()))
+    }
+    fn put_event(&self, _: &str, _: Vec<u8>) -> Ack {
+        ready(Ok(()))
+    }
+    fn delete_event(&self, _: &str) -> Ack {
+        ready(Ok(()))
+    }
+    fn events(&self) -> Result<Vec<Vec<u8>>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn rooms(&self, _: &str) -> Result<Vec<String>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn load_room(&self, _: &str) -> Result<StoredRoom, JournalError> {
+        Ok(StoredRoom::default())
+    }
+}
+
+/// Awaits a write's acknowledgement.
+pub async fn wait(ack: Ack) -> Result<(), JournalError> {
+    ack.await.unwrap_or(Err(JournalError::Closed))
+}

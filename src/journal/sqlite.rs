@@ -1,0 +1,514 @@
+//! The SQLite journal: one database file, WAL mode, `synchronous=FULL`, one writer thread.
+//!
+//! Every room sends its writes to the one writer thread, which takes everything queued (from
+//! all rooms) into one transaction and commits it with one fsync, then answers each write.
+//! So a durable ack costs about one fsync however many rooms are busy (group commit), and a
+//! write is answered `Ok` only after the commit that holds it returned. Each write runs in
+//! its own savepoint, so one failing write fails alone; a failed commit fails them all.
+//!
+//! Reads (start-up recovery) use a second connection; WAL lets them run beside the writer.
+//!
+//! Schema: `PRAGMA user_version` is the schema version; `MIGRATIONS[i]` takes a database
+//! from version `i` to `i + 1`, in one transaction. A database with a newer version is
+//! refused, never rewritten; a file that is not a SQLite database (or not ours) is refused
+//! with the reason.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::{Ack, Append, Journal, JournalError, Snapshot, StoredRoom};
+
+/// Marks the file as ours (`PRAGMA application_id`): "CmGd".
+const APPLICATION_ID: i64 = 0x436d_4764;
+/// The most writes one transaction takes, which bounds a commit's size.
+const MAX_BATCH: usize = 4096;
+
+/// Forward migrations, oldest first; the schema version is their count.
+const MIGRATIONS: &[&str] = &[
+    // 1: events, snapshots, inputs since the snapshot, the typed event log.
+    "CREATE TABLE events (id TEXT PRIMARY KEY, meta BLOB NOT NULL);
+     CREATE TABLE snapshots (room TEXT PRIMARY KEY, event TEXT NOT NULL,
+                             seq INTEGER NOT NULL, engine BLOB NOT NULL);
+     CREATE INDEX snapshots_event ON snapshots(event);
+     CREATE TABLE inputs (id INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL,
+                          room TEXT NOT NULL, first_seq INTEGER NOT NULL, input BLOB NOT NULL);
+     CREATE INDEX inputs_room ON inputs(room, id);
+     CREATE INDEX inputs_event ON inputs(event);
+     CREATE TABLE log (room TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+                       body BLOB NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID;
+     CREATE INDEX log_event ON log(event);",
+];
+
+/// The schema version this server writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+enum Job {
+    Append(Append),
+    Snapshot(Snapshot),
+    PutEvent(String, Vec<u8>),
+    DeleteEvent(String),
+}
+
+type Queued = (Job, oneshot::Sender<Result<(), JournalError>>);
+
+#[derive(Debug)]
+pub struct SqliteJournal {
+    path: PathBuf,
+    tx: Mutex<Option<std_mpsc::Sender<Queued>>>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> JournalError {
+    JournalError::Corrupt(format!("{}: {e}", path.display()))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> JournalError {
+    JournalError::Unavailable(e.to_string())
+}
+
+impl SqliteJournal {
+    /// Opens (creating, migrating) the database at `path` and starts the writer thread.
+    pub fn open(path: &Path) -> Result<SqliteJournal, JournalError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| corrupt(path, e))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| corrupt(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(corrupt(path, format!("cannot use WAL mode (got {mode})")));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| corrupt(path, e))?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| corrupt(path, e))?;
+        if check != "ok" {
+            return Err(corrupt(path, format!("integrity check failed: {check}")));
+        }
+        migrate(&mut conn, path)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| corrupt(path, e))?;
+        let (tx, rx) = std_mpsc::channel::<Queued>();
+        let writer = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(unavailable)?;
+        Ok(SqliteJournal {
+            path: path.to_path_buf(),
+            tx: Mutex::new(Some(tx)),
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn send(&self, job: Job) -> Ack {
+        let (tx, rx) = oneshot::channel();
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(q) => {
+                if let Err(std_mpsc::SendError((_, tx))) = q.send((job, tx)) {
+                    let _ = tx.send(Err(JournalError::Closed));
+                }
+            }
+            None => {
+                let _ = tx.send(Err(JournalError::Closed));
+            }
+        }
+        rx
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn).map_err(|e| corrupt(&self.path, e))
+    }
+
+    /// Stops taking writes, lets the writer finish what is queued and waits for it.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for SqliteJournal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    let app: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| corrupt(path, e))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| corrupt(path, e))?;
+    if app != 0 && app != APPLICATION_ID {
+        return Err(corrupt(path, "not a Commonground database"));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::TooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if app == 0 && version != 0 {
+        return Err(corrupt(path, "not a Commonground database"));
+    }
+    let start = usize::try_from(version).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        let t = conn.transaction().map_err(unavailable)?;
+        t.execute_batch(sql).map_err(unavailable)?;
+        t.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};",
+            i + 1
+        ))
+        .map_err(unavailable)?;
+        t.commit().map_err(unavailable)?;
+        tracing::info!(path = %path.display(), version = i + 1, "journal schema migrated");
+    }
+    Ok(())
+}
+
+fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
+    match job {
+        Job::Append(a) => {
+            conn.prepare_cached(
+                "INSERT INTO inputs (event, room, first_seq, input) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![a.event, a.room, a.first_seq as i64, a.input])?;
+            let mut ins = conn.prepare_cached(
+                "INSERT INTO log (room, seq, event, body) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (i, body) in a.events.iter().enumerate() {
+                ins.execute(params![
+                    a.room,
+                    (a.first_seq + i as u64) as i64,
+                    a.event,
+                    body
+                ])?;
+            }
+        }
+        Job::Snapshot(s) => {
+            conn.prepare_cached(
+                "INSERT INTO snapshots (room, event, seq, engine) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(room) DO UPDATE SET seq = excluded.seq, engine = excluded.engine",
+            )?
+            .execute(params![s.room, s.event, s.seq as i64, s.engine])?;
+            // Writes are applied in the order they were queued: every input of this room
+            // queued before the snapshot is in it.
+            conn.prepare_cached("DELETE FROM inputs WHERE room = ?1")?
+                .execute(params![s.room])?;
+        }
+        Job::PutEvent(id, meta) => {
+            conn.prepare_cached(
+                "INSERT INTO events (id, meta) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET meta = excluded.meta",
+            )?
+            .execute(params![id, meta])?;
+        }
+        Job::DeleteEvent(id) => {
+            for table in ["inputs", "log", "snapshots"] {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE event = ?1"),
+                    params![id],
+                )?;
+            }
+            conn.execute("DELETE FROM events WHERE id = ?1", params![id])?;
+        }
+    }
+    Ok(())
+}
+
+/// The writer thread: one transaction (and one fsync) per batch of queued writes.
+fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Queued>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, batch);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: Vec<Queued>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!("journal: cannot begin a transaction: {e}");
+        for (_, tx) in batch {
+            let _ = tx.send(Err(unavailable(&e)));
+        }
+        return;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for (job, tx) in batch {
+        let res = conn
+            .execute_batch("SAVEPOINT w")
+            .and_then(|()| run_job(conn, &job))
+            .and_then(|()| conn.execute_batch("RELEASE w"));
+        let res = match res {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!("journal: a write failed: {e}");
+                let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+                Err(unavailable(e))
+            }
+        };
+        results.push((res, tx));
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for (res, tx) in results {
+                let _ = tx.send(res);
+            }
+        }
+        Err(e) => {
+            tracing::error!("journal: commit failed, nothing of this batch is stored: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+            for (_, tx) in results {
+                let _ = tx.send(Err(unavailable(&e)));
+            }
+        }
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn append(&self, a: Append) -> Ack {
+        self.send(Job::Append(a))
+    }
+
+    fn snapshot(&self, s: Snapshot) -> Ack {
+        self.send(Job::Snapshot(s))
+    }
+
+    fn put_event(&self, event: &str, meta: Vec<u8>) -> Ack {
+        self.send(Job::PutEvent(event.to_string(), meta))
+    }
+
+    fn delete_event(&self, event: &str) -> Ack {
+        self.send(Job::DeleteEvent(event.to_string()))
+    }
+
+    fn events(&self) -> Result<Vec<Vec<u8>>, JournalError> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT meta FROM events ORDER BY rowid")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn rooms(&self, event: &str) -> Result<Vec<String>, JournalError> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT room FROM snapshots WHERE event = ?1
+                 UNION SELECT DISTINCT room FROM log WHERE event = ?1",
+            )?;
+            let rows = st.query_map(params![event], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn load_room(&self, room: &str) -> Result<StoredRoom, JournalError> {
+        self.read(|c| {
+            let snapshot = c
+                .prepare("SELECT seq, engine FROM snapshots WHERE room = ?1")?
+                .query_map(params![room], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+                })?
+                .next()
+                .transpose()?;
+            let inputs = c
+                .prepare("SELECT input FROM inputs WHERE room = ?1 ORDER BY id")?
+                .query_map(params![room], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+            let events = c
+                .prepare("SELECT seq, body FROM log WHERE room = ?1 ORDER BY seq")?
+                .query_map(params![room], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(u64, Vec<u8>)>>>()?;
+            Ok(StoredRoom {
+                snapshot,
+                inputs,
+                events,
+            })
+        })
+    }
+}
+
+/// Counts every row the database holds of `event` (tests: nothing survives a delete).
+pub fn rows_of_event(path: &Path, event: &str) -> Result<u64, JournalError> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| corrupt(path, e))?;
+    let mut n = 0u64;
+    for sql in [
+        "SELECT count(*) FROM events WHERE id = ?1",
+        "SELECT count(*) FROM snapshots WHERE event = ?1",
+        "SELECT count(*) FROM inputs WHERE event = ?1",
+        "SELECT count(*) FROM log WHERE event = ?1",
+    ] {
+        let k: i64 = c
+            .query_row(sql, params![event], |r| r.get(0))
+            .map_err(|e| corrupt(path, e))?;
+        n += k as u64;
+    }
+    Ok(n)
+}
+
+/// Sets the schema version of the database at `path` (tests: a database from a newer server).
+pub fn set_schema_version(path: &Path, version: i64) -> Result<(), JournalError> {
+    let c = Connection::open(path).map_err(|e| corrupt(path, e))?;
+    c.execute_batch(&format!("PRAGMA user_version = {version}"))
+        .map_err(|e| corrupt(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::wait;
+
+    fn temp_db() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cg-journal-{}", crate::config::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("journal.db")
+    }
+
+    fn append(event: &str, room: &str, first: u64, n: usize) -> Append {
+        Append {
+            event: event.into(),
+            room: room.into(),
+            first_seq: first,
+            input: format!("input-{first}").into_bytes(),
+            events: (0..n)
+                .map(|i| format!("ev-{}", first + i as u64).into_bytes())
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_from_many_rooms_survive_a_reopen_and_a_snapshot_trims() {
+        let path = temp_db();
+        {
+            let j = SqliteJournal::open(&path).unwrap();
+            let acks: Vec<Ack> = (0..200)
+                .map(|i| j.append(append("e1", &format!("e1/r{}", i % 10), 1 + i / 10 * 2, 2)))
+                .collect();
+            for a in acks {
+                wait(a).await.unwrap();
+            }
+            wait(j.snapshot(Snapshot {
+                event: "e1".into(),
+                room: "e1/r0".into(),
+                seq: 40,
+                engine: b"engine".to_vec(),
+            }))
+            .await
+            .unwrap();
+            wait(j.append(append("e1", "e1/r0", 41, 1))).await.unwrap();
+        }
+        let j = SqliteJournal::open(&path).unwrap();
+        let r0 = j.load_room("e1/r0").unwrap();
+        assert_eq!(r0.snapshot, Some((40, b"engine".to_vec())));
+        assert_eq!(r0.inputs, vec![b"input-41".to_vec()]);
+        assert_eq!(r0.top(), 41);
+        let r3 = j.load_room("e1/r3").unwrap();
+        assert_eq!(r3.inputs.len(), 20);
+        assert_eq!(r3.events.len(), 40);
+        assert!(r3.events.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_and_stores_nothing() {
+        let path = temp_db();
+        let j = SqliteJournal::open(&path).unwrap();
+        wait(j.append(append("e1", "e1/hall", 1, 2))).await.unwrap();
+        // Same sequence numbers again: the primary key refuses it.
+        let dup = j.append(append("e1", "e1/hall", 2, 1));
+        let ok = j.append(append("e1", "e1/hall", 3, 1));
+        assert!(matches!(wait(dup).await, Err(JournalError::Unavailable(_))));
+        wait(ok).await.unwrap();
+        let r = j.load_room("e1/hall").unwrap();
+        assert_eq!(r.inputs.len(), 2);
+        assert_eq!(r.top(), 3);
+    }
+
+    #[tokio::test]
+    async fn deleting_an_event_leaves_no_row() {
+        let path = temp_db();
+        let j = SqliteJournal::open(&path).unwrap();
+        wait(j.put_event("e1", b"{}".to_vec())).await.unwrap();
+        wait(j.put_event("e2", b"{}".to_vec())).await.unwrap();
+        wait(j.append(append("e1", "e1/hall", 1, 3))).await.unwrap();
+        wait(j.append(append("e2", "e2/hall", 1, 1))).await.unwrap();
+        wait(j.snapshot(Snapshot {
+            event: "e1".into(),
+            room: "e1/group-1".into(),
+            seq: 0,
+            engine: vec![1],
+        }))
+        .await
+        .unwrap();
+        assert_eq!(rows_of_event(&path, "e1").unwrap(), 1 + 1 + 1 + 3);
+        wait(j.delete_event("e1")).await.unwrap();
+        assert_eq!(rows_of_event(&path, "e1").unwrap(), 0);
+        assert_eq!(rows_of_event(&path, "e2").unwrap(), 3);
+    }
+
+    #[test]
+    fn a_newer_schema_and_a_foreign_file_are_refused() {
+        let path = temp_db();
+        drop(SqliteJournal::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+            .unwrap();
+        drop(c);
+        let err = SqliteJournal::open(&path).unwrap_err();
+        assert!(matches!(err, JournalError::TooNew { .. }), "{err}");
+        assert!(err.to_string().contains("newer"), "{err}");
+
+        let junk = temp_db();
+        std::fs::write(
+            &junk,
+            b"this is not a database, just text that is long enough",
+        )
+        .unwrap();
+        let err = SqliteJournal::open(&junk).unwrap_err();
+        assert!(matches!(err, JournalError::Corrupt(_)), "{err}");
+
+        let other = temp_db();
+        let c = Connection::open(&other).unwrap();
+        c.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 1;")
+            .unwrap();
+        drop(c);
+        let err = SqliteJournal::open(&other).unwrap_err();
+        assert!(
+            err.to_string().contains("not a Commonground database"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! Restarts of the real binary on the same data dir (the SQLite journal, the default): the
+//! server is SIGKILLed while facilitators send commands with ids, and restarted. Every
+//! acknowledged command must be in the event log (resume from seq 0), the transcript and the
+//! report; no refused one is; sequence numbers continue without a gap; invite links minted
+//! before the crash still join; a turn granted before the crash ends at its announced
+//! deadline. Also a clean SIGTERM restart, a restart after the event ended, and a delete
+//! that leaves no row in the database.
+//!
+//! Waits are bounded (every read has a timeout); nothing measures wall-clock time.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use common::cluster_node::{request, spawn_single, unique, Node};
+use common::Client;
+
+/// The test protocols plus an open floor with a short turn, for the timer check.
+fn protocols() -> PathBuf {
+    let dir = common::protocol_dir();
+    std::fs::write(
+        dir.join("restart-floor.toml"),
+        r#"name = "restart-floor"
+title = "Open floor, short turns"
+description = "An open floor whose turns end on their own after a few seconds."
+
+[[phase]]
+id = "open"
+kind = "queue"
+title = "Open floor"
+prompt = "What matters to you?"
+ordering = "fifo"
+turn = "4s"
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+fn data_dir() -> PathBuf {
+    std::env::temp_dir().join(unique("restart-data"))
+}
+
+async fn create_event(node: &Node, protocol: &str) -> String {
+    let (status, body) = request(
+        node.addr,
+        "POST",
+        "/api/events",
+        Some(json!({"title": "Restart", "protocol": protocol,
+            "communities": ["Dayton, OH", "Boulder, CO"], "seed": 11})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn invite(
+    node: &Node,
+    event: &str,
+    role: &str,
+    name: &str,
+    community: Option<&str>,
+) -> String {
+    let (status, body) = request(
+        node.addr,
+        "POST",
+        &format!("/api/events/{event}/invites"),
+        Some(json!({"role": role, "name": name, "community": community})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// Joins with `resume` from seq 0 and returns the client and every event the room still
+/// keeps, which after a restart must be exactly what was stored.
+async fn join_resumed(node: &Node, event: &str, token: &str) -> (Client, Vec<Value>) {
+    let mut c = node.connect().await;
+    c.send(json!({"type": "hello", "token": token,
+        "resume": {"room": format!("{event}/hall"), "last_seq": 0}}))
+        .await;
+    let welcome = c.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let resumed = c.recv_json().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["recovered"], true, "{resumed}");
+    let events = resumed["events"].as_array().unwrap().clone();
+    (c, events)
+}
+
+fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
+}
+
+fn broadcasts(events: &[Value]) -> BTreeSet<String> {
+    events
+        .iter()
+        .filter(|e| e["event"]["type"] == "broadcast")
+        .map(|e| e["event"]["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// What one sender saw: texts acknowledged, texts refused.
+#[derive(Default)]
+struct Sent {
+    acked: Vec<String>,
+    refused: Vec<String>,
+}
+
+/// Sends broadcasts until the connection dies (the server is killed) or `max` are answered.
+async fn send_until_dead(mut c: Client, tag: String, max: usize) -> Sent {
+    let mut sent = Sent::default();
+    for i in 0..max {
+        let text = format!("{tag}-{i}");
+        c.send(json!({"type": "broadcast", "text": text, "id": i + 1}))
+            .await;
+        // Until this command's answer, or the socket ends.
+        let reply = loop {
+            let Ok(Some(m)) = tokio::time::timeout(common::WAIT, c.recv_msg()).await else {
+                break None;
+            };
+            let tungstenite::Message::Text(t) = m else {
+                if matches!(m, tungstenite::Message::Close(_)) {
+                    break None;
+                }
+                continue;
+            };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if (v["type"] == "ack" || v["type"] == "error") && v["id"] == json!(i + 1) {
+                break Some(v);
+            }
+        };
+        match reply {
+            Some(v) if v["type"] == "ack" => sent.acked.push(text),
+            Some(_) => sent.refused.push(text),
+            None => break,
+        }
+    }
+    sent
+}
+
+use tokio_tungstenite::tungstenite;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_session_loses_no_acknowledged_command() {
+    let dir = data_dir();
+    let protocols = protocols();
+    let mut node = spawn_single(&dir, &protocols);
+    let event = create_event(&node, "test-open").await;
+    let tokens: Vec<String> = {
+        let mut t = Vec::new();
+        for name in ["Fac A", "Fac B", "Fac C"] {
+            t.push(invite(&node, &event, "facilitator", name, None).await);
+        }
+        t
+    };
+    let mut fac = node.join(&tokens[0]).await;
+    fac.ok(json!({"type": "start"})).await;
+    drop(fac);
+    let mut all_acked = BTreeSet::new();
+    let mut all_refused = BTreeSet::new();
+    let mut top = 0u64;
+    // Seeded rounds: the kill comes after a different number of acknowledged commands.
+    let mut rng = 0x5eed_u64;
+    for round in 0..3u64 {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let kill_after = 10 + (rng >> 33) % 40;
+        let mut senders = Vec::new();
+        let mut first = None;
+        for (k, token) in tokens.iter().enumerate() {
+            // Invite links minted before any restart still join.
+            let (c, events) = join_resumed(&node, &event, token).await;
+            let s = seqs(&events);
+            assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "gap in {s:?}");
+            if first.is_none() {
+                first = Some(events);
+            }
+            senders.push(tokio::spawn(send_until_dead(
+                c,
+                format!("r{round}-s{k}"),
+                1_000,
+            )));
+        }
+        let events = first.unwrap();
+        // Everything acknowledged before the last kill is in the log, nothing refused is, and
+        // numbering continued from where it was.
+        let logged = broadcasts(&events);
+        for t in &all_acked {
+            assert!(logged.contains(t), "acked {t} lost after the restart");
+        }
+        for t in &all_refused {
+            assert!(!logged.contains(t), "refused {t} is in the log");
+        }
+        let s = seqs(&events);
+        assert_eq!(s.first(), Some(&1));
+        assert!(
+            *s.last().unwrap() >= top,
+            "seq went back: {} < {top}",
+            s.last().unwrap()
+        );
+        // Wait until enough commands were answered, then SIGKILL mid-stream.
+        let metric_path = "/metrics";
+        for _ in 0..2_000 {
+            let (_, body) = request(node.addr, "GET", metric_path, None).await;
+            let n = body
+                .lines()
+                .find_map(|l| l.strip_prefix("commonground_commands_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if n as u64 >= kill_after {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        node.kill();
+        for s in senders {
+            let sent = s.await.unwrap();
+            all_acked.extend(sent.acked);
+            all_refused.extend(sent.refused);
+        }
+        top = *s.last().unwrap();
+        node = spawn_single(&dir, &protocols);
+    }
+    assert!(all_acked.len() >= 30, "only {} acked", all_acked.len());
+    // After the last restart: the log, the transcript and the report hold every ack.
+    let (_c, events) = join_resumed(&node, &event, &tokens[0]).await;
+    let s = seqs(&events);
+    assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "gap in {s:?}");
+    let logged = broadcasts(&events);
+    for t in &all_acked {
+        assert!(logged.contains(t), "acked {t} lost");
+    }
+    let (status, transcript) = request(
+        node.addr,
+        "GET",
+        &format!("/api/events/{event}/transcript"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{transcript}");
+    for t in &all_acked {
+        assert!(
+            transcript.contains(&format!("\"{t}\"")),
+            "{t} not in the transcript"
+        );
+    }
+    for t in &all_refused {
+        assert!(
+            !transcript.contains(&format!("\"{t}\"")),
+            "refused {t} in the transcript"
+        );
+    }
+    let (status, report) = request(
+        node.addr,
+        "GET",
+        &format!("/api/events/{event}/report"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_granted_before_a_crash_ends_at_its_announced_deadline() {
+    let dir = data_dir();
+    let protocols = protocols();
+    let mut node = spawn_single(&dir, &protocols);
+    let event = create_event(&node, "restart-floor").await;
+    let fac_t = invite(&node, &event, "facilitator", "Fac", None).await;
+    let ana_t = invite(&node, &event, "participant", "Ana", Some("Dayton, OH")).await;
+    let mut fac = node.join(&fac_t).await;
+    fac.ok(json!({"type": "start"})).await;
+    let mut ana = node.join(&ana_t).await;
+    ana.ok(json!({"type": "raise_hand"})).await;
+    let granted = ana.event("floor_granted").await;
+    let deadline = granted["event"]["deadline"].as_u64().expect("a deadline");
+    node.kill();
+    node = spawn_single(&dir, &protocols);
+    // Ana comes back with the link she had; the turn ends at the deadline it announced,
+    // whether that passed while the server was down or not.
+    let (mut ana, events) = join_resumed(&node, &event, &ana_t).await;
+    let released = match events
+        .iter()
+        .find(|e| e["event"]["type"] == "floor_released")
+    {
+        Some(e) => e.clone(),
+        None => ana.event("floor_released").await,
+    };
+    assert_eq!(released["event"]["reason"], "expired", "{released}");
+    assert_eq!(released["at"].as_u64(), Some(deadline), "{released}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restart_and_restart_after_the_end_keep_the_event_then_delete_removes_every_row() {
+    let dir = data_dir();
+    let protocols = protocols();
+    let mut node = spawn_single(&dir, &protocols);
+    let event = create_event(&node, "test-open").await;
+    let fac_t = invite(&node, &event, "facilitator", "Fac", None).await;
+    let mut fac = node.join(&fac_t).await;
+    fac.ok(json!({"type": "start"})).await;
+    fac.ok(json!({"type": "broadcast", "text": "before-term"}))
+        .await;
+    drop(fac);
+    node.terminate();
+    node = spawn_single(&dir, &protocols);
+    let (mut fac, events) = join_resumed(&node, &event, &fac_t).await;
+    assert!(broadcasts(&events).contains("before-term"));
+    fac.ok(json!({"type": "broadcast", "text": "after-term"}))
+        .await;
+    fac.ok(json!({"type": "end"})).await;
+    let _ = fac.closed().await;
+    node.kill();
+    node = spawn_single(&dir, &protocols);
+    // Ended: no join, but the report and the transcript are still served.
+    let (status, ev) = request(node.addr, "GET", &format!("/api/events/{event}"), None).await;
+    assert_eq!(status, 200, "{ev}");
+    let (status, transcript) = request(
+        node.addr,
+        "GET",
+        &format!("/api/events/{event}/transcript"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{transcript}");
+    assert!(transcript.contains("before-term") && transcript.contains("after-term"));
+    let (status, report) = request(
+        node.addr,
+        "GET",
+        &format!("/api/events/{event}/report"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    // Delete: not a single row of the event survives, in the file itself.
+    let db = dir.join(commonground::journal::dir::DB_FILE);
+    assert!(commonground::journal::sqlite::rows_of_event(&db, &event).unwrap() > 0);
+    let (status, body) = request(node.addr, "DELETE", &format!("/api/events/{event}"), None).await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    assert_eq!(
+        commonground::journal::sqlite::rows_of_event(&db, &event).unwrap(),
+        0
+    );
+    node.kill();
+    node = spawn_single(&dir, &protocols);
+    let (status, _) = request(node.addr, "GET", &format!("/api/events/{event}"), None).await;
+    assert_eq!(status, 404);
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_database_from_a_newer_version_or_not_a_database_is_refused_with_a_reason() {
+    let protocols = protocols();
+    for (name, setup) in [("newer", "newer" as &str), ("garbage", "garbage")] {
+        let dir = data_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join(commonground::journal::dir::DB_FILE);
+        match setup {
+            "newer" => {
+                let c = rusqlite_free_newer_db(&db);
+                assert!(c);
+            }
+            _ => std::fs::write(&db, vec![b'x'; 4096]).unwrap(),
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_commonground"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("--protocols")
+            .arg(&protocols)
+            .env_remove("COMMONGROUND_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: started anyway");
+        assert!(
+            err.contains(&dir.display().to_string()) || err.contains("newer"),
+            "{name}: {err}"
+        );
+        if name == "newer" {
+            assert!(err.contains("newer"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A database as a newer server would leave it: our application id, a higher version.
+fn rusqlite_free_newer_db(db: &Path) -> bool {
+    let j = commonground::journal::sqlite::SqliteJournal::open(db).unwrap();
+    j.close();
+    drop(j);
+    commonground::journal::sqlite::set_schema_version(
+        db,
+        commonground::journal::sqlite::SCHEMA_VERSION + 1,
+    )
+    .is_ok()
+}
