@@ -125,6 +125,16 @@ pub struct ServeArgs {
     /// Keep everything in memory: a restart loses every event (tests, demos).
     #[arg(long, env = "COMMONGROUND_EPHEMERAL", num_args = 0..=1, default_missing_value = "true")]
     pub ephemeral: Option<bool>,
+    /// Voice: `on` runs the embedded audio SFU, `off` the text-only server [default: on].
+    #[arg(long, env = "COMMONGROUND_MEDIA", value_parser = parse_on_off)]
+    pub media: Option<bool>,
+    /// UDP address of the audio SFU, one socket for every peer [default: 127.0.0.1:0].
+    #[arg(long, env = "COMMONGROUND_MEDIA_BIND")]
+    pub media_bind: Option<SocketAddr>,
+    /// Address announced to browsers in the SDP answer, when the bind address is not the one
+    /// they reach (NAT, a wildcard bind) [default: the bound address].
+    #[arg(long, env = "COMMONGROUND_MEDIA_PUBLIC_ADDR")]
+    pub media_public_addr: Option<SocketAddr>,
 }
 
 /// The same settings in a TOML file. Durations are strings such as `"10s"` or `"500ms"`.
@@ -161,6 +171,9 @@ struct FileConfig {
     retention: Option<String>,
     data_dir: Option<PathBuf>,
     ephemeral: Option<bool>,
+    media: Option<String>,
+    media_bind: Option<String>,
+    media_public_addr: Option<String>,
 }
 
 /// The effective configuration. Fields are public so tests can shape a server; production
@@ -208,6 +221,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Nothing is written to disk; a restart starts empty.
     pub ephemeral: bool,
+    /// The audio SFU runs (`--media on`).
+    pub media: bool,
+    pub media_bind: SocketAddr,
+    pub media_public_addr: Option<SocketAddr>,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -219,6 +236,15 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
+/// `on`/`off` (also `true`/`false`), for switches such as `--media`.
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("`{s}`: use on or off")),
+    }
+}
+
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -227,6 +253,28 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// The media flags: an address a browser can be told must be a real one.
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        if !self.media {
+            return Ok(());
+        }
+        match self.media_public_addr {
+            Some(a) if a.ip().is_unspecified() || a.port() == 0 => Err(invalid(
+                "media_public_addr",
+                "must be a concrete address and port browsers can reach",
+            )),
+            Some(_) if self.media_bind.port() == 0 => Err(invalid(
+                "media_bind",
+                "needs a fixed port when media_public_addr is set (the NAT forwards it)",
+            )),
+            None if self.media_bind.ip().is_unspecified() => Err(invalid(
+                "media_public_addr",
+                "is required when media_bind is a wildcard address",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Resolves flags/environment over the optional file over defaults, then validates.
     pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
         let file = match &args.config {
@@ -257,7 +305,29 @@ impl Config {
             Some(s) => (s.into_bytes(), false),
             None => (random_hex(32).into_bytes(), true),
         };
+        let media = match (args.media, file.media) {
+            (Some(m), _) => m,
+            (None, Some(s)) => parse_on_off(&s).map_err(|e| invalid("media", e))?,
+            (None, None) => true,
+        };
+        let addr =
+            |key: &'static str, v: Option<String>| -> Result<Option<SocketAddr>, ConfigError> {
+                v.map(|s| s.parse().map_err(|e| invalid(key, format!("`{s}`: {e}"))))
+                    .transpose()
+            };
+        let media_bind = match args.media_bind {
+            Some(b) => b,
+            None => addr("media_bind", file.media_bind)?
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        };
+        let media_public_addr = match args.media_public_addr {
+            Some(a) => Some(a),
+            None => addr("media_public_addr", file.media_public_addr)?,
+        };
         let config = Config {
+            media,
+            media_bind,
+            media_public_addr,
             bind,
             public_url: args.public_url.or(file.public_url),
             organizer_key,
@@ -344,6 +414,7 @@ impl Config {
 
     /// Checks every value; the first bad one is reported with its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_media()?;
         if self.organizer_key.len() < 8 {
             return Err(invalid("organizer_key", "use at least 8 characters"));
         }
@@ -523,6 +594,41 @@ mod tests {
         assert!(c.organizer_key_generated);
         assert_eq!(c.max_message_bytes, 16 * 1024);
         assert_eq!(c.hello_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn media_flags_are_validated_before_binding() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert!(c.media);
+        assert_eq!(c.media_bind, SocketAddr::from(([127, 0, 0, 1], 0)));
+        let key_of = |args: ServeArgs| match Config::resolve(args) {
+            Err(ConfigError::Invalid { key, .. }) => Some(key),
+            _ => None,
+        };
+        let wildcard = ServeArgs {
+            media_bind: Some("0.0.0.0:3478".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(key_of(wildcard), Some("media_public_addr"));
+        let floating = ServeArgs {
+            media_public_addr: Some("203.0.113.7:3478".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(key_of(floating), Some("media_bind"));
+        let natted = ServeArgs {
+            media_bind: Some("0.0.0.0:3478".parse().unwrap()),
+            media_public_addr: Some("203.0.113.7:3478".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(key_of(natted), None);
+        let off = ServeArgs {
+            media: Some(false),
+            media_bind: Some("0.0.0.0:0".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert!(!Config::resolve(off).unwrap().media);
+        assert_eq!(parse_on_off("off"), Ok(false));
+        assert!(parse_on_off("maybe").is_err());
     }
 
     #[test]

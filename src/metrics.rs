@@ -31,6 +31,8 @@ pub struct Metrics {
     /// Refused commands by code. A std mutex: updates are a map insert, never held across
     /// an await.
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// The audio SFU's counters (shared with the media task).
+    pub media: std::sync::Arc<crate::media::MediaStats>,
 }
 
 impl Metrics {
@@ -160,6 +162,7 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let sum = load(&self.latency_sum_us) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        self.media.render(&mut out);
         out
     }
 }

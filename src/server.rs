@@ -66,6 +66,8 @@ pub enum ServerError {
     Journal(#[from] JournalError),
     #[error("cannot recover the stored events: {0}; the data dir is left as it is")]
     Recovery(String),
+    #[error("cannot start media on udp {0}")]
+    Media(String),
 }
 
 /// Prepares the data dir (creating it, loading the token secret into `config`) and opens
@@ -105,6 +107,8 @@ pub struct Shared {
     pub ws_url: String,
     /// Cluster mode: this node's side of the cluster.
     pub cluster: Option<Arc<ClusterNode>>,
+    /// The audio SFU's signaling handle; `None` with `--media off`.
+    pub media: Option<crate::media::MediaHandle>,
 }
 
 impl Deref for AppState {
@@ -216,6 +220,8 @@ impl AppState {
             Some(_) => Arc::new(ClusterBus::new()),
             None => Arc::new(LocalBus::new(Arc::clone(&metrics))),
         };
+        let gates = Arc::new(crate::media::Gates::new());
+        let media = start_media(&config, &gates, &metrics, &clock, &cancel)?;
         let ctx = RoomCtx {
             bus: Arc::clone(&bus),
             clock: Arc::clone(&clock),
@@ -226,6 +232,7 @@ impl AppState {
             cluster: cluster.clone(),
             journal,
             word_list: Arc::clone(&config.word_list),
+            media: Arc::clone(&gates),
         };
         let hub = Hub::new(library, ctx, tracker.clone(), config.room_inbox);
         hub.set_default_retention(config.retention.as_secs());
@@ -264,8 +271,44 @@ impl AppState {
             base_url,
             ws_url,
             cluster,
+            media,
         })))
     }
+}
+
+/// Binds the media socket and starts the SFU task (`--media on`); `None` when media is off.
+fn start_media(
+    config: &Config,
+    gates: &Arc<crate::media::Gates>,
+    metrics: &Arc<Metrics>,
+    clock: &Arc<dyn Clock>,
+    cancel: &CancellationToken,
+) -> Result<Option<crate::media::MediaHandle>, ServerError> {
+    if !config.media {
+        return Ok(None);
+    }
+    let bind = config.media_bind;
+    let socket =
+        std::net::UdpSocket::bind(bind).map_err(|e| ServerError::Media(format!("{bind}: {e}")))?;
+    let media_config = crate::media::MediaConfig {
+        socket,
+        public_addr: config.media_public_addr,
+        limits: crate::media::Limits {
+            max_peers: 2_000,
+            max_peers_per_room: 1_000,
+            connect_timeout: Duration::from_secs(15),
+        },
+    };
+    let handle = crate::media::spawn(
+        media_config,
+        Arc::clone(gates),
+        Arc::clone(&metrics.media),
+        Arc::clone(clock),
+        cancel.clone(),
+    )
+    .map_err(|e| ServerError::Media(format!("{bind}: {e}")))?;
+    tracing::info!("media (audio SFU) on udp {}", handle.local_addr());
+    Ok(Some(handle))
 }
 
 /// The router, shared by `main` and the tests.

@@ -28,6 +28,8 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event as RtcEvent, Input, Output, Rtc};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 const T0: u64 = 1_000_000;
 
 /// Real monotonic time for str0m; a settable Unix-millisecond timeline for the gate.
@@ -167,9 +169,13 @@ impl Client {
             .offer(server.room.clone(), MemberId::new(name), offer)
             .await
             .unwrap();
-        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
-        c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        c.accept(&answer, pending);
         c
+    }
+
+    fn accept(&mut self, answer: &str, pending: SdpPendingOffer) {
+        let answer = SdpAnswer::from_sdp_string(answer).unwrap();
+        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
     }
 
     fn step(&mut self) {
@@ -534,4 +540,145 @@ async fn a_peer_that_never_completes_ice_is_dropped_by_its_timeout() {
         Err(DropReason::NoConsent),
         "a dropped peer takes its consent with it"
     );
+}
+
+/// Joins a member's WebSocket connection to the hall's audio with a str0m peer.
+async fn ws_audio(ws: &mut common::Client, name: &'static str, tag: u8, sends: bool) -> Client {
+    let (mut peer, offer, pending) = Client::new(name, tag, sends);
+    ws.send(serde_json::json!({"type": "media_offer", "id": "m", "sdp": offer}))
+        .await;
+    let answer = ws
+        .recv_until(|v| v["type"] == "media_answer" || v["type"] == "error")
+        .await;
+    assert_eq!(answer["type"], "media_answer", "{answer}");
+    assert_eq!(answer["room"], ws.room.as_str());
+    assert_eq!(answer["id"], "m");
+    peer.accept(answer["sdp"].as_str().unwrap(), pending);
+    peer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_websocket_the_engine_s_floor_decides_who_is_heard() {
+    let server = common::start_server(common::test_config()).await;
+    let event = server.create_event("test-open").await;
+    let tf = server.invite(&event, "facilitator", "Fay", None).await;
+    let ta = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let tb = server
+        .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+        .await;
+    let mut wf = server.join(&tf).await;
+    let mut wa = server.join(&ta).await;
+    let mut wb = server.join(&tb).await;
+    let mut f = ws_audio(&mut wf, "f", 4, true).await;
+    let mut a = ws_audio(&mut wa, "a", 1, true).await;
+    let mut b = ws_audio(&mut wb, "b", 2, true).await;
+    drive_until(&mut [&mut f, &mut a, &mut b], "connected", |cs| {
+        cs.iter().all(|c| c.connected)
+    })
+    .await;
+
+    // Before the session starts nobody holds the floor: Ana's voice reaches nobody.
+    a.send(3);
+    drive_for(&mut [&mut f, &mut a, &mut b], 50).await;
+    assert_eq!(f.count_from(1) + b.count_from(1), 0);
+
+    wf.ok(serde_json::json!({"type": "start"})).await;
+    wa.ok(serde_json::json!({"type": "raise_hand"})).await;
+    let granted = wa.event("floor_granted").await;
+    assert_eq!(granted["event"]["member"], wa.member.as_str());
+    a.send(5);
+    b.send(5);
+    drive_until(
+        &mut [&mut f, &mut a, &mut b],
+        "Ana heard by Fay and Ben",
+        |cs| cs[0].count_from(1) == 5 && cs[2].count_from(1) == 5,
+    )
+    .await;
+    drive_for(&mut [&mut f, &mut a, &mut b], 50).await;
+    assert_eq!(
+        f.count_from(2) + a.count_from(2),
+        0,
+        "Ben is not on the floor"
+    );
+
+    // The facilitator interjects: everyone sees the event, and Fay is heard on the staff
+    // track while Ana keeps the floor.
+    wf.ok(serde_json::json!({"type": "interject", "on": true}))
+        .await;
+    let ev = wb.event("interjected").await;
+    assert_eq!(ev["event"]["on"], true);
+    f.send(3);
+    a.send(2);
+    drive_until(
+        &mut [&mut f, &mut a, &mut b],
+        "Fay and Ana both heard",
+        |cs| cs[2].count_from(4) == 3 && cs[2].count_from(1) == 7,
+    )
+    .await;
+    assert_eq!(b.heard_on(b.staff), [4]);
+
+    // Ana yields; a media_leave ends Ben's audio and acks.
+    wa.ok(serde_json::json!({"type": "yield_floor"})).await;
+    wb.ok(serde_json::json!({"type": "media_leave"})).await;
+    let dropped = server
+        .metric("commonground_media_dropped_packets_total{reason=\"not_on_floor\"}")
+        .await;
+    assert!(
+        dropped >= 8.0,
+        "Ben's 5 and Ana's 3 early frames: {dropped}"
+    );
+    assert!(
+        server
+            .metric("commonground_media_forwarded_packets_total")
+            .await
+            >= 17.0
+    );
+}
+
+#[tokio::test]
+async fn signaling_refusals_have_stable_codes() {
+    let server = common::start_server(common::test_config()).await;
+    let event = server.create_event("test-open").await;
+    let token = server.invite(&event, "observer", "Obi", None).await;
+    let mut ws = server.join(&token).await;
+    let code = |v: &serde_json::Value| v["code"].as_str().unwrap_or_default().to_string();
+    ws.send(serde_json::json!({"type": "media_offer", "id": 1, "sdp": "not sdp"}))
+        .await;
+    let r = ws.recv_until(|v| v["id"] == 1).await;
+    assert_eq!(code(&r), "invalid", "{r}");
+    // Over the SDP limit but under the WebSocket message limit, so the media layer refuses it.
+    let big = "a".repeat(media::MAX_SDP_BYTES + 1);
+    ws.send(serde_json::json!({"type": "media_offer", "id": 2, "sdp": big}))
+        .await;
+    let r = ws.recv_until(|v| v["id"] == 2).await;
+    assert_eq!(code(&r), "too_large", "{r}");
+    ws.send(serde_json::json!({"type": "media_offer", "id": 3}))
+        .await;
+    let r = ws.recv_until(|v| v["id"] == 3).await;
+    assert_eq!(code(&r), "invalid", "a missing sdp: {r}");
+    ws.send(serde_json::json!({"type": "media_offer", "id": 4, "sdp": "x", "room": "nope"}))
+        .await;
+    let r = ws.recv_until(|v| v["id"] == 4).await;
+    assert_eq!(code(&r), "unknown_room", "{r}");
+    // An observer may listen: a receive-only offer is answered.
+    let mut peer = ws_audio(&mut ws, "o", 5, false).await;
+    drive_until(&mut [&mut peer], "the observer's peer connected", |cs| {
+        cs[0].connected
+    })
+    .await;
+
+    let mut config = common::test_config();
+    config.media = false;
+    let off = common::start_server(config).await;
+    let event = off.create_event("test-open").await;
+    let token = off
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let mut ws = off.join(&token).await;
+    ws.send(serde_json::json!({"type": "media_offer", "id": 1, "sdp": "v=0"}))
+        .await;
+    let r = ws.recv_until(|v| v["id"] == 1).await;
+    assert_eq!(code(&r), "media_unavailable", "{r}");
 }

@@ -4,7 +4,7 @@
 use commonground::gateway::wire::{parse_client, ServerMsg};
 use serde_json::Value;
 
-const SERVER_TYPES: [&str; 11] = [
+const SERVER_TYPES: [&str; 12] = [
     "welcome",
     "snapshot",
     "resumed",
@@ -16,6 +16,7 @@ const SERVER_TYPES: [&str; 11] = [
     "left_room",
     "groups",
     "group_event",
+    "media_answer",
 ];
 
 fn json_blocks(doc: &str) -> Vec<String> {

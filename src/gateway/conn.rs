@@ -30,7 +30,9 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::bus::queue::Next;
 use crate::bus::{ConnId, Outbound, Subscriber};
 use crate::engine::reject::RejectCode;
-use crate::gateway::wire::{parse_client, ClientId, ClientMsg, Hello, ServerMsg, StatusLevel};
+use crate::gateway::wire::{
+    parse_client, ClientId, ClientMsg, Hello, MediaReq, ServerMsg, StatusLevel,
+};
 use crate::gateway::CloseReason;
 use crate::hub::HubError;
 use crate::metrics::Metrics;
@@ -132,6 +134,10 @@ struct Joined {
     /// The event's hall; group rooms are looked up per command.
     room: RoomHandle,
     event: String,
+    member: crate::engine::member::MemberId,
+    /// Rooms whose audio this connection joined, left when it closes. Bounded by the rooms
+    /// of one event the member can reach.
+    audio: Vec<RoomId>,
 }
 
 enum Flow {
@@ -226,6 +232,11 @@ impl Reader {
         // Whatever ended the loop, the writer stops after what is queued.
         self.out.close(CloseReason::GoingAway, !peer_gone);
         if let Some(j) = self.joined.take() {
+            if let Some(media) = &self.app.media {
+                for room in &j.audio {
+                    media.leave(room.clone(), j.member.clone());
+                }
+            }
             let leave = j.room.tx.send(RoomMsg::Leave { conn: self.conn });
             let _ = tokio::time::timeout(JOIN_WAIT, leave).await;
         } else if let Some(node) = &self.app.cluster {
@@ -333,6 +344,7 @@ impl Reader {
             ClientMsg::Ping { id }
             | ClientMsg::Command { id, .. }
             | ClientMsg::DropIn { id, .. }
+            | ClientMsg::Media { id, .. }
                 if self.joined.is_none() =>
             {
                 self.bad_frame(id, "invalid", "send hello with your token first")
@@ -360,7 +372,61 @@ impl Reader {
                 }
                 self.drop_in(id, &room, join).await
             }
+            ClientMsg::Media { id, room, req } => {
+                if self.limiter.check().is_err() {
+                    return self.rate_limited(id);
+                }
+                self.media(id, room.as_deref(), req).await
+            }
         }
+    }
+
+    /// Audio signaling. The room must be one this connection may send commands to; the
+    /// media layer then decides nothing about the floor, it only answers the offer.
+    async fn media(&mut self, id: Option<ClientId>, room: Option<&str>, req: MediaReq) -> Flow {
+        let Some(media) = self.app.media.clone() else {
+            self.send(&ServerMsg::error(
+                id,
+                "media_unavailable",
+                "this server runs without audio (--media off)",
+            ));
+            return Flow::Continue;
+        };
+        let room_id = match self.route(room) {
+            Ok(handle) => handle.id.clone(),
+            Err(message) => {
+                self.send(&ServerMsg::error(id, "unknown_room", message));
+                return Flow::Continue;
+            }
+        };
+        let Some(joined) = self.joined.as_mut() else {
+            return Flow::Continue;
+        };
+        let member = joined.member.clone();
+        match req {
+            MediaReq::MediaOffer { sdp } => match media.offer(room_id.clone(), member, sdp).await {
+                Ok(sdp) => {
+                    if let Some(j) = self.joined.as_mut() {
+                        if !j.audio.contains(&room_id) {
+                            j.audio.push(room_id.clone());
+                        }
+                    }
+                    self.send(&ServerMsg::MediaAnswer {
+                        id,
+                        room: room_id.as_str().to_string(),
+                        sdp,
+                    });
+                }
+                Err(e) => self.send(&ServerMsg::error(id, e.code(), e.to_string())),
+            },
+            MediaReq::MediaCandidate { .. } => self.send(&ServerMsg::Ack { id }),
+            MediaReq::MediaLeave => {
+                joined.audio.retain(|r| r != &room_id);
+                media.leave(room_id, member);
+                self.send(&ServerMsg::Ack { id });
+            }
+        }
+        Flow::Continue
     }
 
     /// Resolves a command's `room` to a live room of this connection's event.
@@ -583,6 +649,8 @@ impl Reader {
                     self.joined = Some(Joined {
                         room,
                         event: claims.event.clone(),
+                        member: claims.member.clone(),
+                        audio: Vec::new(),
                     });
                     return Flow::Continue;
                 }

@@ -68,6 +68,30 @@ pub enum ClientMsg {
         room: String,
         join: bool,
     },
+    /// Audio signaling (`media_offer`, `media_candidate`, `media_leave`).
+    Media {
+        id: Option<ClientId>,
+        /// The room whose audio this is; `None` is the hall.
+        room: Option<String>,
+        req: MediaReq,
+    },
+}
+
+/// What an audio signaling message asks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MediaReq {
+    /// Join the room's audio with this SDP offer (a sending track means consent to be heard
+    /// when the floor is yours).
+    MediaOffer {
+        sdp: String,
+    },
+    /// A trickled ICE candidate. The server is ICE-lite and learns the client's address from
+    /// its connectivity checks, so this is accepted and not needed.
+    MediaCandidate {
+        candidate: String,
+    },
+    MediaLeave,
 }
 
 /// A frame that could not be read: the `invalid` error to send, with the id when it was
@@ -122,6 +146,16 @@ pub fn parse_client(text: &str) -> Result<ClientMsg, BadFrame> {
                 return Err(bad(id, format!("unknown field `{key}` for ping")));
             }
             Ok(ClientMsg::Ping { id })
+        }
+        "media_offer" | "media_candidate" | "media_leave" => {
+            let room = match map.remove("room") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(r)) => Some(r),
+                Some(_) => return Err(bad(id, "`room` must be a string")),
+            };
+            let req: MediaReq = serde_json::from_value(Value::Object(map))
+                .map_err(|e| bad(id.clone(), format!("{ty}: {e}")))?;
+            Ok(ClientMsg::Media { id, room, req })
         }
         "join_room" | "leave_room" => {
             map.remove("type");
@@ -227,6 +261,13 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<ClientId>,
         server_time: Millis,
+    },
+    /// The SDP answer to a `media_offer` (ICE-lite; the server's one candidate inside).
+    MediaAnswer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<ClientId>,
+        room: String,
+        sdp: String,
     },
     Status {
         level: StatusLevel,

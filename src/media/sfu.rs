@@ -29,9 +29,10 @@ use crate::media::stats::MediaStats;
 use crate::room::RoomId;
 use crate::time::Millis;
 
-/// Largest SDP offer accepted. A browser's audio-only offer is 2–5 KiB; this leaves room
-/// for many candidates and extensions while bounding what the parser sees.
-pub const MAX_SDP_BYTES: usize = 16 * 1024;
+/// Largest SDP offer accepted. A browser's audio-only offer is 2–6 KiB; this leaves room
+/// for candidates and extensions, fits in the default 16 KiB WebSocket message, and bounds
+/// what the parser sees.
+pub const MAX_SDP_BYTES: usize = 12 * 1024;
 
 /// One Opus frame at 48 kHz (20 ms): the gap put between two speakers on the floor track.
 const FRAME_TICKS: u64 = 960;

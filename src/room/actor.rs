@@ -176,6 +176,8 @@ pub struct RoomCtx {
     /// Words and phrases that flag messages for moderators (`--word-list`), shared by every
     /// engine this node builds.
     pub word_list: Arc<crate::engine::moderation::WordList>,
+    /// The audio gates; `emit` feeds them every event (the media layer only follows).
+    pub media: Arc<crate::media::Gates>,
 }
 
 /// In cluster mode, an engine snapshot is stored (and the input log cleared) after this many
@@ -599,6 +601,7 @@ impl RoomActor {
                 Some(f) => f,
                 None => wire::encode_event(self.id.as_str(), seq, ev.at, &ev.kind),
             };
+            self.ctx.media.follow(&self.id, &ev);
             self.state.record.push(Logged {
                 seq,
                 event: ev.clone(),
