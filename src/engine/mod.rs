@@ -620,6 +620,16 @@ impl Engine {
         let floor_exception = cmd.is_floor_holder_command()
             && (self.core.holds_floor(from) || self.core.invitation.as_ref() == Some(from));
         if !role.may(cmd.capability()) && !floor_exception {
+            // Staff may hold the floor (presenting, answering): not holding it is the same
+            // situation as for a participant, so it gets the same code.
+            if cmd.is_floor_holder_command() && role.is_staff() {
+                return match cmd {
+                    Command::AcceptFloor | Command::DeclineFloor => {
+                        reject(RejectCode::NoInvitation, "you have no invitation to speak")
+                    }
+                    _ => reject(RejectCode::NotYourTurn, "you do not hold the floor"),
+                };
+            }
             return reject(
                 RejectCode::Forbidden,
                 format!("a {role} may not use {}", cmd.name()),

@@ -513,3 +513,33 @@ fn every_event_a_moderator_command_causes_with_a_by_field_names_them() {
     }
     assert!(signed >= 6, "{signed}");
 }
+
+/// One situation, one code: a facilitator speaking or yielding without the floor gets
+/// `not_your_turn` like a participant, and accepting without an invitation `no_invitation`;
+/// an observer is still `forbidden`.
+#[test]
+fn staff_without_the_floor_get_the_participants_code() {
+    let mut h = round_room();
+    h.join("f", Role::Facilitator, None);
+    h.refused(
+        "f",
+        Command::Speak { text: "hi".into() },
+        RejectCode::NotYourTurn,
+    );
+    h.refused(
+        "b1",
+        Command::Speak { text: "hi".into() },
+        RejectCode::NotYourTurn,
+    );
+    h.refused(
+        "m",
+        Command::YieldFloor { to: None },
+        RejectCode::NotYourTurn,
+    );
+    h.refused("f", Command::AcceptFloor, RejectCode::NoInvitation);
+    h.refused(
+        "o",
+        Command::Speak { text: "hi".into() },
+        RejectCode::Forbidden,
+    );
+}

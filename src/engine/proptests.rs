@@ -286,6 +286,9 @@ proptest! {
                         held_total += held_ms;
                     }
                 }
+                if let EventKind::QueueChanged { order, .. } = &e.kind {
+                    prop_assert_ne!(order, &seen_queue, "a queue_changed that changes nothing");
+                }
                 apply_to_queue(&mut seen_queue, &e.kind);
             }
             prop_assert_eq!(&seen_queue, &engine.queue(), "events do not rebuild the queue");

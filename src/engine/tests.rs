@@ -1703,3 +1703,63 @@ fn a_pass_is_not_speaking_and_a_clarification_is_a_turn() {
     let b1 = eq.people.iter().find(|p| p.member == id("b1")).unwrap();
     assert_eq!(b1.speaking_ms, 0);
 }
+
+/// Approved questions are answered by up-votes (most first), ties by when they were asked;
+/// a moderator's explicit placement wins over votes; the snapshot carries the answer order.
+#[test]
+fn qa_answers_by_upvotes_and_the_moderators_order_wins() {
+    let spec = QaSpec {
+        duration_ms: None,
+        answer_ms: 60_000,
+        max_question_chars: 280,
+    };
+    let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
+    h.room(&TWO_CITIES);
+    h.join("c1", Role::Participant, Some("Boulder"));
+    h.join("m", Role::Moderator, None);
+    h.start();
+    for (who, text) in [("a1", "q1"), ("b1", "q2"), ("a2", "q3"), ("b2", "q4")] {
+        h.ok(who, Command::Ask { text: text.into() });
+    }
+    h.ok("m", Command::Approve { question: 1 }); // on the floor at once
+    h.ok("b1", Command::Upvote { question: 3 });
+    h.ok("b2", Command::Upvote { question: 3 });
+    h.ok("a1", Command::Upvote { question: 4 });
+    for q in [2, 3, 4] {
+        h.ok("m", Command::Approve { question: q });
+    }
+    let order = |h: &Harness| {
+        h.engine
+            .view(h.now, &id("a1"), Role::Participant)
+            .answer_order
+    };
+    assert_eq!(order(&h), [3, 4, 2], "by votes, ties by time");
+    let last = h.log.iter().rev().find_map(|e| match &e.kind {
+        EventKind::QuestionOrder { order, .. } => Some(order.clone()),
+        _ => None,
+    });
+    assert_eq!(last, Some(vec![3, 4, 2]), "clients hear the order");
+    h.ok(
+        "m",
+        Command::OrderQuestion {
+            question: 2,
+            position: 0,
+        },
+    );
+    for who in ["a2", "b1", "c1"] {
+        h.ok(who, Command::Upvote { question: 4 });
+    }
+    assert_eq!(order(&h), [2, 4, 3], "the placed question keeps its place");
+    for _ in 0..3 {
+        h.advance(60_000);
+    }
+    let on_floor: Vec<u64> = h
+        .log
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::QuestionOnFloor { question, .. } => Some(question),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(on_floor, [1, 2, 4, 3]);
+}

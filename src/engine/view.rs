@@ -49,6 +49,8 @@ pub struct RoomView {
     pub side: Option<(String, Millis)>,
     pub questions: Vec<QuestionView>,
     pub current_question: Option<u64>,
+    /// Approved, unanswered questions in the order they will be answered.
+    pub answer_order: Vec<u64>,
     pub poll: Option<PollView>,
     pub hidden: Vec<u64>,
     /// The room's last messages this viewer may see, oldest first (at most
@@ -247,6 +249,15 @@ impl Engine {
             Some(PhaseState::Fishbowl(f)) => Some((f.side().to_string(), f.until)),
             _ => None,
         };
+        let answer_order = match &self.phase {
+            Some(PhaseState::Qa(qa)) => qa
+                .approved
+                .iter()
+                .copied()
+                .filter(|id| !core.hidden.contains(id))
+                .collect(),
+            _ => Vec::new(),
+        };
         let (questions, current_question) = match &self.phase {
             Some(PhaseState::Qa(qa)) => (
                 qa.questions
@@ -334,6 +345,7 @@ impl Engine {
             side,
             questions,
             current_question,
+            answer_order,
             poll,
             hidden: core.hidden.clone(),
             messages: self.recent_messages(viewer, role),

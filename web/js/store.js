@@ -77,6 +77,7 @@ export function applySnapshot(room, msg) {
   room.side = s.side || null;
   room.questions = (s.questions || []).map((q) => ({ ...q }));
   room.current_question = s.current_question ?? null;
+  room.question_order = Array.isArray(s.answer_order) ? s.answer_order.slice() : [];
   room.poll = s.poll || null;
   room.hidden = s.hidden || [];
   room.equity = s.equity || null;

@@ -45,6 +45,11 @@ pub struct OpenFloor {
     last_stance: Option<String>,
     /// Own-view turns taken in this phase.
     turns: BTreeMap<MemberId, u32>,
+    /// The order clients rebuild from the events sent so far (`hand_raised` inserts,
+    /// `hand_lowered` removes, `queue_changed` replaces), so `queue_changed` goes out only
+    /// when the order really changed: never twice for one change.
+    #[serde(default)]
+    announced: Vec<MemberId>,
 }
 
 impl OpenFloor {
@@ -58,6 +63,7 @@ impl OpenFloor {
             stances,
             first_timers_first,
             hands: Vec::new(),
+            announced: Vec::new(),
             next_seq: 0,
             last_community: None,
             last_stance: None,
@@ -170,9 +176,8 @@ impl OpenFloor {
         // (the whole order, to everyone) is sent only when other hands moved too. Without
         // this a hall with thousands of hands sends quadratic traffic.
         before.insert(position, member.clone());
-        if before != after {
-            self.emit_order(core, at);
-        }
+        self.announced = before;
+        self.emit_order(core, at);
     }
 
     pub fn lower(
@@ -196,6 +201,7 @@ impl OpenFloor {
         if self.hands.len() == before {
             return false;
         }
+        self.announced.retain(|m| m != member);
         core.emit(
             at,
             EventKind::HandLowered {
@@ -207,6 +213,7 @@ impl OpenFloor {
 
     /// Clears every hand (a fishbowl swap).
     pub fn clear(&mut self, core: &mut Core, at: Millis) {
+        self.announced.clear();
         for h in std::mem::take(&mut self.hands) {
             core.emit(at, EventKind::HandLowered { member: h.member });
         }
@@ -281,14 +288,14 @@ impl OpenFloor {
         self.hands = self.ordered(&spoken);
     }
 
-    fn emit_order(&self, core: &mut Core, at: Millis) {
-        core.emit(
-            at,
-            EventKind::QueueChanged {
-                order: self.order(),
-                by: None,
-            },
-        );
+    /// Announces the order when it differs from what clients already have.
+    fn emit_order(&mut self, core: &mut Core, at: Millis) {
+        let order = self.order();
+        if order == self.announced {
+            return;
+        }
+        self.announced = order.clone();
+        core.emit(at, EventKind::QueueChanged { order, by: None });
     }
 
     fn ordered(&self, spoken: &BTreeMap<MemberId, u64>) -> Vec<Hand> {

@@ -1,6 +1,11 @@
 //! The `qa` phase: the audience submits questions and up-votes them; moderators approve them;
 //! approved questions take the floor one at a time for the answer time, answered by the first
 //! facilitator present, with the asker credited.
+//!
+//! Answer order: approved questions by up-votes (most first), ties by when they were asked;
+//! a question a moderator placed (`order_question`) keeps its place whatever the votes, so the
+//! moderator's explicit order wins. Every change of that order is announced
+//! (`question_order`) and the snapshot carries it (`answer_order`).
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +37,10 @@ pub struct Qa {
     pub approved: Vec<u64>,
     /// The question on the floor and its answer window.
     pub current: Option<(u64, Timer)>,
+    /// Questions a moderator placed with `order_question`: they keep their place in
+    /// `approved`, the others are sorted by votes around them.
+    #[serde(default)]
+    pub pinned: Vec<u64>,
 }
 
 impl Qa {
@@ -41,6 +50,48 @@ impl Qa {
             questions: Vec::new(),
             approved: Vec::new(),
             current: None,
+            pinned: Vec::new(),
+        }
+    }
+
+    /// Re-sorts the approved questions the moderator has not placed, by votes (most first)
+    /// and then by when they were asked (ids grow with time), in the slots the placed ones
+    /// leave free. Announces the order when it changed.
+    fn resort(&mut self, core: &mut Core, at: Millis, before: &[u64]) {
+        let votes = |id: &u64| {
+            self.questions
+                .iter()
+                .find(|q| q.id == *id)
+                .map_or(0, |q| q.voters.len())
+        };
+        let mut free: Vec<u64> = self
+            .approved
+            .iter()
+            .copied()
+            .filter(|id| !self.pinned.contains(id))
+            .collect();
+        free.sort_by_key(|id| (std::cmp::Reverse(votes(id)), *id));
+        let mut free = free.into_iter();
+        let order: Vec<u64> = self
+            .approved
+            .iter()
+            .map(|id| {
+                if self.pinned.contains(id) {
+                    *id
+                } else {
+                    free.next().unwrap_or(*id)
+                }
+            })
+            .collect();
+        self.approved = order;
+        if self.approved != before {
+            core.emit(
+                at,
+                EventKind::QuestionOrder {
+                    order: self.approved.clone(),
+                    by: None,
+                },
+            );
         }
     }
 
@@ -120,6 +171,8 @@ impl Qa {
                 votes,
             },
         );
+        let before = self.approved.clone();
+        self.resort(core, at, &before);
         Ok(Flow::Continue)
     }
 
@@ -135,6 +188,10 @@ impl Qa {
             return reject(RejectCode::Duplicate, "this question is already approved");
         }
         q.approved = true;
+        // Clients append an approved question; `question_order` follows when votes put it
+        // elsewhere.
+        let mut before = self.approved.clone();
+        before.push(id);
         self.approved.push(id);
         core.emit(
             at,
@@ -143,6 +200,7 @@ impl Qa {
                 by: from.clone(),
             },
         );
+        self.resort(core, at, &before);
         Ok(Flow::Continue)
     }
 
@@ -174,6 +232,7 @@ impl Qa {
         }
         let votes = target.voters.len() as u32;
         self.approved.retain(|q| *q != id);
+        self.pinned.retain(|q| *q != id);
         core.hidden.push(id);
         core.emit(
             at,
@@ -191,6 +250,8 @@ impl Qa {
                 by: by.clone(),
             },
         );
+        let before = self.approved.clone();
+        self.resort(core, at, &before);
         Ok(Flow::Continue)
     }
 
@@ -210,6 +271,9 @@ impl Qa {
         let q = self.approved.remove(idx);
         let pos = (position as usize).min(self.approved.len());
         self.approved.insert(pos, q);
+        if !self.pinned.contains(&q) {
+            self.pinned.push(q);
+        }
         core.emit(
             at,
             EventKind::QuestionOrder {
@@ -267,6 +331,7 @@ impl Rules for Qa {
             return Flow::Continue;
         }
         let id = self.approved.remove(0);
+        self.pinned.retain(|q| *q != id);
         let Some(q) = self.questions.iter().find(|q| q.id == id).cloned() else {
             return Flow::Continue;
         };
