@@ -82,7 +82,9 @@ start_server() {
                --command-rate 100000 --command-burst 100000)
       fi
       # shellcheck disable=SC2086 # CG_CMD is a command line
+      # A fresh data dir per run: the default durable journal, nothing left from a previous run.
       taskset -c 0 $CG_CMD --bind 127.0.0.1:18080 --organizer-key "$KEY" \
+        --data-dir "$(mktemp -d "${TMPDIR:-/tmp}/cg-bench-data.XXXXXX")" \
         --protocols "$PROTOCOLS" --demo false --max-connections 30000 "${extra[@]}" \
         >"$OUT/commonground.log" 2>&1 &
       SERVER_PID=$!; URL=http://127.0.0.1:18080; wait_port 18080 ;;

@@ -13,11 +13,10 @@
 //! queues `left_room`, and it never parks (it lives until the hall ends it). That breakout
 //! handling lives in `groups.rs`, as more methods of the same actor.
 //!
-//! In cluster mode (`RoomCtx::cluster`) the actor runs on the room's owner and every input
-//! is made durable before anyone hears of it: the events it caused and the input itself go
-//! to Redis in one fenced step (`Store::apply`), awaited before the next input. A transient
-//! Redis failure rolls the engine back and answers `unavailable`; a lost lease stops the
-//! actor at once, without applying anything further.
+//! Every input is made durable before anyone hears of it (`apply`): on a single node in the
+//! journal (`journaled.rs`), in cluster mode (`RoomCtx::cluster`, on the room's owner) in
+//! Redis in one fenced step (`owner.rs`). A refused write answers `unavailable`; in cluster
+//! mode a lost lease stops the actor at once, without applying anything further.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::pin::Pin;
