@@ -1142,6 +1142,14 @@ impl Engine {
         }
         let was_present = m.present;
         self.core.roster.remove(member);
+        // What they asked and said leaves the room's state (and so every later snapshot);
+        // the session's record keeps it for the report.
+        if let Some(PhaseState::Qa(qa)) = &mut self.phase {
+            qa.drop_member(member);
+        }
+        self.core
+            .recent
+            .retain(|r| r.member.as_ref() != Some(member));
         self.core.emit(
             at,
             EventKind::MemberRemoved {

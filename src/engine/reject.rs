@@ -53,6 +53,9 @@ pub enum RejectCode {
     /// The member already has the most open reports allowed; wait until a moderator handles
     /// one.
     TooManyReports,
+    /// The member already asked the most questions allowed in this phase, or the phase holds
+    /// the most questions allowed: a bound on what every snapshot and the record carry.
+    TooManyQuestions,
 }
 
 impl RejectCode {
@@ -78,10 +81,11 @@ impl RejectCode {
             RejectCode::UnknownItem => "unknown_item",
             RejectCode::Duplicate => "duplicate",
             RejectCode::TooManyReports => "too_many_reports",
+            RejectCode::TooManyQuestions => "too_many_questions",
         }
     }
 
-    pub const ALL: [RejectCode; 20] = [
+    pub const ALL: [RejectCode; 21] = [
         RejectCode::Forbidden,
         RejectCode::NotYourTurn,
         RejectCode::WrongPhase,
@@ -102,6 +106,7 @@ impl RejectCode {
         RejectCode::UnknownItem,
         RejectCode::Duplicate,
         RejectCode::TooManyReports,
+        RejectCode::TooManyQuestions,
     ];
 }
 

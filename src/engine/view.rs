@@ -47,7 +47,11 @@ pub struct RoomView {
     pub reflection: Option<PendingReflection>,
     /// Fishbowl: the side in the inner circle and when it swaps.
     pub side: Option<(String, Millis)>,
+    /// At most [`VIEW_QUESTIONS`] visible questions within [`VIEW_QUESTION_BYTES`] of text, in
+    /// the phase's order: the one being answered, the approved queue, the viewer's own, then
+    /// the most up-voted and the newest. `questions_total` counts every visible one.
     pub questions: Vec<QuestionView>,
+    pub questions_total: usize,
     pub current_question: Option<u64>,
     /// Approved, unanswered questions in the order they will be answered.
     pub answer_order: Vec<u64>,
@@ -258,24 +262,12 @@ impl Engine {
                 .collect(),
             _ => Vec::new(),
         };
-        let (questions, current_question) = match &self.phase {
-            Some(PhaseState::Qa(qa)) => (
-                qa.questions
-                    .iter()
-                    .filter(|q| !core.hidden.contains(&q.id))
-                    .map(|q| QuestionView {
-                        id: q.id,
-                        asker: q.asker.clone(),
-                        text: q.text.clone(),
-                        votes: q.voters.len() as u32,
-                        voted: q.voters.contains(viewer),
-                        approved: q.approved,
-                        answered: q.answered,
-                    })
-                    .collect(),
-                qa.current.map(|(id, _)| id),
-            ),
-            _ => (Vec::new(), None),
+        let (questions, questions_total, current_question) = match &self.phase {
+            Some(PhaseState::Qa(qa)) => {
+                let (questions, total) = snapshot_questions(qa, &core.hidden, viewer);
+                (questions, total, qa.current.map(|(id, _)| id))
+            }
+            _ => (Vec::new(), 0, None),
         };
         let poll = match &self.phase {
             Some(PhaseState::Poll(p)) => Some(PollView {
@@ -344,6 +336,7 @@ impl Engine {
             reflection,
             side,
             questions,
+            questions_total,
             current_question,
             answer_order,
             poll,
@@ -394,6 +387,70 @@ impl Engine {
 /// so in a reconnect storm 100 long messages (up to ~800 KB) per member would dominate; 16 KiB
 /// is still a screenful or two. The newest message is always included.
 pub const VIEW_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Most questions a snapshot lists. One participant could otherwise grow every snapshot past
+/// what a connection may write and lock every later join out (issue #20).
+pub const VIEW_QUESTIONS: usize = 100;
+/// Most question text (bytes) a snapshot carries; the question being answered is always in.
+pub const VIEW_QUESTION_BYTES: usize = 32 * 1024;
+
+/// The questions a snapshot lists (see [`RoomView::questions`]) and how many are visible.
+fn snapshot_questions(
+    qa: &crate::engine::phase::Qa,
+    hidden: &[u64],
+    viewer: &MemberId,
+) -> (Vec<QuestionView>, usize) {
+    use crate::engine::phase::Question;
+    let visible: Vec<(usize, &Question)> = qa
+        .questions
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| !hidden.contains(&q.id))
+        .collect();
+    let total = visible.len();
+    let current = qa.current.as_ref().map(|(id, _)| *id);
+    // Rank: being answered, then approved (in answer order), then the viewer's own, then the
+    // most votes, newest first among equals.
+    let rank = |q: &Question| {
+        let approved = qa.approved.iter().position(|a| *a == q.id);
+        (
+            Some(q.id) != current,
+            approved.is_none(),
+            approved.unwrap_or(0),
+            &q.asker != viewer,
+            std::cmp::Reverse(q.voters.len()),
+            std::cmp::Reverse(q.id),
+        )
+    };
+    let mut order: Vec<&(usize, &Question)> = visible.iter().collect();
+    order.sort_by_key(|(_, q)| rank(q));
+    let mut budget = VIEW_QUESTION_BYTES;
+    let mut keep: Vec<usize> = Vec::new();
+    for (i, q) in order {
+        if keep.len() >= VIEW_QUESTIONS || (budget < q.text.len() && !keep.is_empty()) {
+            break;
+        }
+        budget = budget.saturating_sub(q.text.len());
+        keep.push(*i);
+    }
+    keep.sort_unstable();
+    let questions = keep
+        .into_iter()
+        .map(|i| {
+            let q = &qa.questions[i];
+            QuestionView {
+                id: q.id,
+                asker: q.asker.clone(),
+                text: q.text.clone(),
+                votes: q.voters.len() as u32,
+                voted: q.voters.contains(viewer),
+                approved: q.approved,
+                answered: q.answered,
+            }
+        })
+        .collect();
+    (questions, total)
+}
 
 /// Most people listed in a snapshot's equity figures; the report has everyone.
 pub const VIEW_EQUITY_PEOPLE: usize = 200;
@@ -627,6 +684,95 @@ mod tests {
                 (&*m.text, m.kind, &m.member),
                 ("shared", MessageKind::Noted, &None)
             );
+        }
+    }
+
+    fn qa_spec() -> QaSpec {
+        QaSpec {
+            duration_ms: None,
+            answer_ms: 60_000,
+            max_question_chars: 280,
+        }
+    }
+
+    fn ask(
+        h: &mut Harness,
+        who: &str,
+        text: String,
+    ) -> Result<(), crate::engine::reject::Rejection> {
+        h.cmd(who, Command::Ask { text })
+    }
+
+    /// Issue #20, finding 1: one participant flooding questions cannot grow the snapshot.
+    #[test]
+    fn one_member_cannot_flood_the_questions() {
+        use crate::engine::phase::MAX_QUESTIONS_PER_MEMBER;
+        use crate::engine::reject::RejectCode;
+        let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(qa_spec()))]);
+        h.room(&TWO_CITIES);
+        h.start();
+        for i in 0..MAX_QUESTIONS_PER_MEMBER {
+            ask(&mut h, "a1", format!("question {i}")).unwrap();
+        }
+        let refused = ask(&mut h, "a1", "one more".into()).unwrap_err();
+        assert_eq!(refused.code, RejectCode::TooManyQuestions);
+        // Others may still ask.
+        ask(&mut h, "b1", "mine".into()).unwrap();
+        // A removed member's open questions and messages leave the snapshot.
+        h.join("m", Role::Moderator, None);
+        h.ok("m", Command::Remove { member: id("a1") });
+        let view = h.engine.view(h.now, &id("b2"), Role::Participant);
+        assert_eq!(view.questions_total, 1);
+        assert_eq!(view.questions.len(), 1);
+        assert_eq!(view.questions[0].text, "mine");
+    }
+
+    /// Issue #20: whatever the history, a snapshot stays within a fixed bound. The worst case
+    /// here: every participant asks the most questions allowed, of the longest text.
+    #[test]
+    fn snapshot_size_is_bounded_for_any_history() {
+        use crate::engine::phase::MAX_QUESTIONS_PER_MEMBER;
+        use crate::engine::view::{VIEW_QUESTIONS, VIEW_QUESTION_BYTES};
+        let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(qa_spec()))]);
+        h.join("f", Role::Facilitator, None);
+        let people: Vec<(String, &str)> = (0..60)
+            .map(|i| {
+                (
+                    format!("p{i}"),
+                    if i % 2 == 0 { "Dayton" } else { "Boulder" },
+                )
+            })
+            .collect();
+        for (name, c) in &people {
+            h.join(name, Role::Participant, Some(c));
+        }
+        h.start();
+        let long = "é".repeat(280);
+        let mut asked = 0;
+        for (name, _) in &people {
+            for _ in 0..MAX_QUESTIONS_PER_MEMBER {
+                ask(&mut h, name, long.clone()).unwrap();
+                asked += 1;
+            }
+        }
+        for (who, role) in [("p0", Role::Participant), ("f", Role::Facilitator)] {
+            let view = h.engine.view(h.now, &id(who), role);
+            assert_eq!(view.questions_total, asked);
+            assert!(view.questions.len() <= VIEW_QUESTIONS);
+            let text: usize = view.questions.iter().map(|q| q.text.len()).sum();
+            assert!(text <= VIEW_QUESTION_BYTES, "{text}");
+            // The viewer's own questions are in theirs.
+            if who == "p0" {
+                let own = view
+                    .questions
+                    .iter()
+                    .filter(|q| q.asker == id("p0"))
+                    .count();
+                assert_eq!(own, MAX_QUESTIONS_PER_MEMBER);
+            }
+            let bytes = serde_json::to_vec(&view).unwrap().len();
+            // Well under the connection's 320 KiB write limit with room for the envelope.
+            assert!(bytes < 96 * 1024, "{who}: {bytes} bytes");
         }
     }
 

@@ -32,6 +32,7 @@ pub use fishbowl::Fishbowl;
 pub use poll::Poll;
 pub use presentation::Presentation;
 pub use qa::{Qa, Question};
+pub use qa::{MAX_QUESTIONS_PER_MEMBER, MAX_QUESTIONS_PER_PHASE};
 pub use round::Round;
 pub use timed::Timed;
 pub use turn_queue::TurnQueue;

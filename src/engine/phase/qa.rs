@@ -19,6 +19,13 @@ use crate::engine::timer::Timer;
 use crate::protocol::{OnTimeout, QaSpec};
 use crate::time::Millis;
 
+/// Most questions one member may ask in one Q&A phase. A town hall's most eager asker asks a
+/// handful; 20 leaves room for that and stops one member filling the list (issue #20).
+pub const MAX_QUESTIONS_PER_MEMBER: usize = 20;
+/// Most questions one Q&A phase holds: with 2,000 people, two each on average. Every question
+/// is state the room keeps, the record stores and staff scroll through.
+pub const MAX_QUESTIONS_PER_PHASE: usize = 4_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Question {
     pub id: u64,
@@ -125,6 +132,20 @@ impl Qa {
                 ),
             );
         }
+        if self.questions.len() >= MAX_QUESTIONS_PER_PHASE {
+            return reject(
+                RejectCode::TooManyQuestions,
+                format!("this phase already holds {MAX_QUESTIONS_PER_PHASE} questions"),
+            );
+        }
+        if self.questions.iter().filter(|q| &q.asker == from).count() >= MAX_QUESTIONS_PER_MEMBER {
+            return reject(
+                RejectCode::TooManyQuestions,
+                format!(
+                    "each member may ask at most {MAX_QUESTIONS_PER_MEMBER} questions per phase"
+                ),
+            );
+        }
         let id = core.new_item();
         self.questions.push(Question {
             id,
@@ -143,6 +164,20 @@ impl Qa {
             },
         );
         Ok(Flow::Continue)
+    }
+
+    /// Drops a removed member's open questions (not the one being answered), so a member who
+    /// was removed for flooding leaves nothing behind in every later snapshot.
+    pub fn drop_member(&mut self, member: &MemberId) {
+        let current = self.current.as_ref().map(|(id, _)| *id);
+        let gone: Vec<u64> = self
+            .questions
+            .iter()
+            .filter(|q| &q.asker == member && !q.answered && Some(q.id) != current)
+            .map(|q| q.id)
+            .collect();
+        self.questions.retain(|q| !gone.contains(&q.id));
+        self.approved.retain(|id| !gone.contains(id));
     }
 
     fn upvote(
