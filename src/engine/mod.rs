@@ -620,9 +620,11 @@ impl Engine {
         let floor_exception = cmd.is_floor_holder_command()
             && (self.core.holds_floor(from) || self.core.invitation.as_ref() == Some(from));
         if !role.may(cmd.capability()) && !floor_exception {
-            // Staff may hold the floor (presenting, answering): not holding it is the same
-            // situation as for a participant, so it gets the same code.
-            if cmd.is_floor_holder_command() && role.is_staff() {
+            // Facilitators and moderators may hold the floor (presenting, answering): not
+            // holding it is the same situation as for a participant, so it gets the same
+            // code. An organizer never speaks in the room, so for them it stays `forbidden`.
+            if cmd.is_floor_holder_command() && matches!(role, Role::Facilitator | Role::Moderator)
+            {
                 return match cmd {
                     Command::AcceptFloor | Command::DeclineFloor => {
                         reject(RejectCode::NoInvitation, "you have no invitation to speak")
