@@ -3,8 +3,9 @@
 //! acknowledged command must be in the event log (resume from seq 0), the transcript and the
 //! report; no refused one is; sequence numbers continue without a gap; invite links minted
 //! before the crash still join; a turn granted before the crash ends at its announced
-//! deadline. Also a clean SIGTERM restart, a restart after the event ended, and a delete
-//! that leaves no row in the database.
+//! deadline. Also a clean SIGTERM restart, a restart after the event ended, a delete that
+//! leaves no row in the database, a write the database refuses (answered `unavailable`,
+//! never stored), and a newer or foreign database refused at start.
 //!
 //! Waits are bounded (every read has a timeout); nothing measures wall-clock time.
 
@@ -404,4 +405,45 @@ fn rusqlite_free_newer_db(db: &Path) -> bool {
         commonground::journal::sqlite::SCHEMA_VERSION + 1,
     )
     .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_database_refuses_is_answered_unavailable_and_never_stored() {
+    let dir = data_dir();
+    let protocols = protocols();
+    let mut node = spawn_single(&dir, &protocols);
+    let event = create_event(&node, "test-open").await;
+    let fac_t = invite(&node, &event, "facilitator", "Fac", None).await;
+    let mut fac = node.join(&fac_t).await;
+    fac.ok(json!({"type": "start"})).await;
+    fac.ok(json!({"type": "broadcast", "text": "stored-1"}))
+        .await;
+    // Another process holds the database's write lock (as a careless backup tool would):
+    // the server's commit fails at once.
+    let db = dir.join(commonground::journal::dir::DB_FILE);
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let r = fac
+        .cmd(json!({"type": "broadcast", "text": "refused-1"}))
+        .await;
+    assert_eq!(r["type"], "error", "{r}");
+    assert_eq!(r["code"], "unavailable", "{r}");
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    // The room went back to what the journal holds and goes on.
+    fac.ok(json!({"type": "broadcast", "text": "stored-2"}))
+        .await;
+    node.kill();
+    node = spawn_single(&dir, &protocols);
+    let (_fac, events) = join_resumed(&node, &event, &fac_t).await;
+    let s = seqs(&events);
+    assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "gap in {s:?}");
+    let logged = broadcasts(&events);
+    assert!(
+        logged.contains("stored-1") && logged.contains("stored-2"),
+        "{logged:?}"
+    );
+    assert!(!logged.contains("refused-1"), "{logged:?}");
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
 }
