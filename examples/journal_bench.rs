@@ -6,6 +6,7 @@
 //! over real WebSockets on loopback. Run it in release:
 //!
 //! `cargo run --release --example journal_bench -- 10 2000`  (room counts; 10 s per run)
+//! `cargo run --release --example journal_bench -- hall:2000`  (joins into one hall)
 
 // A benchmark measures wall-clock time; the server under test still reads only its Clock.
 #![allow(clippy::disallowed_methods)]
@@ -157,8 +158,88 @@ async fn run(rooms: usize, data_dir: Option<PathBuf>) -> (f64, u64, u64, u64) {
     )
 }
 
+/// `hall:N`: N participants join one hall at once; how many joins per second it takes.
+async fn hall(n: usize, data_dir: Option<PathBuf>) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::start(listener, config(data_dir)).await.unwrap();
+    let state = server.state().clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run(async {
+        let _ = stop_rx.await;
+    }));
+    let communities = vec!["Dayton, OH".to_string(), "Boulder, CO".to_string()];
+    let ev = state
+        .hub
+        .create_event("bench hall", "joint-town-hall", &communities, Some(1))
+        .unwrap();
+    state.hub.persist_meta(&ev.id).await.unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        let req = CreateInvite {
+            role: Role::Participant,
+            name: format!("P {i}"),
+            community: Some(communities[i % 2].clone()),
+            ttl_seconds: None,
+        };
+        tokens.push(mint_invite(&state, &ev.id, req).unwrap().token);
+    }
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for token in tokens {
+        tasks.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .ok()?;
+            ws.send(text(json!({"type": "hello", "token": token})))
+                .await
+                .ok()?;
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Text(frame) = m {
+                    if frame.contains("\"type\":\"snapshot\"") {
+                        return Some(ws);
+                    }
+                }
+            }
+            None
+        }));
+    }
+    let mut open = Vec::new();
+    for task in tasks {
+        if let Ok(Some(ws)) = task.await {
+            open.push(ws);
+        }
+    }
+    let rate = open.len() as f64 / t.elapsed().as_secs_f64();
+    drop(open);
+    let _ = stop_tx.send(());
+    let _ = serving.await;
+    rate
+}
+
 #[tokio::main]
 async fn main() {
+    let halls: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.strip_prefix("hall:")?.parse().ok())
+        .collect();
+    for n in halls {
+        for durable in [false, true] {
+            let dir = durable.then(|| {
+                std::env::temp_dir()
+                    .join(format!("cg-bench-{}", commonground::config::random_hex(6)))
+            });
+            let rate = hall(n, dir.clone()).await;
+            println!(
+                "hall of {n}: {} joins/s ({})",
+                rate.round(),
+                if durable { "SQLite" } else { "in memory" }
+            );
+            if let Some(d) = dir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
     let counts: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

@@ -9,6 +9,11 @@
 //! so reports and transcripts work after the event. A std `Mutex` guards the registry:
 //! every critical section is a map lookup or a spawn, never an await.
 //!
+//! On a single node the journal (`RoomCtx::journal`) is the store of record: an event's
+//! metadata is stored before the API answers 201 (`persist_meta`), every room input by the
+//! room actor, and `recover` brings every stored event back at start; purge and delete
+//! remove the event's rows.
+//!
 //! In cluster mode the registry is shared through Redis (each event's metadata sits next to
 //! its hall, written when the event is created and loaded by any node that meets the event),
 //! and a hall runs here only while this node owns it (`spawn_owned`, by `ClusterNode`).

@@ -3,8 +3,9 @@
 //! acknowledged command must be in the event log (resume from seq 0), the transcript and the
 //! report; no refused one is; sequence numbers continue without a gap; invite links minted
 //! before the crash still join; a turn granted before the crash ends at its announced
-//! deadline. Also a clean SIGTERM restart, a restart after the event ended, and a delete
-//! that leaves no row in the database.
+//! deadline. Also a clean SIGTERM restart, a restart after the event ended, a delete that
+//! leaves no row in the database, a write the database refuses (answered `unavailable`,
+//! never stored), and a newer or foreign database refused at start.
 //!
 //! Waits are bounded (every read has a timeout); nothing measures wall-clock time.
 

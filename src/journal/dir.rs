@@ -86,3 +86,58 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, DataDirError> {
     write(&opts).map_err(|e| unusable(path, format!("cannot write the token secret: {e}")))?;
     Ok(secret.into_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeArgs;
+
+    fn config_in(dir: &Path) -> Config {
+        Config::resolve(ServeArgs {
+            organizer_key: Some("test-organizer-key".into()),
+            data_dir: Some(dir.to_path_buf()),
+            ..ServeArgs::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_data_dir_is_private_and_keeps_one_token_secret_across_starts() {
+        let dir = std::env::temp_dir()
+            .join(format!("cg-dir-{}", crate::config::random_hex(6)))
+            .join("data");
+        let mut first = config_in(&dir);
+        let db = prepare(&mut first).unwrap().unwrap();
+        assert_eq!(db, dir.join(DB_FILE));
+        let mut second = config_in(&dir);
+        assert_ne!(
+            first.token_secret, second.token_secret,
+            "resolve alone is random"
+        );
+        prepare(&mut second).unwrap();
+        assert_eq!(first.token_secret, second.token_secret);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&dir.join(SECRET_FILE)), 0o600);
+        }
+        // A configured secret wins and the file is left alone.
+        let mut third = config_in(&dir);
+        third.token_secret = b"configured-secret-0123456789".to_vec();
+        third.token_secret_generated = false;
+        prepare(&mut third).unwrap();
+        assert_eq!(third.token_secret, b"configured-secret-0123456789");
+        // A data dir that is a file is refused with its path.
+        let file = dir.join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = prepare(&mut config_in(&file)).unwrap_err().to_string();
+        assert!(err.contains("not a directory"), "{err}");
+        // --ephemeral keeps nothing on disk.
+        let mut eph = config_in(&dir.join("never"));
+        eph.ephemeral = true;
+        assert!(prepare(&mut eph).unwrap().is_none());
+        assert!(!dir.join("never").exists());
+    }
+}

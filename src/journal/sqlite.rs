@@ -3,8 +3,9 @@
 //! Every room sends its writes to the one writer thread, which takes everything queued (from
 //! all rooms) into one transaction and commits it with one fsync, then answers each write.
 //! So a durable ack costs about one fsync however many rooms are busy (group commit), and a
-//! write is answered `Ok` only after the commit that holds it returned. Each write runs in
-//! its own savepoint, so one failing write fails alone; a failed commit fails them all.
+//! write is answered `Ok` only after the commit that holds it returned. When a batch fails,
+//! it is rolled back and its writes are retried one per transaction, so one failing write
+//! (a full disk fails them all) fails alone.
 //!
 //! Reads (start-up recovery) use a second connection; WAL lets them run beside the writer.
 //!
@@ -253,40 +254,32 @@ fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Queued>) {
     }
 }
 
+/// Commits the whole batch in one transaction. When any write fails the transaction is
+/// rolled back and each write is tried again alone, so one bad write fails alone and the
+/// fast path carries no per-write savepoint.
 fn commit_batch(conn: &Connection, batch: Vec<Queued>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        tracing::error!("journal: cannot begin a transaction: {e}");
-        for (_, tx) in batch {
-            let _ = tx.send(Err(unavailable(&e)));
+    let all = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+        for (job, _) in &batch {
+            run_job(conn, job)?;
         }
-        return;
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    for (job, tx) in batch {
-        let res = conn
-            .execute_batch("SAVEPOINT w")
-            .and_then(|()| run_job(conn, &job))
-            .and_then(|()| conn.execute_batch("RELEASE w"));
-        let res = match res {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                tracing::error!("journal: a write failed: {e}");
-                let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
-                Err(unavailable(e))
-            }
-        };
-        results.push((res, tx));
-    }
-    match conn.execute_batch("COMMIT") {
+        conn.execute_batch("COMMIT")
+    });
+    match all {
         Ok(()) => {
-            for (res, tx) in results {
-                let _ = tx.send(res);
+            for (_, tx) in batch {
+                let _ = tx.send(Ok(()));
+            }
+        }
+        Err(_) if batch.len() > 1 => {
+            let _ = conn.execute_batch("ROLLBACK");
+            for q in batch {
+                commit_batch(conn, vec![q]);
             }
         }
         Err(e) => {
-            tracing::error!("journal: commit failed, nothing of this batch is stored: {e}");
+            tracing::error!("journal: a write failed, nothing of it is stored: {e}");
             let _ = conn.execute_batch("ROLLBACK");
-            for (_, tx) in results {
+            for (_, tx) in batch {
                 let _ = tx.send(Err(unavailable(&e)));
             }
         }
