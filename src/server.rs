@@ -387,12 +387,16 @@ impl Server {
             }
         };
         state.tracker.spawn(retain);
-        // Small frames must not wait for Nagle's algorithm (tens of ms per reply).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
+        raise_open_file_limit();
+        // Per-address connection cap and request-head deadline before hyper parses anything
+        // (slowloris); the listener also sets TCP_NODELAY. `tap_io` only lends axum's
+        // `ConnectInfo<SocketAddr>` support to the custom listener.
+        let listener = crate::gateway::listener::GuardedListener::new(
+            self.listener,
+            state.config.max_connections_per_address,
+            state.config.header_timeout,
+        )
+        .tap_io(|_| {});
         let serve = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -422,6 +426,16 @@ impl Server {
             ),
         }
         Ok(())
+    }
+}
+
+/// Raises the soft open-file limit to the hard one: every socket is a descriptor, and the
+/// common soft default of 1,024 is fewer than a town hall's connections. Logged, because a
+/// low hard limit caps the server whatever `max_connections` says.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
 }
 

@@ -99,3 +99,92 @@ async fn a_question_flood_leaves_a_fresh_staff_join_working() {
     assert_eq!(pong["id"], "still-here");
     server.stop().await.unwrap();
 }
+
+/// Finding 4: connections that trickle their request headers used to be held forever, until
+/// the process ran out of descriptors and `/healthz` failed for everyone. Now a connection
+/// without a whole request head by the header timeout is dropped, while `/healthz` answers.
+#[tokio::test]
+async fn a_client_trickling_headers_is_dropped_and_healthz_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config();
+    config.header_timeout = std::time::Duration::from_millis(300);
+    let server = start_server(config).await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Keep trickling one header byte at a time; the server must cut each of them off. The
+    // loop is bounded by a count, not a clock: the server closes long before it ends.
+    let mut dropped = 0;
+    for s in slow.iter_mut() {
+        let mut closed = false;
+        for _ in 0..600 {
+            if s.write_all(b"X").await.is_err() {
+                closed = true;
+                break;
+            }
+            let mut b = [0u8; 64];
+            match tokio::time::timeout(std::time::Duration::from_millis(50), s.read(&mut b)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(_)) | Err(_) => {}
+            }
+        }
+        if closed {
+            dropped += 1;
+        }
+        let res = server.http("GET", "/healthz", None, &[]).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+    assert_eq!(dropped, slow.len(), "every trickling client is dropped");
+    server.stop().await.unwrap();
+}
+
+/// Finding 4: connections from one address are capped before anything is parsed; other
+/// addresses are not affected, and closing one frees its place.
+#[tokio::test]
+async fn connections_per_address_are_capped_before_parsing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config();
+    config.max_connections_per_address = 5;
+    let server = start_server(config).await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    // The sixth is accepted by the kernel and closed unread by the server.
+    let mut sixth = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let _ = sixth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut b = [0u8; 256];
+    let n = tokio::time::timeout(WAIT, sixth.read(&mut b))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "refused without an answer");
+    drop(held.pop());
+    // Its place is free again (the server counts it out when it sees the close).
+    let mut answered = false;
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
+        if buf.starts_with(b"HTTP/1.1 200") {
+            answered = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(answered, "a place is free again after a close");
+    server.stop().await.unwrap();
+}

@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod limits;
+pub mod listener;
 pub mod wire;
 
 use std::net::SocketAddr;
