@@ -249,7 +249,42 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             shared_events,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Headers every response carries: no MIME sniffing (a JSON body is never run as a page),
+/// no referrer (invite links carry tokens in their query string). The HTML report, which
+/// shows members' own words, may load nothing and run no script: only its inline style.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let report = req.uri().path().starts_with("/api/") && req.uri().path().ends_with("/report");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if report && html {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    res
 }
 
 /// Cluster mode: an event named in an `/api/events/{id}/...` path may have been created on

@@ -188,3 +188,114 @@ async fn connections_per_address_are_capped_before_parsing() {
     assert!(answered, "a place is free again after a close");
     server.stop().await.unwrap();
 }
+
+/// Also: a WebSocket protocol violation closes with 1002 (protocol error), not 1001
+/// ("shutting down"), which would tell the client to reconnect.
+#[tokio::test]
+async fn protocol_violations_close_1002() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_server(test_config()).await;
+    // (first byte, masked?): RSV1 set on a text frame; reserved opcode 3; an unmasked frame.
+    for (first, masked) in [(0xC1u8, true), (0x83, true), (0x81, false)] {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let req = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            server.addr
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            let n = tokio::time::timeout(WAIT, s.read(&mut b))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0);
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let mut frame = vec![first, if masked { 0x82 } else { 0x02 }];
+        if masked {
+            frame.extend_from_slice(&[0, 0, 0, 0]);
+        }
+        frame.extend_from_slice(b"{}");
+        s.write_all(&frame).await.unwrap();
+        // Read frames until the close frame; its first two payload bytes are the code.
+        let mut buf = Vec::new();
+        let code = loop {
+            let mut b = [0u8; 1024];
+            let n = tokio::time::timeout(WAIT, s.read(&mut b))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            assert!(n > 0, "closed without a close frame: {buf:?}");
+            buf.extend_from_slice(&b[..n]);
+            let mut at = 0;
+            let mut found = None;
+            while at + 2 <= buf.len() {
+                let len = (buf[at + 1] & 0x7f) as usize;
+                if at + 2 + len > buf.len() {
+                    break;
+                }
+                if buf[at] & 0x0f == 0x8 && len >= 2 {
+                    found = Some(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
+                    break;
+                }
+                at += 2 + len;
+            }
+            if let Some(c) = found {
+                break c;
+            }
+        };
+        assert_eq!(code, 1002, "first byte {first:#x}, masked {masked}");
+    }
+    server.stop().await.unwrap();
+}
+
+/// Also: every response says `nosniff` and `no-referrer`; the HTML report gets a CSP that
+/// lets it run no script.
+#[tokio::test]
+async fn security_headers_on_every_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_server(test_config()).await;
+    let event = server.create_event("test-open").await;
+    let head = |path: String, auth: bool| {
+        let addr = server.addr;
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let auth = if auth {
+                format!("Authorization: Bearer {ORG_KEY}\r\n")
+            } else {
+                String::new()
+            };
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut buf = Vec::new();
+            tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf).to_lowercase();
+            text.split("\r\n\r\n").next().unwrap().to_string()
+        }
+    };
+    for (path, auth) in [
+        ("/healthz".to_string(), false),
+        ("/api/protocols".to_string(), false),
+        ("/no-such-page".to_string(), false),
+        (format!("/api/events/{event}/report?format=html"), true),
+        (format!("/api/events/{event}/report"), false),
+    ] {
+        let h = head(path.clone(), auth).await;
+        assert!(h.contains("x-content-type-options: nosniff"), "{path}: {h}");
+        assert!(h.contains("referrer-policy: no-referrer"), "{path}: {h}");
+        let html = path.ends_with("format=html");
+        assert_eq!(
+            h.contains("content-security-policy: default-src 'none'"),
+            html,
+            "{path}: {h}"
+        );
+    }
+    server.stop().await.unwrap();
+}

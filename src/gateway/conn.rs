@@ -285,6 +285,11 @@ impl Reader {
                 ));
                 self.close_with(CloseReason::TooLarge)
             }
+            Some(tungstenite::Error::Protocol(e)) => {
+                Metrics::inc(&self.app.metrics.bad_frames);
+                tracing::debug!(conn = self.conn.0, "websocket protocol error: {e}");
+                self.close_with(CloseReason::ProtocolError)
+            }
             _ => {
                 tracing::debug!(conn = self.conn.0, "websocket read error: {inner}");
                 Flow::Stop

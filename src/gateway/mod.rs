@@ -44,6 +44,9 @@ pub enum CloseReason {
     SessionEnded,
     /// 1001: the server is shutting down.
     GoingAway,
+    /// 1002: a WebSocket protocol violation (unmasked client frame, reserved opcode or bit):
+    /// not 1001, which tells a client to reconnect as if the server were restarting.
+    ProtocolError,
     /// 1007: a text frame that is not valid UTF-8.
     InvalidUtf8,
     /// 1009: a frame over the hard transport cap ([`hard_frame_cap`]); frames between the
@@ -72,6 +75,7 @@ impl CloseReason {
         match self {
             CloseReason::SessionEnded => 1000,
             CloseReason::GoingAway => 1001,
+            CloseReason::ProtocolError => 1002,
             CloseReason::InvalidUtf8 => 1007,
             CloseReason::TooLarge => 1009,
             CloseReason::Unavailable => 1013,
@@ -90,6 +94,7 @@ impl CloseReason {
         [
             CloseReason::SessionEnded,
             CloseReason::GoingAway,
+            CloseReason::ProtocolError,
             CloseReason::InvalidUtf8,
             CloseReason::TooLarge,
             CloseReason::Unavailable,
@@ -110,6 +115,7 @@ impl CloseReason {
         match self {
             CloseReason::SessionEnded => "session ended",
             CloseReason::GoingAway => "server shutting down",
+            CloseReason::ProtocolError => "websocket protocol error",
             CloseReason::InvalidUtf8 => "invalid utf-8",
             CloseReason::TooLarge => "message too large",
             CloseReason::Unavailable => "room unavailable, retry",
