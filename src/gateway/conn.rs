@@ -501,8 +501,17 @@ impl Reader {
 
     fn refuse_hello(&self, id: Option<ClientId>, message: &str) -> Flow {
         Metrics::inc(&self.app.metrics.hello_failures);
-        self.app.limits.hello_failed(self.ip, self.app.clock.now());
-        self.send(&ServerMsg::error(id, "unauthorized", message));
+        let now = self.app.clock.now();
+        self.app.limits.hello_failed(self.ip, now);
+        if self.app.limits.is_blocked(self.ip, now) {
+            self.send(&ServerMsg::error(
+                id,
+                "rate_limited",
+                "too many failed hellos from this address; a valid token still gets in",
+            ));
+        } else {
+            self.send(&ServerMsg::error(id, "unauthorized", message));
+        }
         self.close_with(CloseReason::Unauthorized)
     }
 

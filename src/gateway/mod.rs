@@ -156,13 +156,10 @@ pub async fn ws_handler(
     }
     let ip = peer.ip();
     let now = app.clock.now();
-    if app.limits.is_blocked(ip, now) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many failed hellos from this address; try again in a minute",
-        );
-    }
+    // An address with many failed hellos is not refused here: a venue's shared Wi-Fi is one
+    // address, and a valid token from it must always get in. Its failed hellos are answered
+    // `rate_limited` instead (`conn::Reader::refuse_hello`).
+    let _ = now;
     if !app.limits.allow_connect(ip) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
