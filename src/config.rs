@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// A room with nobody connected for this long is parked (its task ends) [default: 10m].
     #[arg(long, env = "COMMONGROUND_ROOM_IDLE", value_parser = parse_duration)]
     pub room_idle: Option<Duration>,
+    /// Time a new HTTP connection has to send its request headers (slowloris) [default: 10s].
+    #[arg(long, env = "COMMONGROUND_HEADER_TIMEOUT", value_parser = parse_duration)]
+    pub header_timeout: Option<Duration>,
+    /// Most open TCP connections from one client address, counted before anything is parsed
+    /// [default: 2500].
+    #[arg(long, env = "COMMONGROUND_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
     /// Events kept per room for resume [default: 5000].
     #[arg(long, env = "COMMONGROUND_EVENT_LOG_LEN")]
     pub event_log_len: Option<usize>,
@@ -160,6 +167,8 @@ struct FileConfig {
     connect_burst: Option<u32>,
     hello_failures_per_minute: Option<u32>,
     room_idle: Option<String>,
+    header_timeout: Option<String>,
+    max_connections_per_address: Option<usize>,
     event_log_len: Option<usize>,
     room_inbox: Option<usize>,
     shutdown_grace: Option<String>,
@@ -204,6 +213,10 @@ pub struct Config {
     pub connect_burst: u32,
     pub hello_failures_per_minute: u32,
     pub room_idle: Duration,
+    /// A connection that has not sent whole request headers this long after it opened (or
+    /// after its last response) is dropped.
+    pub header_timeout: Duration,
+    pub max_connections_per_address: usize,
     pub event_log_len: usize,
     pub room_inbox: usize,
     pub shutdown_grace: Duration,
@@ -379,6 +392,15 @@ impl Config {
                 .or(file.hello_failures_per_minute)
                 .unwrap_or(30),
             room_idle: pick(args.room_idle, dur("room_idle", file.room_idle)?, 600_000),
+            header_timeout: pick(
+                args.header_timeout,
+                dur("header_timeout", file.header_timeout)?,
+                10_000,
+            ),
+            max_connections_per_address: args
+                .max_connections_per_address
+                .or(file.max_connections_per_address)
+                .unwrap_or(2_500),
             event_log_len: args.event_log_len.or(file.event_log_len).unwrap_or(5_000),
             room_inbox: args.room_inbox.or(file.room_inbox).unwrap_or(1_024),
             shutdown_grace: pick(
@@ -446,6 +468,7 @@ impl Config {
             ("idle_timeout", self.idle_timeout),
             ("ping_interval", self.ping_interval),
             ("room_idle", self.room_idle),
+            ("header_timeout", self.header_timeout),
         ];
         for (key, d) in nonzero {
             if d.is_zero() {
@@ -472,6 +495,10 @@ impl Config {
         }
         let positive = [
             ("max_connections", self.max_connections),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
             ("command_rate", self.command_rate as usize),
             ("command_burst", self.command_burst as usize),
             ("connect_rate", self.connect_rate as usize),

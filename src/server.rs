@@ -346,7 +346,42 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             shared_events,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Headers every response carries: no MIME sniffing (a JSON body is never run as a page),
+/// no referrer (invite links carry tokens in their query string). The HTML report, which
+/// shows members' own words, may load nothing and run no script: only its inline style.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let report = req.uri().path().starts_with("/api/") && req.uri().path().ends_with("/report");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if report && html {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    res
 }
 
 /// Cluster mode: an event named in an `/api/events/{id}/...` path may have been created on
@@ -508,12 +543,16 @@ impl Server {
             }
         };
         state.tracker.spawn(retain);
-        // Small frames must not wait for Nagle's algorithm (tens of ms per reply).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
+        raise_open_file_limit();
+        // Per-address connection cap and request-head deadline before hyper parses anything
+        // (slowloris); the listener also sets TCP_NODELAY. `tap_io` only lends axum's
+        // `ConnectInfo<SocketAddr>` support to the custom listener.
+        let listener = crate::gateway::listener::GuardedListener::new(
+            self.listener,
+            state.config.max_connections_per_address,
+            state.config.header_timeout,
+        )
+        .tap_io(|_| {});
         let serve = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -543,6 +582,16 @@ impl Server {
             ),
         }
         Ok(())
+    }
+}
+
+/// Raises the soft open-file limit to the hard one: every socket is a descriptor, and the
+/// common soft default of 1,024 is fewer than a town hall's connections. Logged, because a
+/// low hard limit caps the server whatever `max_connections` says.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
 }
 

@@ -99,3 +99,203 @@ async fn a_question_flood_leaves_a_fresh_staff_join_working() {
     assert_eq!(pong["id"], "still-here");
     server.stop().await.unwrap();
 }
+
+/// Finding 4: connections that trickle their request headers used to be held forever, until
+/// the process ran out of descriptors and `/healthz` failed for everyone. Now a connection
+/// without a whole request head by the header timeout is dropped, while `/healthz` answers.
+#[tokio::test]
+async fn a_client_trickling_headers_is_dropped_and_healthz_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config();
+    config.header_timeout = std::time::Duration::from_millis(300);
+    let server = start_server(config).await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // Keep trickling one header byte at a time; the server must cut each of them off. The
+    // loop is bounded by a count, not a clock: the server closes long before it ends.
+    let mut dropped = 0;
+    for s in slow.iter_mut() {
+        let mut closed = false;
+        for _ in 0..600 {
+            if s.write_all(b"X").await.is_err() {
+                closed = true;
+                break;
+            }
+            let mut b = [0u8; 64];
+            match tokio::time::timeout(std::time::Duration::from_millis(50), s.read(&mut b)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(_)) | Err(_) => {}
+            }
+        }
+        if closed {
+            dropped += 1;
+        }
+        let res = server.http("GET", "/healthz", None, &[]).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+    assert_eq!(dropped, slow.len(), "every trickling client is dropped");
+    server.stop().await.unwrap();
+}
+
+/// Finding 4: connections from one address are capped before anything is parsed; other
+/// addresses are not affected, and closing one frees its place.
+#[tokio::test]
+async fn connections_per_address_are_capped_before_parsing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config();
+    config.max_connections_per_address = 5;
+    let server = start_server(config).await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    // The sixth is accepted by the kernel and closed unread by the server.
+    let mut sixth = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let _ = sixth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut b = [0u8; 256];
+    let n = tokio::time::timeout(WAIT, sixth.read(&mut b))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "refused without an answer");
+    drop(held.pop());
+    // Its place is free again (the server counts it out when it sees the close).
+    let mut answered = false;
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let _ = s
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
+        if buf.starts_with(b"HTTP/1.1 200") {
+            answered = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(answered, "a place is free again after a close");
+    server.stop().await.unwrap();
+}
+
+/// Also: a WebSocket protocol violation closes with 1002 (protocol error), not 1001
+/// ("shutting down"), which would tell the client to reconnect.
+#[tokio::test]
+async fn protocol_violations_close_1002() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_server(test_config()).await;
+    // (first byte, masked?): RSV1 set on a text frame; reserved opcode 3; an unmasked frame.
+    for (first, masked) in [(0xC1u8, true), (0x83, true), (0x81, false)] {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let req = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            server.addr
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            let n = tokio::time::timeout(WAIT, s.read(&mut b))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0);
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let mut frame = vec![first, if masked { 0x82 } else { 0x02 }];
+        if masked {
+            frame.extend_from_slice(&[0, 0, 0, 0]);
+        }
+        frame.extend_from_slice(b"{}");
+        s.write_all(&frame).await.unwrap();
+        // Read frames until the close frame; its first two payload bytes are the code.
+        let mut buf = Vec::new();
+        let code = loop {
+            let mut b = [0u8; 1024];
+            let n = tokio::time::timeout(WAIT, s.read(&mut b))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            assert!(n > 0, "closed without a close frame: {buf:?}");
+            buf.extend_from_slice(&b[..n]);
+            let mut at = 0;
+            let mut found = None;
+            while at + 2 <= buf.len() {
+                let len = (buf[at + 1] & 0x7f) as usize;
+                if at + 2 + len > buf.len() {
+                    break;
+                }
+                if buf[at] & 0x0f == 0x8 && len >= 2 {
+                    found = Some(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
+                    break;
+                }
+                at += 2 + len;
+            }
+            if let Some(c) = found {
+                break c;
+            }
+        };
+        assert_eq!(code, 1002, "first byte {first:#x}, masked {masked}");
+    }
+    server.stop().await.unwrap();
+}
+
+/// Also: every response says `nosniff` and `no-referrer`; the HTML report gets a CSP that
+/// lets it run no script.
+#[tokio::test]
+async fn security_headers_on_every_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_server(test_config()).await;
+    let event = server.create_event("test-open").await;
+    let head = |path: String, auth: bool| {
+        let addr = server.addr;
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let auth = if auth {
+                format!("Authorization: Bearer {ORG_KEY}\r\n")
+            } else {
+                String::new()
+            };
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut buf = Vec::new();
+            tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf).to_lowercase();
+            text.split("\r\n\r\n").next().unwrap().to_string()
+        }
+    };
+    for (path, auth) in [
+        ("/healthz".to_string(), false),
+        ("/api/protocols".to_string(), false),
+        ("/no-such-page".to_string(), false),
+        (format!("/api/events/{event}/report?format=html"), true),
+        (format!("/api/events/{event}/report"), false),
+    ] {
+        let h = head(path.clone(), auth).await;
+        assert!(h.contains("x-content-type-options: nosniff"), "{path}: {h}");
+        assert!(h.contains("referrer-policy: no-referrer"), "{path}: {h}");
+        let html = path.ends_with("format=html");
+        assert_eq!(
+            h.contains("content-security-policy: default-src 'none'"),
+            html,
+            "{path}: {h}"
+        );
+    }
+    server.stop().await.unwrap();
+}

@@ -244,29 +244,33 @@ async fn connections_over_the_server_limit_are_refused_until_one_closes() {
     server.stop().await.unwrap();
 }
 
+/// Issue #20: failed hellos are counted per address, but a valid token from that address (a
+/// venue's shared Wi-Fi) is never refused because of them.
 #[tokio::test]
-async fn failed_hellos_from_one_address_get_it_refused_for_a_while() {
+async fn failed_hellos_from_one_address_never_lock_out_a_valid_token() {
     let mut config = test_config();
     config.hello_failures_per_minute = 3;
     let server = start_server(config).await;
-    let mut blocked = None;
-    for _ in 0..20 {
-        let mut c = match try_upgrade(&server).await {
-            Some(r) => {
-                blocked = Some(r);
-                break;
-            }
-            None => server.connect().await,
-        };
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        assert!(
+            try_upgrade(&server).await.is_none(),
+            "the upgrade is never refused"
+        );
+        let mut c = server.connect().await;
         c.send(json!({"type": "hello", "token": "forged.token"}))
             .await;
         let err = c.recv_json().await;
-        assert_eq!(err["code"], "unauthorized");
+        codes.push(err["code"].as_str().unwrap().to_string());
         assert_eq!(c.closed().await, Closed::Code(4001, "unauthorized".into()));
     }
-    let (status, body) = blocked.expect("the address is refused after repeated failures");
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(codes[0], "unauthorized");
+    assert_eq!(codes.last().unwrap(), "rate_limited", "{codes:?}");
+    // A valid token from the same address still joins.
+    let event = server.create_event("test-open").await;
+    let token = server.invite(&event, "facilitator", "Fran", None).await;
+    let c = server.join(&token).await;
+    assert!(c.snapshot.is_some());
     server.stop().await.unwrap();
 }
 

@@ -296,6 +296,11 @@ impl Reader {
                 ));
                 self.close_with(CloseReason::TooLarge)
             }
+            Some(tungstenite::Error::Protocol(e)) => {
+                Metrics::inc(&self.app.metrics.bad_frames);
+                tracing::debug!(conn = self.conn.0, "websocket protocol error: {e}");
+                self.close_with(CloseReason::ProtocolError)
+            }
             _ => {
                 tracing::debug!(conn = self.conn.0, "websocket read error: {inner}");
                 Flow::Stop
@@ -562,8 +567,17 @@ impl Reader {
 
     fn refuse_hello(&self, id: Option<ClientId>, message: &str) -> Flow {
         Metrics::inc(&self.app.metrics.hello_failures);
-        self.app.limits.hello_failed(self.ip, self.app.clock.now());
-        self.send(&ServerMsg::error(id, "unauthorized", message));
+        let now = self.app.clock.now();
+        self.app.limits.hello_failed(self.ip, now);
+        if self.app.limits.is_blocked(self.ip, now) {
+            self.send(&ServerMsg::error(
+                id,
+                "rate_limited",
+                "too many failed hellos from this address; a valid token still gets in",
+            ));
+        } else {
+            self.send(&ServerMsg::error(id, "unauthorized", message));
+        }
         self.close_with(CloseReason::Unauthorized)
     }
 

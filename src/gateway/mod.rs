@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod limits;
+pub mod listener;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ pub enum CloseReason {
     SessionEnded,
     /// 1001: the server is shutting down.
     GoingAway,
+    /// 1002: a WebSocket protocol violation (unmasked client frame, reserved opcode or bit):
+    /// not 1001, which tells a client to reconnect as if the server were restarting.
+    ProtocolError,
     /// 1007: a text frame that is not valid UTF-8.
     InvalidUtf8,
     /// 1009: a frame over the hard transport cap ([`hard_frame_cap`]); frames between the
@@ -71,6 +75,7 @@ impl CloseReason {
         match self {
             CloseReason::SessionEnded => 1000,
             CloseReason::GoingAway => 1001,
+            CloseReason::ProtocolError => 1002,
             CloseReason::InvalidUtf8 => 1007,
             CloseReason::TooLarge => 1009,
             CloseReason::Unavailable => 1013,
@@ -89,6 +94,7 @@ impl CloseReason {
         [
             CloseReason::SessionEnded,
             CloseReason::GoingAway,
+            CloseReason::ProtocolError,
             CloseReason::InvalidUtf8,
             CloseReason::TooLarge,
             CloseReason::Unavailable,
@@ -109,6 +115,7 @@ impl CloseReason {
         match self {
             CloseReason::SessionEnded => "session ended",
             CloseReason::GoingAway => "server shutting down",
+            CloseReason::ProtocolError => "websocket protocol error",
             CloseReason::InvalidUtf8 => "invalid utf-8",
             CloseReason::TooLarge => "message too large",
             CloseReason::Unavailable => "room unavailable, retry",
@@ -149,13 +156,10 @@ pub async fn ws_handler(
     }
     let ip = peer.ip();
     let now = app.clock.now();
-    if app.limits.is_blocked(ip, now) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many failed hellos from this address; try again in a minute",
-        );
-    }
+    // An address with many failed hellos is not refused here: a venue's shared Wi-Fi is one
+    // address, and a valid token from it must always get in. Its failed hellos are answered
+    // `rate_limited` instead (`conn::Reader::refuse_hello`).
+    let _ = now;
     if !app.limits.allow_connect(ip) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
