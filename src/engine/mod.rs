@@ -428,6 +428,7 @@ impl Engine {
                 "a moderator removed you from this room",
             );
         }
+        let name = moderation::clean_text(&name).replace(['\n', '\t'], " ");
         let name = name.trim().to_string();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
             return reject(
@@ -871,6 +872,7 @@ impl Engine {
     }
 
     fn check_text(&self, text: &str) -> Result<String, Rejection> {
+        let text = moderation::clean_text(text);
         let text = text.trim();
         if text.is_empty() {
             return reject(RejectCode::Invalid, "the text is empty");
@@ -1146,6 +1148,7 @@ impl Engine {
             (None, Some(m)) => ReportTarget::Member(m.clone()),
             _ => return reject(RejectCode::Invalid, "report either a message or a member"),
         };
+        let reason = moderation::clean_text(reason);
         let reason = reason.trim();
         if reason.is_empty() {
             return reject(RejectCode::Invalid, "say briefly what is wrong");

@@ -543,3 +543,27 @@ fn staff_without_the_floor_get_the_participants_code() {
         RejectCode::Forbidden,
     );
 }
+
+/// Invisible controls (bidi overrides, escape sequences) never reach the log, in names,
+/// messages, questions or report reasons; line breaks in a message are kept.
+#[test]
+fn invisible_controls_are_stripped_where_text_is_stored() {
+    let mut h = round_room();
+    h.join("e\u{202E}ve\u{1b}[2J", Role::Participant, Some("A"));
+    let name = h
+        .engine
+        .roster()
+        .get(&id("e\u{202E}ve\u{1b}[2J"))
+        .unwrap()
+        .name
+        .clone();
+    assert_eq!(name, "eve[2J");
+    say(&mut h, "a1", "one\u{202E}\u{7}\ntwo");
+    let said = h.log.iter().find_map(|e| match &e.kind {
+        EventKind::Said { text, .. } => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(said.as_deref(), Some("one\ntwo"));
+    h.ok("b1", report_member("a1", "rude\u{2066}x"));
+    assert_eq!(h.engine.reports()[0].reason, "rudex");
+}
