@@ -106,6 +106,17 @@ pub struct EngineConfig {
     /// every room of a server uses the same list.
     #[serde(default)]
     pub word_list: Arc<WordList>,
+    /// Small-group privacy in polls: a community with fewer voters than this gets no
+    /// breakdown of its own (see `phase::poll`).
+    #[serde(default = "default_poll_min_voters")]
+    pub poll_min_voters: u32,
+}
+
+/// Three voters: with one or two, a community's counts reveal how each of them voted.
+pub const DEFAULT_POLL_MIN_VOTERS: u32 = 3;
+
+fn default_poll_min_voters() -> u32 {
+    DEFAULT_POLL_MIN_VOTERS
 }
 
 impl EngineConfig {
@@ -114,6 +125,7 @@ impl EngineConfig {
             seed,
             max_text_chars: 2_000,
             word_list: Arc::default(),
+            poll_min_voters: DEFAULT_POLL_MIN_VOTERS,
         }
     }
 
