@@ -157,6 +157,9 @@ pub struct Core {
     /// Open reports, oldest first; closed ones are dropped (the event log keeps them).
     #[serde(default)]
     pub reports: Vec<Report>,
+    /// Members with an open help request, oldest first: at most one each.
+    #[serde(default)]
+    pub help: Vec<MemberId>,
     /// The id the next report gets (report ids are their own sequence, from 1).
     #[serde(default = "first_id")]
     pub next_report: u64,
@@ -191,6 +194,7 @@ impl Core {
             ledger: Ledger::default(),
             next_item: 1,
             hidden: Vec::new(),
+            help: Vec::new(),
             reports: Vec::new(),
             next_report: 1,
             last_groups: None,

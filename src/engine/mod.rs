@@ -708,7 +708,32 @@ impl Engine {
                 Ok(())
             }
             Command::Remove { member } => self.remove(at, from, member),
+            Command::ResolveHelp { member } => {
+                let Some(i) = self.core.help.iter().position(|m| m == member) else {
+                    return reject(
+                        RejectCode::UnknownItem,
+                        "that member has no open help request",
+                    );
+                };
+                self.core.help.remove(i);
+                self.core.emit_to(
+                    at,
+                    Audience::MemberAndStaff(member.clone()),
+                    EventKind::HelpResolved {
+                        member: member.clone(),
+                        by: from.clone(),
+                    },
+                );
+                Ok(())
+            }
             Command::AskHelp => {
+                if self.core.help.contains(from) {
+                    return reject(
+                        RejectCode::Duplicate,
+                        "you already asked for help; a facilitator will come",
+                    );
+                }
+                self.core.help.push(from.clone());
                 self.core.emit_to(
                     at,
                     Audience::Staff,
@@ -838,6 +863,7 @@ impl Engine {
                 | Command::Hide { .. }
                 | Command::Report { .. }
                 | Command::DismissReport { .. }
+                | Command::ResolveHelp { .. }
         );
         match self.core.session {
             Session::Ended => reject(RejectCode::Ended, "the session has ended"),
