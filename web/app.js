@@ -188,6 +188,8 @@ function armStaleDrop() {
 
 function onEvent(frame) {
   const said = routeEvent(client, frame);
+  // The resident may ask again once a facilitator dealt with the request.
+  if (frame.event?.type === 'help_resolved' && frame.event.member === client.hall.me?.member) client.hall.helpAsked = false;
   if (frame.event?.type === 'help_requested' && isStaff(client.hall.me?.role) && frame.room === client.hall.room) {
     said.push({ text: `${nameOf(client.hall, frame.event.member)} asked for help.` });
   }
@@ -671,6 +673,7 @@ function commandFor(action, d, el) {
     case 'approve': return { type: 'approve', question: Number(d.question) };
     case 'hide': return { type: 'hide', message: Number(d.message) };
     case 'dismiss_report': return { type: 'dismiss_report', report: Number(d.report) };
+    case 'resolve_help': return { type: 'resolve_help', member: d.member };
     case 'merge': {
       const select = el.parentElement.querySelector(`select[data-merge-from="${d.question}"]`);
       if (!select || !select.value) return { local: 'Choose the question to merge into first.' };

@@ -153,6 +153,10 @@ pub enum Command {
     DismissReport {
         report: u64,
     },
+    /// Staff mark a member's help request as dealt with; it leaves every staff member's list.
+    ResolveHelp {
+        member: MemberId,
+    },
 }
 
 fn yes() -> bool {
@@ -236,6 +240,7 @@ impl Command {
             Command::MoveOn { .. } => "move_on",
             Command::Report { .. } => "report",
             Command::DismissReport { .. } => "dismiss_report",
+            Command::ResolveHelp { .. } => "resolve_help",
         }
     }
 
@@ -282,7 +287,8 @@ impl Command {
             | Command::OrderQuestion { .. }
             | Command::MoveToGroup { .. }
             | Command::Interject { .. }
-            | Command::DismissReport { .. } => Capability::Moderate,
+            | Command::DismissReport { .. }
+            | Command::ResolveHelp { .. } => Capability::Moderate,
             Command::Report { .. } => Capability::Report,
         }
     }

@@ -106,6 +106,17 @@ pub struct EngineConfig {
     /// every room of a server uses the same list.
     #[serde(default)]
     pub word_list: Arc<WordList>,
+    /// Small-group privacy in polls: a community with fewer voters than this gets no
+    /// breakdown of its own (see `phase::poll`).
+    #[serde(default = "default_poll_min_voters")]
+    pub poll_min_voters: u32,
+}
+
+/// Three voters: with one or two, a community's counts reveal how each of them voted.
+pub const DEFAULT_POLL_MIN_VOTERS: u32 = 3;
+
+fn default_poll_min_voters() -> u32 {
+    DEFAULT_POLL_MIN_VOTERS
 }
 
 impl EngineConfig {
@@ -114,6 +125,7 @@ impl EngineConfig {
             seed,
             max_text_chars: 2_000,
             word_list: Arc::default(),
+            poll_min_voters: DEFAULT_POLL_MIN_VOTERS,
         }
     }
 
@@ -145,6 +157,9 @@ pub struct Core {
     /// Open reports, oldest first; closed ones are dropped (the event log keeps them).
     #[serde(default)]
     pub reports: Vec<Report>,
+    /// Members with an open help request, oldest first: at most one each.
+    #[serde(default)]
+    pub help: Vec<MemberId>,
     /// The id the next report gets (report ids are their own sequence, from 1).
     #[serde(default = "first_id")]
     pub next_report: u64,
@@ -182,6 +197,7 @@ impl Core {
             ledger: Ledger::default(),
             next_item: 1,
             hidden: Vec::new(),
+            help: Vec::new(),
             reports: Vec::new(),
             next_report: 1,
             last_groups: None,

@@ -308,6 +308,11 @@ pub enum EventKind {
     HelpRequested {
         member: MemberId,
     },
+    /// A staff member dealt with `member`'s help request (`resolve_help`).
+    HelpResolved {
+        member: MemberId,
+        by: MemberId,
+    },
     /// A private invitation to raise a hand, for a participant who has not spoken yet.
     Nudged {
         member: MemberId,

@@ -430,6 +430,7 @@ impl Engine {
                 "a moderator removed you from this room",
             );
         }
+        let name = moderation::clean_text(&name).replace(['\n', '\t'], " ");
         let name = name.trim().to_string();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
             return reject(
@@ -712,7 +713,32 @@ impl Engine {
                 Ok(())
             }
             Command::Remove { member } => self.remove(at, from, member),
+            Command::ResolveHelp { member } => {
+                let Some(i) = self.core.help.iter().position(|m| m == member) else {
+                    return reject(
+                        RejectCode::UnknownItem,
+                        "that member has no open help request",
+                    );
+                };
+                self.core.help.remove(i);
+                self.core.emit_to(
+                    at,
+                    Audience::MemberAndStaff(member.clone()),
+                    EventKind::HelpResolved {
+                        member: member.clone(),
+                        by: from.clone(),
+                    },
+                );
+                Ok(())
+            }
             Command::AskHelp => {
+                if self.core.help.contains(from) {
+                    return reject(
+                        RejectCode::Duplicate,
+                        "you already asked for help; a facilitator will come",
+                    );
+                }
+                self.core.help.push(from.clone());
                 self.core.emit_to(
                     at,
                     Audience::Staff,
@@ -842,6 +868,7 @@ impl Engine {
                 | Command::Hide { .. }
                 | Command::Report { .. }
                 | Command::DismissReport { .. }
+                | Command::ResolveHelp { .. }
         );
         match self.core.session {
             Session::Ended => reject(RejectCode::Ended, "the session has ended"),
@@ -877,6 +904,7 @@ impl Engine {
     }
 
     fn check_text(&self, text: &str) -> Result<String, Rejection> {
+        let text = moderation::clean_text(text);
         let text = text.trim();
         if text.is_empty() {
             return reject(RejectCode::Invalid, "the text is empty");
@@ -1186,6 +1214,7 @@ impl Engine {
             (None, Some(m)) => ReportTarget::Member(m.clone()),
             _ => return reject(RejectCode::Invalid, "report either a message or a member"),
         };
+        let reason = moderation::clean_text(reason);
         let reason = reason.trim();
         if reason.is_empty() {
             return reject(RejectCode::Invalid, "say briefly what is wrong");

@@ -179,6 +179,24 @@ impl From<WordList> for Vec<String> {
     }
 }
 
+/// Control characters and the bidirectional embedding, override and isolate controls, which
+/// make text read differently from what is stored (a name or message that displays reversed).
+pub fn is_invisible_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
+}
+
+/// What people type, as stored: invisible controls dropped (line breaks and tabs kept), so the
+/// log, the transcript and every client see the same text.
+pub fn clean_text(text: &str) -> String {
+    text.chars()
+        .filter(|&c| c == '\n' || c == '\t' || !is_invisible_control(c))
+        .collect()
+}
+
 /// Splits text into lower-case words: runs of letters and digits, with apostrophes kept
 /// inside a word ("don't") and dropped at its edges ("'quoted'").
 fn words(text: &str) -> Vec<String> {

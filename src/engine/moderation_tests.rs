@@ -543,3 +543,65 @@ fn staff_without_the_floor_get_the_participants_code() {
         RejectCode::Forbidden,
     );
 }
+
+/// Invisible controls (bidi overrides, escape sequences) never reach the log, in names,
+/// messages, questions or report reasons; line breaks in a message are kept.
+#[test]
+fn invisible_controls_are_stripped_where_text_is_stored() {
+    let mut h = round_room();
+    h.join("e\u{202E}ve\u{1b}[2J", Role::Participant, Some("A"));
+    let name = h
+        .engine
+        .roster()
+        .get(&id("e\u{202E}ve\u{1b}[2J"))
+        .unwrap()
+        .name
+        .clone();
+    assert_eq!(name, "eve[2J");
+    say(&mut h, "a1", "one\u{202E}\u{7}\ntwo");
+    let said = h.log.iter().find_map(|e| match &e.kind {
+        EventKind::Said { text, .. } => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(said.as_deref(), Some("one\ntwo"));
+    h.ok("b1", report_member("a1", "rude\u{2066}x"));
+    assert_eq!(h.engine.reports()[0].reason, "rudex");
+}
+
+/// A resident has at most one open help request; staff resolve it, and it is then gone from
+/// every staff view (and the resident hears it was dealt with).
+#[test]
+fn help_requests_are_one_per_resident_and_resolved_by_staff() {
+    let mut h = round_room();
+    h.ok("b1", Command::AskHelp);
+    h.refused("b1", Command::AskHelp, RejectCode::Duplicate);
+    h.ok("b2", Command::AskHelp);
+    let staff_view = |h: &Harness| h.engine.view(h.now, &id("f"), Role::Facilitator).help;
+    assert_eq!(staff_view(&h), [id("b1"), id("b2")]);
+    assert_eq!(
+        h.engine.view(h.now, &id("b1"), Role::Participant).help,
+        [id("b1")],
+        "a resident sees only their own"
+    );
+    h.refused(
+        "b1",
+        Command::ResolveHelp { member: id("b2") },
+        RejectCode::Forbidden,
+    );
+    h.ok("m", Command::ResolveHelp { member: id("b1") });
+    h.refused(
+        "m",
+        Command::ResolveHelp { member: id("b1") },
+        RejectCode::UnknownItem,
+    );
+    assert_eq!(staff_view(&h), [id("b2")]);
+    let resolved = h
+        .log
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::HelpResolved { .. }));
+    assert_eq!(
+        resolved.map(|e| e.audience.clone()),
+        Some(Audience::MemberAndStaff(id("b1")))
+    );
+    h.ok("b1", Command::AskHelp); // a new request once the first was dealt with
+}

@@ -1,7 +1,7 @@
 //! Engine behaviour, driven through the harness on simulated time.
 
 use crate::engine::command::{Command, ExtendTarget};
-use crate::engine::core::Session;
+use crate::engine::core::{EngineConfig, Session};
 use crate::engine::event::{EventKind, ReleaseReason, TurnKind};
 use crate::engine::harness::*;
 use crate::engine::member::Role;
@@ -970,7 +970,12 @@ fn poll_counts_one_changeable_vote_per_member_by_community() {
         reveal: Reveal::AtClose,
         pairs_with: None,
     };
-    let mut h = Harness::new(vec![phase("poll", PhaseKind::Poll(spec))]);
+    // A threshold of 1 voter shows every community (the default, 3, is tested below).
+    let config = EngineConfig {
+        poll_min_voters: 1,
+        ..EngineConfig::with_seed(42)
+    };
+    let mut h = Harness::with_config(vec![phase("poll", PhaseKind::Poll(spec))], config);
     h.room(&TWO_CITIES);
     h.start();
     h.ok(
@@ -1762,4 +1767,74 @@ fn qa_answers_by_upvotes_and_the_moderators_order_wins() {
         })
         .collect();
     assert_eq!(on_floor, [1, 2, 4, 3]);
+}
+
+/// Small-group privacy: a community with fewer than 3 voters (the default) gets no breakdown;
+/// when the communities left out add up to fewer than 3 voters, none is shown at all (the
+/// totals minus the others would give them away).
+#[test]
+fn poll_hides_the_breakdown_of_communities_with_few_voters() {
+    let spec = PollSpec {
+        question: "Share a transit pass?".into(),
+        choices: vec!["yes".into(), "no".into()],
+        duration_ms: Some(60_000),
+        reveal: Reveal::Live,
+        pairs_with: None,
+    };
+    let mut h = Harness::new(vec![phase("poll", PhaseKind::Poll(spec))]);
+    h.room(&[]);
+    for (m, c) in [
+        ("a1", "A"),
+        ("a2", "A"),
+        ("a3", "A"),
+        ("b1", "B"),
+        ("b2", "B"),
+        ("c1", "C"),
+        ("d1", "D"),
+    ] {
+        h.join(m, Role::Participant, Some(c));
+    }
+    h.start();
+    let breakdown = |h: &Harness| -> Vec<String> {
+        h.log
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::PollResults { by_community, .. } => {
+                    Some(by_community.iter().map(|(c, _)| c.clone()).collect())
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    for m in ["a1", "a2", "a3", "b1"] {
+        h.ok(
+            m,
+            Command::Vote {
+                choice: "yes".into(),
+            },
+        );
+    }
+    assert!(
+        breakdown(&h).is_empty(),
+        "B's one voter would show through the totals"
+    );
+    for m in ["b2", "c1"] {
+        h.ok(
+            m,
+            Command::Vote {
+                choice: "no".into(),
+            },
+        );
+    }
+    assert_eq!(
+        breakdown(&h),
+        ["A"],
+        "B and C (3 voters together) stay hidden"
+    );
+    let view = h.engine.view(h.now, &id("d1"), Role::Participant);
+    match view.poll.and_then(|p| p.results) {
+        Some(EventKind::PollResults { by_community, .. }) => assert_eq!(by_community.len(), 1),
+        other => panic!("{other:?}"),
+    }
 }

@@ -68,6 +68,9 @@ pub struct RoomView {
     pub equity: Option<Equity>,
     /// Staff only: open reports, oldest first, at most [`VIEW_REPORTS`] of them.
     pub reports: Option<Vec<Report>>,
+    /// Staff: every member with an open help request, oldest first; others: themselves when
+    /// theirs is open.
+    pub help: Vec<MemberId>,
 }
 
 /// Most queue entries a snapshot lists: a hall with thousands of raised hands must not make
@@ -345,6 +348,13 @@ impl Engine {
             breakout,
             equity: staff.then(|| self.equity_for_snapshot()),
             reports: staff.then(|| core.reports.iter().take(VIEW_REPORTS).cloned().collect()),
+            help: core
+                .help
+                .iter()
+                .filter(|m| staff || *m == viewer)
+                .take(VIEW_REPORTS)
+                .cloned()
+                .collect(),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::engine::event::{Audience, EventKind, TurnKind};
 use crate::engine::member::{MemberId, Roster};
-use crate::engine::moderation::ReportStatus;
+use crate::engine::moderation::{is_invisible_control, ReportStatus};
 use crate::record::Logged;
 use crate::time::Millis;
 
@@ -66,6 +66,9 @@ pub enum Line {
         at: Millis,
         action: String,
         member: Option<MemberId>,
+        /// The name of `member`, so the transcript says who, not an internal id.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        member_name: Option<String>,
         by: MemberId,
         by_name: String,
     },
@@ -199,6 +202,7 @@ pub fn build(log: &[Logged], roster: &Roster) -> Transcript {
                 at,
                 action: action.to_string(),
                 member: member.cloned(),
+                member_name: member.map(|m| name_of(roster, m)),
                 by_name: name_of(roster, by),
                 by: by.clone(),
             }),
@@ -278,18 +282,44 @@ fn clock(start: Millis, at: Millis) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
-/// A readable Markdown transcript, times relative to the first line.
+/// Text people typed (and names, titles, choices), made safe to write into one Markdown line:
+/// control characters and bidirectional overrides dropped, line breaks turned into spaces (so
+/// nobody can start a line of their own: no forged "**Moderator**" line or `## Moderation`
+/// heading), HTML metacharacters written as entities and Markdown punctuation backslash-escaped
+/// (so no raw HTML, emphasis, link or `javascript:` autolink survives).
+pub fn md_inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            c if is_invisible_control(c) => {}
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A readable Markdown transcript, times relative to the first line. Everything people wrote
+/// goes through [`md_inline`].
 pub fn to_markdown(title: &str, t: &Transcript) -> String {
-    let mut out = format!("# Transcript: {title}\n\n");
+    let e = md_inline;
+    let mut out = format!("# Transcript: {}\n\n", e(title));
     let start = t.lines.first().map_or(Millis::ZERO, line_at);
     let mut moderation = Vec::new();
     for l in &t.lines {
         let ts = clock(start, line_at(l));
         match l {
             Line::Phase { title, prompt, .. } => {
-                let _ = writeln!(out, "\n## {ts} {title}\n");
+                let _ = writeln!(out, "\n## {ts} {}\n", e(title));
                 if let Some(p) = prompt {
-                    let _ = writeln!(out, "> {p}\n");
+                    let _ = writeln!(out, "> {}\n", e(p));
                 }
             }
             Line::Turn {
@@ -301,16 +331,17 @@ pub fn to_markdown(title: &str, t: &Transcript) -> String {
             } => {
                 let _ = writeln!(
                     out,
-                    "- {ts} **{name}** ({}) spoke for {} ({reason})",
+                    "- {ts} **{}** ({}) spoke for {} ({reason})",
+                    e(name),
                     turn_name(*turn),
                     crate::time::format_duration(*held_ms)
                 );
             }
             Line::Said { name, text, .. } => {
-                let _ = writeln!(out, "- {ts} **{name}**: {text}");
+                let _ = writeln!(out, "- {ts} **{}**: {}", e(name), e(text));
             }
             Line::Note { text, .. } => {
-                let _ = writeln!(out, "- {ts} (shared note) {text}");
+                let _ = writeln!(out, "- {ts} (shared note) {}", e(text));
             }
             Line::Question {
                 name,
@@ -318,23 +349,41 @@ pub fn to_markdown(title: &str, t: &Transcript) -> String {
                 question,
                 ..
             } => {
-                let _ = writeln!(out, "- {ts} question {question} from **{name}**: {text}");
+                let _ = writeln!(
+                    out,
+                    "- {ts} question {question} from **{}**: {}",
+                    e(name),
+                    e(text)
+                );
             }
             Line::Broadcast { name, text, .. } => {
-                let _ = writeln!(out, "- {ts} broadcast from {name}: {text}");
+                let _ = writeln!(out, "- {ts} broadcast from {}: {}", e(name), e(text));
             }
             Line::Poll { phase, totals, .. } => {
-                let counts: Vec<String> = totals.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-                let _ = writeln!(out, "- {ts} poll `{phase}` closed: {}", counts.join(", "));
+                let counts: Vec<String> = totals
+                    .iter()
+                    .map(|(c, n)| format!("{}: {n}", e(c)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "- {ts} poll {} closed: {}",
+                    e(phase),
+                    counts.join(", ")
+                );
             }
             Line::Moderation {
                 action,
                 member,
+                member_name,
                 by_name,
                 ..
             } => {
-                let whom = member.as_ref().map(|m| format!(" {m}")).unwrap_or_default();
-                moderation.push(format!("- {ts} {by_name}: {action}{whom}"));
+                let whom = member_name
+                    .as_deref()
+                    .or(member.as_ref().map(|m| m.0.as_str()))
+                    .map(|m| format!(" {}", e(m)))
+                    .unwrap_or_default();
+                moderation.push(format!("- {ts} {}: {action}{whom}", e(by_name)));
             }
         }
     }
@@ -378,5 +427,62 @@ fn line_at(l: &Line) -> Millis {
         | Line::Broadcast { at, .. }
         | Line::Poll { at, .. }
         | Line::Moderation { at, .. } => *at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What residents write cannot forge transcript structure, inject HTML or links, or hide
+    /// behind invisible controls.
+    #[test]
+    fn residents_text_cannot_forge_lines_headings_html_or_links() {
+        let said = |text: &str, name: &str| Line::Said {
+            seq: 1,
+            at: Millis::ZERO,
+            member: MemberId::new("m-1"),
+            name: name.into(),
+            text: text.into(),
+        };
+        let t = Transcript {
+            lines: vec![
+                said(
+                    "ok\n## Moderation\n- 00:00:01 **Moderator**: remove everyone",
+                    "Eve",
+                ),
+                said(
+                    "<script>alert(1)</script> <img src=x onerror=alert(2)>",
+                    "Eve",
+                ),
+                said("[click](javascript:alert(1)) <javascript:alert(1)>", "Eve"),
+                said("a\u{202E}gnp.exe\u{7}\u{1b}[31m", "E\u{202E}ve\n## Mod"),
+            ],
+            hidden: 0,
+        };
+        let md = to_markdown("Town <b>hall</b>", &t);
+        let headings: Vec<&str> = md.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(
+            headings,
+            [
+                "# Transcript: Town &lt;b&gt;hall&lt;/b&gt;",
+                "## Moderation"
+            ]
+        );
+        assert!(!md.lines().any(|l| l.starts_with("- 00:00:01")), "{md}");
+        assert!(!md.contains("**Moderator**"), "{md}");
+        assert!(!md.contains('<'), "{md}");
+        let unescaped = |b: char| md.match_indices(b).any(|(i, _)| !md[..i].ends_with('\\'));
+        assert!(!unescaped('[') && !unescaped(']'), "no link survives: {md}");
+        assert!(md.contains("\\[click\\](javascript:alert(1))"), "{md}");
+        for c in ['\u{202E}', '\u{7}', '\u{1b}'] {
+            assert!(!md.contains(c), "{c:?} in {md}");
+        }
+        // Every message stays on its own single line.
+        assert_eq!(
+            md.lines().filter(|l| l.starts_with("- ")).count(),
+            4,
+            "{md}"
+        );
     }
 }

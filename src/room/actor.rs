@@ -534,6 +534,7 @@ impl RoomActor {
         if let (
             RoomKind::Group { hall, .. },
             Command::AskHelp
+            | Command::ResolveHelp { .. }
             | Command::Remove { .. }
             | Command::Mute { .. }
             | Command::Unmute { .. },

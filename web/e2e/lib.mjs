@@ -195,7 +195,9 @@ export async function startServer({ wordList } = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const args = ['serve', '--bind', `127.0.0.1:${port}`, '--organizer-key', ORG_KEY,
-    '--token-secret', 'web-e2e-token-secret-0123456789', '--protocols', protocolDir(), '--demo', 'false'];
+    '--token-secret', 'web-e2e-token-secret-0123456789', '--protocols', protocolDir(), '--demo', 'false',
+    // Each server keeps its own durable journal (a real SQLite file) in a fresh directory.
+    '--data-dir', join(mkdtempSync(join(tmpdir(), 'commonground-web-e2e-data-')), 'data')];
   if (wordList) {
     const file = join(mkdtempSync(join(tmpdir(), 'commonground-web-e2e-words-')), 'words.txt');
     writeFileSync(file, `# Words the browser tests flag\n${wordList.join('\n')}\n`);

@@ -881,6 +881,7 @@ export function renderModeration(room, listened = [], groupItems = undefined, li
       if (gi != null && !listened.some((g) => g.index === gi)) {
         html += btn('listen', `Listen in to ${esc(word)}`, { 'data-group': gi, 'data-key': `help-listen-${h.member}-${h.at}` }, 'small secondary');
       }
+      html += btn('resolve_help', 'Resolved', { 'data-member': h.member, 'data-key': `help-resolve-${h.member}` }, 'small');
       html += '</li>';
     }
     html += '</ul>';

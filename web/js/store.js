@@ -78,6 +78,7 @@ export function applySnapshot(room, msg) {
   room.questions = (s.questions || []).map((q) => ({ ...q }));
   room.current_question = s.current_question ?? null;
   room.question_order = Array.isArray(s.answer_order) ? s.answer_order.slice() : [];
+  if (Array.isArray(s.help)) room.help = s.help.map((m) => ({ member: m, at: null }));
   room.poll = s.poll || null;
   room.hidden = s.hidden || [];
   room.equity = s.equity || null;
@@ -489,8 +490,14 @@ export function applyEvent(room, frame) {
       say('Breakout groups are closed. Welcome back to the hall.');
       break;
     case 'help_requested':
+      room.help = room.help.filter((h) => h.member !== e.member);
       room.help.push({ member: e.member, at });
       if (e.member === me) say('The facilitators know you asked for help.');
+      break;
+    case 'help_resolved':
+      // Gone for every staff member; the resident may ask again.
+      room.help = room.help.filter((h) => h.member !== e.member);
+      if (e.member === me) say('A facilitator has dealt with your request for help.');
       break;
     case 'nudged':
       room.nudges.push({ member: e.member, at });

@@ -1,5 +1,7 @@
 //! The `poll` phase: a short question with fixed choices, one vote per member (changeable
-//! until the poll closes), results by community, shown live or at close.
+//! until the poll closes), results by community, shown live or at close. A community with
+//! fewer than `EngineConfig::poll_min_voters` voters (default 3) gets no breakdown, in every
+//! `poll_results` and so in snapshots, the report and the API.
 
 use std::collections::BTreeMap;
 
@@ -53,16 +55,27 @@ impl Poll {
                 .and_then(|m| m.community.clone())
                 .unwrap_or_else(|| NO_COMMUNITY.to_string())
         };
-        let mut communities: Vec<String> = self.votes.keys().map(community_of).collect();
-        communities.sort();
-        communities.dedup();
-        let by_community = communities
-            .into_iter()
-            .map(|c| {
-                let counts = count(&|m: &MemberId| community_of(m) == c);
-                (c, counts)
-            })
-            .collect();
+        let mut voters: BTreeMap<String, u32> = BTreeMap::new();
+        for m in self.votes.keys() {
+            *voters.entry(community_of(m)).or_default() += 1;
+        }
+        // Small-group privacy: a community with fewer than `min` voters gets no breakdown.
+        // When those left out add up to fewer than `min` too, the overall totals minus the
+        // shown communities would give their votes away, so no breakdown is shown at all.
+        let min = core.config.poll_min_voters;
+        let hidden: u32 = voters.values().filter(|n| **n < min).sum();
+        let by_community = if hidden > 0 && hidden < min {
+            Vec::new()
+        } else {
+            voters
+                .into_iter()
+                .filter(|(_, n)| *n >= min)
+                .map(|(c, _)| {
+                    let counts = count(&|m: &MemberId| community_of(m) == c);
+                    (c, counts)
+                })
+                .collect()
+        };
         EventKind::PollResults {
             phase: self.phase_id.clone(),
             totals: count(&|_| true),

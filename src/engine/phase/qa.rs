@@ -119,6 +119,7 @@ impl Qa {
         from: &MemberId,
         text: &str,
     ) -> Result<Flow, Rejection> {
+        let text = crate::engine::moderation::clean_text(text);
         let text = text.trim();
         if text.is_empty() {
             return reject(RejectCode::Invalid, "a question needs some text");

@@ -38,6 +38,7 @@ impl Timed {
         from: &MemberId,
         text: &str,
     ) -> Result<Flow, Rejection> {
+        let text = crate::engine::moderation::clean_text(text);
         let text = text.trim();
         if text.is_empty() {
             return reject(RejectCode::Invalid, "a note needs some text");
