@@ -23,7 +23,7 @@ for arg in "$@"; do
   esac
 done
 TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
-TARGETS=(wire_frame command protocol_file http_json)
+TARGETS=(wire_frame command protocol_file http_json media_signaling)
 
 command -v cargo-fuzz >/dev/null || {
   echo "scripts/fuzz.sh: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)" >&2

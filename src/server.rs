@@ -109,6 +109,8 @@ pub struct Shared {
     pub cluster: Option<Arc<ClusterNode>>,
     /// The audio SFU's signaling handle; `None` with `--media off`.
     pub media: Option<crate::media::MediaHandle>,
+    /// Every room's audio gate (and voiced time, for the report).
+    pub gates: Arc<crate::media::Gates>,
 }
 
 impl Deref for AppState {
@@ -272,6 +274,7 @@ impl AppState {
             ws_url,
             cluster,
             media,
+            gates,
         })))
     }
 }

@@ -27,6 +27,15 @@ pub struct PersonFigures {
     pub turns: u32,
     pub passes: u32,
     pub queue_wait_ms: u64,
+    /// Voiced time on the floor as the audio SFU measured it (RFC 6464 voice activity), so
+    /// talking can be told from holding the floor in silence. The engine never hears audio:
+    /// it is always 0 here and filled in by the report endpoint from the media layer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub voiced_ms: u64,
+}
+
+fn is_zero(ms: &u64) -> bool {
+    *ms == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +81,7 @@ pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
                 turns: s.turns,
                 passes: s.passes,
                 queue_wait_ms: s.queue_wait_ms,
+                voiced_ms: 0,
             }
         })
         .collect();

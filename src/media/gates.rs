@@ -12,14 +12,23 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::engine::event::{Event, EventKind};
-use crate::media::gate::RoomGate;
+use crate::engine::member::MemberId;
+use crate::media::gate::{DropReason, RoomGate, Voice};
 use crate::room::RoomId;
+use crate::time::Millis;
 
 /// The gates of the rooms on this node.
 #[derive(Debug, Default)]
 pub struct Gates {
     rooms: Mutex<HashMap<RoomId, RoomGate>>,
+    /// Voiced floor milliseconds per room and member, for the report. Kept apart from the
+    /// gates because it outlives the session (the report is read after the end); bounded by
+    /// the members who were heard on this node.
+    voiced: Mutex<HashMap<RoomId, HashMap<MemberId, u64>>>,
 }
+
+/// One Opus frame: the voiced time one forwarded frame with voice activity stands for.
+const FRAME_MS: u64 = 20;
 
 impl Gates {
     pub fn new() -> Gates {
@@ -42,6 +51,37 @@ impl Gates {
     pub fn with<R>(&self, room: &RoomId, f: impl FnOnce(&mut RoomGate) -> R) -> R {
         let mut rooms = self.lock();
         f(rooms.entry(room.clone()).or_default())
+    }
+
+    /// The SFU's per-frame question, with the voice-activity bookkeeping in the same step:
+    /// a forwarded floor frame flagged as voice counts 20 ms of voiced time.
+    pub fn check_frame(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        now: Millis,
+        voice_activity: bool,
+    ) -> Result<Voice, DropReason> {
+        let res = self.with(room, |g| g.may_forward(member, now));
+        if res == Ok(Voice::Floor) && voice_activity {
+            let mut voiced = self.voiced.lock().unwrap_or_else(|e| e.into_inner());
+            *voiced
+                .entry(room.clone())
+                .or_default()
+                .entry(member.clone())
+                .or_default() += FRAME_MS;
+        }
+        res
+    }
+
+    /// Voiced floor milliseconds of `member` in `room` so far.
+    pub fn voiced_ms(&self, room: &RoomId, member: &MemberId) -> u64 {
+        let voiced = self.voiced.lock().unwrap_or_else(|e| e.into_inner());
+        voiced
+            .get(room)
+            .and_then(|m| m.get(member))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomGate>> {

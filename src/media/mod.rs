@@ -17,6 +17,6 @@ pub mod stats;
 pub mod task;
 
 pub use gates::Gates;
-pub use sfu::{Limits, MediaError, MAX_SDP_BYTES};
+pub use sfu::{parse_offer, Limits, MediaError, MAX_SDP_BYTES};
 pub use stats::MediaStats;
 pub use task::{spawn, MediaConfig, MediaHandle};

@@ -70,6 +70,15 @@ impl MediaError {
     }
 }
 
+/// Reads an SDP offer within the size limit. The one entry point for untrusted SDP, so
+/// it is what the fuzz target drives.
+pub fn parse_offer(sdp: &str) -> Result<SdpOffer, MediaError> {
+    if sdp.len() > MAX_SDP_BYTES {
+        return Err(MediaError::TooLarge);
+    }
+    SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::Invalid(e.to_string()))
+}
+
 type PeerId = u64;
 
 /// Where a floor or staff track's media time stands, for the source switch.
@@ -96,8 +105,6 @@ struct Peer {
     floor_clock: Option<OutClock>,
     staff_clock: Option<OutClock>,
     next_timeout: Instant,
-    /// Voiced milliseconds heard from this member on the floor (RFC 6464 voice activity).
-    voiced_ms: u64,
 }
 
 /// The SFU's state: every peer on this node.
@@ -157,11 +164,7 @@ impl Sfu {
         sdp: &str,
         now: Instant,
     ) -> Result<String, MediaError> {
-        if sdp.len() > MAX_SDP_BYTES {
-            return Err(MediaError::TooLarge);
-        }
-        let offer =
-            SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::Invalid(e.to_string()))?;
+        let offer = parse_offer(sdp)?;
         self.leave(room, member);
         let in_room = self.peers.values().filter(|p| &p.room == room).count();
         if self.peers.len() >= self.limits.max_peers || in_room >= self.limits.max_peers_per_room {
@@ -196,7 +199,6 @@ impl Sfu {
                 floor_clock: None,
                 staff_clock: None,
                 next_timeout: now,
-                voiced_ms: 0,
             },
         );
         self.stats
@@ -321,15 +323,6 @@ impl Sfu {
         self.peers.values().filter(|p| &p.room == room).count()
     }
 
-    /// Voiced milliseconds forwarded from `member` in `room` (RFC 6464 voice activity).
-    pub fn voiced_ms(&self, room: &RoomId, member: &MemberId) -> u64 {
-        self.peers
-            .values()
-            .filter(|p| &p.room == room && &p.member == member)
-            .map(|p| p.voiced_ms)
-            .sum()
-    }
-
     fn drop_peer(&mut self, id: PeerId) {
         let Some(mut p) = self.peers.remove(&id) else {
             return;
@@ -431,19 +424,14 @@ impl Sfu {
             return;
         };
         let (room, member) = (src.room.clone(), src.member.clone());
-        let voice = match self.gates.with(&room, |g| g.may_forward(&member, now_ms)) {
+        let voiced = data.ext_vals.voice_activity.unwrap_or(false);
+        let voice = match self.gates.check_frame(&room, &member, now_ms, voiced) {
             Ok(v) => v,
             Err(reason) => {
                 self.stats.dropped(reason);
                 return;
             }
         };
-        let voiced = data.ext_vals.voice_activity.unwrap_or(false);
-        if let Some(src) = self.peers.get_mut(&from) {
-            if voiced && voice == Voice::Floor {
-                src.voiced_ms += 20;
-            }
-        }
         let src_time = data.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer();
         for (id, p) in self.peers.iter_mut() {
             if *id == from || p.room != room || !p.connected {

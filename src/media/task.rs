@@ -35,11 +35,6 @@ enum MediaMsg {
         room: RoomId,
         member: MemberId,
     },
-    VoicedMs {
-        room: RoomId,
-        member: MemberId,
-        reply: oneshot::Sender<u64>,
-    },
 }
 
 /// The gateway's way to the media task. Cheap to clone.
@@ -85,24 +80,6 @@ impl MediaHandle {
     /// or far behind, and the peer then ends by its own timeout.
     pub fn leave(&self, room: RoomId, member: MemberId) {
         let _ = self.tx.try_send(MediaMsg::Leave { room, member });
-    }
-
-    /// Voiced milliseconds forwarded from `member` in `room` so far.
-    pub async fn voiced_ms(&self, room: RoomId, member: MemberId) -> u64 {
-        let (reply, rx) = oneshot::channel();
-        if self
-            .tx
-            .send(MediaMsg::VoicedMs {
-                room,
-                member,
-                reply,
-            })
-            .await
-            .is_err()
-        {
-            return 0;
-        }
-        rx.await.unwrap_or(0)
     }
 }
 
@@ -156,9 +133,6 @@ async fn run(
                         let _ = reply.send(sfu.offer(&room, &member, &sdp, now));
                     }
                     MediaMsg::Leave { room, member } => sfu.leave(&room, &member),
-                    MediaMsg::VoicedMs { room, member, reply } => {
-                        let _ = reply.send(sfu.voiced_ms(&room, &member));
-                    }
                 }
             }
             res = socket.recv_from(&mut buf) => {

@@ -333,8 +333,9 @@ pub fn to_html(r: &Report) -> String {
                 label,
                 p.speaking_ms as f64,
                 format!(
-                    "{:.0} s, {} turn(s)",
+                    "{:.0} s ({:.0} s voiced), {} turn(s)",
                     p.speaking_ms as f64 / 1000.0,
+                    p.voiced_ms as f64 / 1000.0,
                     p.turns
                 ),
             )
