@@ -7,32 +7,7 @@
 mod common;
 
 use common::*;
-use commonground::config::Config;
 use serde_json::json;
-
-/// A test library with a long Q&A phase, and per-connection rates high enough that a flood
-/// reaches the room (the rate limiter has its own tests).
-fn qa_config() -> Config {
-    let mut config = test_config();
-    std::fs::write(
-        config.protocols_dir.join("test-qa.toml"),
-        r#"name = "test-qa"
-title = "Questions"
-description = "Audience questions with up-votes."
-
-[[phase]]
-id = "qa"
-kind = "qa"
-title = "Questions"
-prompt = "Ask the panel."
-answer_turn = "10m"
-"#,
-    )
-    .unwrap();
-    config.command_rate = 10_000;
-    config.command_burst = 10_000;
-    config
-}
 
 /// Finding 1: 1,000 long questions from one participant used to make the hall's snapshot
 /// larger than a connection may write, closing every later join (the facilitator reloading

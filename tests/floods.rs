@@ -13,7 +13,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use commonground::config::Config;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -334,31 +333,6 @@ async fn frames_at_the_size_limit_are_read_and_one_byte_over_is_too_large() {
     // A small valid command still works.
     p.ok(json!({"type": "raise_hand"})).await;
     server.stop().await.unwrap();
-}
-
-/// A test library with a Q&A phase, long enough not to end during the test.
-fn qa_config() -> Config {
-    let mut config = test_config();
-    std::fs::write(
-        config.protocols_dir.join("test-qa.toml"),
-        r#"name = "test-qa"
-title = "Questions"
-description = "Audience questions with up-votes."
-
-[[phase]]
-id = "qa"
-kind = "qa"
-title = "Questions"
-prompt = "Ask the panel."
-answer_turn = "10m"
-"#,
-    )
-    .unwrap();
-    // Generous per-connection rates so the flood reaches the room; the limiter has its own
-    // test above.
-    config.command_rate = 10_000;
-    config.command_burst = 10_000;
-    config
 }
 
 #[tokio::test]

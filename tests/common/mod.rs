@@ -99,6 +99,30 @@ pub fn test_config() -> Config {
     Config::resolve(args).unwrap()
 }
 
+/// A test library with a Q&A phase long enough not to end during a test, and per-connection
+/// rates high enough that a flood reaches the room (the rate limiter has its own tests).
+pub fn qa_config() -> Config {
+    let mut config = test_config();
+    std::fs::write(
+        config.protocols_dir.join("test-qa.toml"),
+        r#"name = "test-qa"
+title = "Questions"
+description = "Audience questions with up-votes."
+
+[[phase]]
+id = "qa"
+kind = "qa"
+title = "Questions"
+prompt = "Ask the panel."
+answer_turn = "10m"
+"#,
+    )
+    .unwrap();
+    config.command_rate = 10_000;
+    config.command_burst = 10_000;
+    config
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: AppState,
