@@ -15,6 +15,14 @@ use serde::Deserialize;
 use crate::engine::moderation::WordList;
 use crate::protocol::load;
 
+/// How long an event's data is kept after it ends, unless the event or the server says
+/// otherwise: long enough to write up a town hall, short enough not to become an archive.
+pub const DEFAULT_RETENTION_SECS: u64 = 30 * 24 * 3600;
+/// Shortest retention an event may ask for (tests use it; a real event wants hours or days).
+pub const MIN_RETENTION_SECS: u64 = 1;
+/// Longest retention: a year. Anything longer is an archive, which this server is not.
+pub const MAX_RETENTION_SECS: u64 = 365 * 24 * 3600;
+
 /// Largest word-list file read. A list is for a few hundred terms; a file far larger is
 /// almost certainly the wrong file, and the list travels with every engine snapshot in
 /// cluster mode.
@@ -422,7 +430,7 @@ impl Config {
             retention: pick(
                 args.retention,
                 dur("retention", file.retention)?,
-                crate::hub::DEFAULT_RETENTION_SECS * 1000,
+                DEFAULT_RETENTION_SECS * 1000,
             ),
             data_dir: args
                 .data_dir
@@ -539,10 +547,7 @@ impl Config {
             return Err(invalid("lease", "must be at least 300ms"));
         }
         let retention = self.retention.as_secs();
-        let (lo, hi) = (
-            crate::hub::MIN_RETENTION_SECS,
-            crate::hub::MAX_RETENTION_SECS,
-        );
+        let (lo, hi) = (MIN_RETENTION_SECS, MAX_RETENTION_SECS);
         if !(lo..=hi).contains(&retention) || self.retention.subsec_nanos() != 0 {
             return Err(invalid(
                 "retention",

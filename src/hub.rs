@@ -33,16 +33,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine::core::Session;
 use crate::engine::{Engine, EngineConfig};
 use crate::journal::{self, Ack};
+use crate::node::{ClusterNode, NodeHost};
 use crate::protocol::load::Library;
 use crate::protocol::Protocol;
 use crate::room::actor::{RoomActor, RoomCtx};
-use crate::room::{RoomHandle, RoomId, RoomKind, RoomMsg, RoomRecord, RoomState, RoomSummary};
+use crate::room::host::{BoxFuture, RoomHost, SpawnError};
+use crate::room::{RoomHandle, RoomKind, RoomMsg, RoomRecord, RoomState, RoomSummary};
 use crate::time::Millis;
+use crate::wire::RoomId;
+// Owned by the config, which validates `--retention` against them.
+use crate::config::{DEFAULT_RETENTION_SECS, MAX_RETENTION_SECS, MIN_RETENTION_SECS};
 
 /// Longest event title.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -50,13 +56,6 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_COMMUNITY_CHARS: usize = 80;
 /// Most communities in one event.
 pub const MAX_COMMUNITIES: usize = 8;
-/// How long an event's data is kept after it ends, unless the event or the server says
-/// otherwise: long enough to write up a town hall, short enough not to become an archive.
-pub const DEFAULT_RETENTION_SECS: u64 = 30 * 24 * 3600;
-/// Shortest retention an event may ask for (tests use it; a real event wants hours or days).
-pub const MIN_RETENTION_SECS: u64 = 1;
-/// Longest retention: a year. Anything longer is an archive, which this server is not.
-pub const MAX_RETENTION_SECS: u64 = 365 * 24 * 3600;
 /// Cluster mode: how often a node checks that the events it knows are still in Redis.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Cluster mode: bound on the rounds of deleting an event's keys (a racing write by the
@@ -174,6 +173,9 @@ pub struct Hub {
     inner: Mutex<BTreeMap<String, Entry>>,
     library: Arc<Library>,
     ctx: RoomCtx,
+    /// Cluster mode: this node (the same object as `ctx.cluster`, which the rooms see only
+    /// as their leases), for what the hub asks of other nodes.
+    cluster: Option<Arc<ClusterNode>>,
     tracker: TaskTracker,
     inbox: usize,
     /// Retention of events created without one (`--retention`).
@@ -196,6 +198,7 @@ impl Hub {
     pub fn new(
         library: Arc<Library>,
         ctx: RoomCtx,
+        cluster: Option<Arc<ClusterNode>>,
         tracker: TaskTracker,
         inbox: usize,
     ) -> Arc<Hub> {
@@ -203,6 +206,7 @@ impl Hub {
             inner: Mutex::new(BTreeMap::new()),
             library,
             ctx,
+            cluster,
             tracker,
             inbox,
             default_retention: AtomicU64::new(DEFAULT_RETENTION_SECS),
@@ -529,7 +533,7 @@ impl Hub {
         event: &str,
         state: RoomState,
         epoch: u64,
-        lease: tokio_util::sync::CancellationToken,
+        lease: CancellationToken,
     ) -> RoomHandle {
         let (tx, rx) = mpsc::channel(self.inbox);
         let handle = RoomHandle {
@@ -549,7 +553,7 @@ impl Hub {
             rx,
             state,
             self.ctx.clone(),
-            Arc::clone(self),
+            Arc::clone(self) as Arc<dyn RoomHost>,
         )
         .owned(epoch, lease);
         self.tracker.spawn(actor.run());
@@ -645,7 +649,7 @@ impl Hub {
             rx,
             state,
             self.ctx.clone(),
-            Arc::clone(self),
+            Arc::clone(self) as Arc<dyn RoomHost>,
         );
         self.tracker.spawn(actor.run());
         Ok(handle)
@@ -872,7 +876,7 @@ impl Hub {
             rx,
             state,
             self.ctx.clone(),
-            Arc::clone(self),
+            Arc::clone(self) as Arc<dyn RoomHost>,
         );
         self.tracker.spawn(actor.run());
         Ok(handle)
@@ -890,7 +894,7 @@ impl Hub {
         opening: u32,
         state: RoomState,
         epoch: u64,
-        lease: tokio_util::sync::CancellationToken,
+        lease: CancellationToken,
     ) -> RoomHandle {
         let (tx, rx) = mpsc::channel(self.inbox);
         let handle = RoomHandle {
@@ -924,7 +928,7 @@ impl Hub {
             rx,
             state,
             self.ctx.clone(),
-            Arc::clone(self),
+            Arc::clone(self) as Arc<dyn RoomHost>,
         )
         .owned(epoch, lease);
         self.tracker.spawn(actor.run());
@@ -1065,7 +1069,7 @@ impl Hub {
 
     /// Ends an event (organizer API). Idempotent.
     pub async fn end_event(self: &Arc<Self>, event: &str) -> Result<(), HubError> {
-        if let Some(node) = &self.ctx.cluster {
+        if let Some(node) = &self.cluster {
             return node
                 .end_event(event)
                 .await
@@ -1115,7 +1119,7 @@ impl Hub {
         };
         let Some(handle) = handle else {
             // Cluster mode: the hall runs on another node (or nowhere, while idle).
-            let node = self.ctx.cluster.as_ref().ok_or(HubError::Unavailable)?;
+            let node = self.cluster.as_ref().ok_or(HubError::Unavailable)?;
             let body = node
                 .summary(event)
                 .await
@@ -1144,4 +1148,107 @@ async fn ask_record(h: &RoomHandle) -> Option<RoomRecord> {
     let (reply, rx) = oneshot::channel();
     h.tx.send(RoomMsg::Record { reply }).await.ok()?;
     rx.await.ok().map(|b| *b)
+}
+
+/// The rooms' view of the registry.
+impl RoomHost for Hub {
+    fn park(&self, event: &str, state: &mut RoomState, rx: &mpsc::Receiver<RoomMsg>) -> bool {
+        Hub::park(self, event, state, rx)
+    }
+
+    fn owner_stopped(&self, event: &str, room: &RoomId) {
+        Hub::owner_stopped(self, event, room);
+    }
+
+    fn live_room(&self, event: &str, room: &RoomId) -> Option<RoomHandle> {
+        Hub::live_room(self, event, room)
+    }
+
+    fn room_ended(self: Arc<Self>, event: &str, state: RoomState) {
+        Hub::room_ended(&self, event, state);
+    }
+
+    fn group_ended(&self, event: &str, room: &RoomId, state: RoomState) {
+        Hub::group_ended(self, event, room, state);
+    }
+
+    fn spawn_group(
+        self: Arc<Self>,
+        event: &str,
+        hall: &RoomId,
+        index: u32,
+        opening: u32,
+        protocol: &str,
+    ) -> Result<RoomHandle, SpawnError> {
+        Hub::spawn_group(&self, event, hall, index, opening, protocol).map_err(Into::into)
+    }
+
+    fn fresh_engine(&self, event: &str) -> Option<Engine> {
+        Hub::fresh_engine(self, event)
+    }
+
+    fn meta_bytes(&self, event: &str) -> Option<Vec<u8>> {
+        Hub::meta_bytes(self, event)
+    }
+}
+
+/// The cluster node's view of the registry.
+impl NodeHost for Hub {
+    fn knows(&self, event: &str) -> bool {
+        self.event(event).is_some()
+    }
+
+    fn ended(&self, event: &str) -> bool {
+        self.event(event).is_some_and(|e| e.ended)
+    }
+
+    fn load_meta(&self, bytes: &[u8]) -> bool {
+        Hub::load_meta(self, bytes)
+    }
+
+    fn protocol_and_seed(&self, event: &str) -> Option<(Arc<Protocol>, u64)> {
+        Hub::protocol_and_seed(self, event)
+    }
+
+    fn engine_config(&self, seed: u64) -> EngineConfig {
+        Hub::engine_config(self, seed)
+    }
+
+    fn spawn_owned(
+        self: Arc<Self>,
+        event: &str,
+        state: RoomState,
+        epoch: u64,
+        lease: CancellationToken,
+    ) -> RoomHandle {
+        Hub::spawn_owned(&self, event, state, epoch, lease)
+    }
+
+    fn spawn_group_owned(
+        self: Arc<Self>,
+        event: &str,
+        hall: &RoomId,
+        room: &RoomId,
+        index: u32,
+        opening: u32,
+        state: RoomState,
+        epoch: u64,
+        lease: CancellationToken,
+    ) -> RoomHandle {
+        Hub::spawn_group_owned(
+            &self, event, hall, room, index, opening, state, epoch, lease,
+        )
+    }
+
+    fn live_room(&self, event: &str, room: &RoomId) -> Option<RoomHandle> {
+        Hub::live_room(self, event, room)
+    }
+
+    fn end_local(self: Arc<Self>, event: String) -> BoxFuture<'static, bool> {
+        Box::pin(async move { Hub::end_local(&self, &event).await.is_ok() })
+    }
+
+    fn summary(self: Arc<Self>, event: String) -> BoxFuture<'static, Option<RoomSummary>> {
+        Box::pin(async move { Hub::summary(&self, &event).await.ok() })
+    }
 }

@@ -20,11 +20,14 @@
 //!   byte-bounded outbound queues); `local` is the in-process implementation.
 //! - `html`: HTML escaping shared by the report pages.
 //! - `hub`: the registry of events and their rooms on this node.
-//! - `gateway`: the WebSocket endpoint: admission, hello, commands, heartbeats, close codes,
-//!   and the wire DTOs (`gateway::wire`).
+//! - `wire`: the WebSocket wire format (client frames, server frames and their encoding),
+//!   close codes and room ids: what every layer above speaks, so nothing imports the gateway.
+//! - `limits`: per-address admission limits (connection attempts, failed hellos).
+//! - `gateway`: the WebSocket endpoint: admission, hello, commands, heartbeats.
 //! - `api`: the HTTP API (organizer endpoints, public summaries, health, metrics).
 //! - `media`: the audio SFU; forwards a member's voice only while the engine lets them be heard.
 //! - `metrics`: Prometheus counters and the command latency histogram.
+//! - `state`: `AppState`, what every handler and connection shares.
 //! - `server`: wiring, `app() -> Router`, `run` and graceful shutdown, the demo event.
 
 pub mod api;
@@ -37,13 +40,17 @@ pub mod gateway;
 pub mod html;
 pub mod hub;
 pub mod journal;
+pub mod limits;
 pub mod media;
 pub mod metrics;
+pub mod node;
 pub mod protocol;
 pub mod record;
 pub mod rehearse;
 pub mod room;
 pub mod server;
+pub mod state;
 pub mod time;
 pub mod token;
 pub mod web;
+pub mod wire;

@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,16 +30,19 @@ use crate::bus::cluster::ClusterBus;
 use crate::bus::local::LocalBus;
 use crate::bus::Bus;
 use crate::clock::{Clock, TokioClock};
-use crate::cluster::{ClusterError, ClusterNode, NodeConfig};
 use crate::config::Config;
 use crate::engine::member::Role;
-use crate::gateway::{self, limits::Limits};
+use crate::gateway;
 use crate::hub::{EventInfo, Hub};
 use crate::journal::sqlite::SqliteJournal;
 use crate::journal::{Ephemeral, Journal, JournalError};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::node::{ClusterError, ClusterNode, NodeConfig};
 use crate::protocol::load::{Library, LoadError};
 use crate::room::actor::RoomCtx;
+pub use crate::state::AppState;
+use crate::state::Shared;
 use crate::token::TokenKey;
 
 /// The demo's protocol, title and communities.
@@ -77,46 +79,6 @@ pub fn open_journal(config: &mut Config) -> Result<Arc<dyn Journal>, ServerError
     match crate::journal::dir::prepare(config)? {
         Some(path) => Ok(Arc::new(SqliteJournal::open(&path)?)),
         None => Ok(Arc::new(Ephemeral)),
-    }
-}
-
-/// Everything handlers share. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState(Arc<Shared>);
-
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub hub: Arc<Hub>,
-    pub bus: Arc<dyn Bus>,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
-    pub tokens: TokenKey,
-    pub limits: Limits,
-    /// One permit per open WebSocket, taken before the upgrade.
-    pub conn_permits: Arc<Semaphore>,
-    /// Cancelled on shutdown; every connection and room actor selects on it.
-    pub cancel: CancellationToken,
-    /// Tracks every WebSocket task and room actor.
-    pub tracker: TaskTracker,
-    /// False once shutdown starts (`/readyz` says 503, upgrades are refused).
-    pub ready: AtomicBool,
-    pub next_conn: AtomicU64,
-    /// Base of invite links, without a trailing slash.
-    pub base_url: String,
-    pub ws_url: String,
-    /// Cluster mode: this node's side of the cluster.
-    pub cluster: Option<Arc<ClusterNode>>,
-    /// The audio SFU's signaling handle; `None` with `--media off`.
-    pub media: Option<crate::media::MediaHandle>,
-    /// Every room's audio gate (and voiced time, for the report).
-    pub gates: Arc<crate::media::Gates>,
-}
-
-impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
     }
 }
 
@@ -231,19 +193,27 @@ impl AppState {
             cancel: cancel.clone(),
             log_len: config.event_log_len,
             idle: config.room_idle,
-            cluster: cluster.clone(),
+            cluster: cluster
+                .clone()
+                .map(|n| n as Arc<dyn crate::room::Ownership>),
             journal,
             word_list: Arc::clone(&config.word_list),
             media: Arc::clone(&gates),
         };
-        let hub = Hub::new(library, ctx, tracker.clone(), config.room_inbox);
+        let hub = Hub::new(
+            library,
+            ctx,
+            cluster.clone(),
+            tracker.clone(),
+            config.room_inbox,
+        );
         hub.set_default_retention(config.retention.as_secs());
         let recovered = hub.recover().map_err(ServerError::Recovery)?;
         if recovered > 0 {
             tracing::info!(recovered, "events recovered from the journal");
         }
         if let Some(node) = &cluster {
-            node.start(Arc::clone(&hub));
+            node.start(Arc::clone(&hub) as Arc<dyn crate::node::NodeHost>);
         }
         let base_url = config
             .public_url

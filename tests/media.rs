@@ -19,8 +19,8 @@ use commonground::engine::event::{Audience, Event, EventKind, ReleaseReason, Tur
 use commonground::engine::member::MemberId;
 use commonground::media::gate::DropReason;
 use commonground::media::{self, Gates, Limits, MediaConfig, MediaError, MediaHandle, MediaStats};
-use commonground::room::RoomId;
 use commonground::time::Millis;
+use commonground::wire::RoomId;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};

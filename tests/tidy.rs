@@ -94,3 +94,192 @@ fn no_ignored_or_should_panic_tests() {
     }
     assert!(offences.is_empty(), "{}", offences.join("\n"));
 }
+
+/// The library's top-level modules from the bottom up (ARCHITECTURE.md, "Layers", mirrors
+/// this list). A module may use modules on lower layers only: not its own layer, not a higher
+/// one. So no import points up and no two top-level modules import each other. A new
+/// top-level module must be placed here.
+const LAYERS: &[&[&str]] = &[
+    &["time", "html"],
+    &["protocol", "clock"],
+    &["engine"],
+    &["record", "rehearse", "token", "config", "wire"],
+    &["cluster", "journal", "limits", "media"],
+    &["metrics"],
+    &["bus"],
+    &["room"],
+    &["node"],
+    &["hub"],
+    &["state"],
+    &["api", "web"],
+    &["gateway"],
+    &["server"],
+];
+
+/// The binary's files, which are not modules of the library.
+const NOT_LIBRARY: &[&str] = &["lib", "main", "cli"];
+
+/// Strips `//` comments (doc comments included), so prose naming a module is not an import.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level module names a file's `crate::` paths reach: `crate::a::b`, and each
+/// top-level item of `crate::{a::b, c}` (nested braces below them are left alone).
+fn crate_paths(code: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let bytes = code.as_bytes();
+    let mut at = 0;
+    while let Some(i) = code[at..].find("crate::") {
+        let start = at + i;
+        at = start + "crate::".len();
+        // `$crate::` or `mycrate::` are not paths into this crate.
+        if start > 0
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'$')
+        {
+            continue;
+        }
+        let line = code[..start].matches('\n').count() + 1;
+        let rest = &code[at..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item = String::new();
+            let mut items = Vec::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => items.push(std::mem::take(&mut item)),
+                    _ if depth == 1 => item.push(c),
+                    _ => {}
+                }
+            }
+            items.push(item);
+            for item in items {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != "self" {
+                    out.push((line, name));
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push((line, name));
+            }
+        }
+    }
+    out
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+/// Every use of `crate::x` in `src/` goes down the layer list: no import from a lower layer
+/// to a higher one, none within a layer, so no loop between top-level modules.
+#[test]
+fn modules_import_only_lower_layers() {
+    let src = root().join("src");
+    let mut offences = Vec::new();
+    for file in rust_files(&src) {
+        let rel = file.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        if NOT_LIBRARY.contains(&module.as_str()) {
+            continue;
+        }
+        let Some(mine) = layer_of(&module) else {
+            offences.push(format!(
+                "{}: top-level module `{module}` is not in tests/tidy.rs LAYERS",
+                rel.display()
+            ));
+            continue;
+        };
+        let text = fs::read_to_string(&file).unwrap();
+        for (line, target) in crate_paths(&code_of(&text)) {
+            if target == module {
+                continue;
+            }
+            match layer_of(&target) {
+                Some(theirs) if theirs < mine => {}
+                Some(theirs) => offences.push(format!(
+                    "src/{}:{line}: `{module}` (layer {mine}) imports `{target}` (layer {theirs}), which is not below it",
+                    rel.display()
+                )),
+                None => offences.push(format!(
+                    "src/{}:{line}: `{module}` imports `{target}`, which is not in LAYERS",
+                    rel.display()
+                )),
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "imports that break the layers (ARCHITECTURE.md, \"Layers\"):\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn the_path_reader_sees_grouped_and_nested_imports() {
+    let code = "use crate::{a::b, c::{d, e}, self};\nfn f() { crate::g::h(); $crate::no; }";
+    let names: Vec<String> = crate_paths(code).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["a", "c", "g"]);
+}
+
+/// ARCHITECTURE.md's layer list is this test's, layer for layer.
+#[test]
+fn architecture_md_lists_the_same_layers() {
+    let doc = fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let section = doc
+        .split("## Layers")
+        .nth(1)
+        .expect("ARCHITECTURE.md has a `## Layers` section");
+    let listed: Vec<Vec<String>> = section
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .take_while(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| {
+            let names = l.split_once(". ").map_or("", |(_, rest)| rest);
+            names
+                .split("—")
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(|n| n.trim().trim_matches('`').to_string())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .collect();
+    let ours: Vec<Vec<String>> = LAYERS
+        .iter()
+        .rev()
+        .map(|l| l.iter().map(|n| n.to_string()).collect())
+        .collect();
+    assert_eq!(
+        listed, ours,
+        "ARCHITECTURE.md's numbered layer list (top first) must match LAYERS"
+    );
+}

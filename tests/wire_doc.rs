@@ -1,7 +1,7 @@
 //! Every JSON example in `docs/wire-protocol.md` parses and round-trips through the code:
 //! client messages through the gateway's parser, server messages through `ServerMsg`.
 
-use commonground::gateway::wire::{parse_client, ServerMsg};
+use commonground::wire::{parse_client, ServerMsg};
 use serde_json::Value;
 
 const SERVER_TYPES: [&str; 12] = [

@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use commonground::engine::member::{MemberId, Role};
 use commonground::engine::moderation::WordList;
 use commonground::engine::{Engine, EngineConfig, Input};
-use commonground::gateway::wire::{parse_client, ClientMsg};
+use commonground::wire::{parse_client, ClientMsg};
 use commonground::protocol::load::parse;
 use commonground::protocol::Protocol;
 use commonground::time::Millis;

@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use commonground::gateway::wire::{parse_client, ClientMsg, MediaReq};
+use commonground::wire::{parse_client, ClientMsg, MediaReq};
 use commonground::media::{parse_offer, MediaError};
 use libfuzzer_sys::fuzz_target;
 

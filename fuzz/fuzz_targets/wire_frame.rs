@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use commonground::gateway::wire::{parse_client, ClientMsg};
+use commonground::wire::{parse_client, ClientMsg};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,7 +11,7 @@ use crate::engine::member::{MemberId, Role};
 use crate::engine::MAX_NAME_CHARS;
 use crate::hub::{EventInfo, HubError};
 use crate::room::RoomSummary;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::time::Millis;
 use crate::token::{Claims, CLAIMS_VERSION};
 

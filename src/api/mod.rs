@@ -18,7 +18,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::token::constant_time_eq;
 
 /// A JSON error with a stable code.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::api::ApiError;
 use crate::rehearse::crowd::Models;
 use crate::rehearse::{Request, Summary};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Most runs one preview may ask for: previews share the server's CPU with live rooms.
 pub const MAX_PREVIEW_RUNS: u32 = 200;

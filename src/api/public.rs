@@ -12,7 +12,7 @@ use crate::api::events::{hub_error, EventDetail};
 use crate::api::ApiError;
 use crate::protocol::describe::{describe, summary_line, DEFAULT_PLANNING_SIZE};
 use crate::protocol::Protocol;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct ProtocolItem {

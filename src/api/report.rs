@@ -13,7 +13,7 @@ use crate::api::events::hub_error;
 use crate::api::{require_organizer, ApiError};
 use crate::hub::EventRecord;
 use crate::record::{report, transcript};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The `format` query parameter, when given.
 fn format_param(query: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -70,12 +70,12 @@ pub fn event_report(rec: &EventRecord) -> report::Report {
 /// Voiced floor time comes from the media layer, not the event log: the engine never hears
 /// audio. Hall figures use the hall's room, each group its own.
 fn fill_voiced(r: &mut report::Report, gates: &crate::media::Gates, event: &str) {
-    let hall = crate::room::RoomId::hall(event);
+    let hall = crate::wire::RoomId::hall(event);
     for p in &mut r.equity.people {
         p.voiced_ms = gates.voiced_ms(&hall, &p.member);
     }
     for g in &mut r.groups {
-        let Some(room) = crate::room::RoomId::parse(event, &g.room) else {
+        let Some(room) = crate::wire::RoomId::parse(event, &g.room) else {
             continue;
         };
         for p in &mut g.equity.people {

@@ -12,8 +12,8 @@ use crate::bus::registry::Registry;
 use crate::bus::{Bus, ConnId, Sequenced, Subscriber};
 use crate::cluster::msg::{ToNode, CONTROL_MARK};
 use crate::engine::member::MemberId;
-use crate::gateway::CloseReason;
-use crate::room::RoomId;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
 
 #[derive(Debug, Default)]
 pub struct ClusterBus {

@@ -8,9 +8,9 @@ use crate::bus::queue::PushError;
 use crate::bus::registry::Registry;
 use crate::bus::{Bus, ConnId, Sequenced, Subscriber};
 use crate::engine::member::MemberId;
-use crate::gateway::CloseReason;
 use crate::metrics::Metrics;
-use crate::room::RoomId;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
 
 #[derive(Debug)]
 pub struct LocalBus {

@@ -20,8 +20,8 @@ use axum::extract::ws::Utf8Bytes;
 
 use crate::engine::event::Audience;
 use crate::engine::member::{MemberId, Role};
-use crate::gateway::CloseReason;
-use crate::room::RoomId;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
 
 pub use queue::Outbound;
 

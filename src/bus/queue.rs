@@ -13,7 +13,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::gateway::CloseReason;
+use crate::wire::CloseReason;
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

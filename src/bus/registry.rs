@@ -16,8 +16,8 @@ use std::sync::RwLock;
 use crate::bus::{ConnId, Subscriber};
 use crate::engine::event::Audience;
 use crate::engine::member::MemberId;
-use crate::gateway::CloseReason;
-use crate::room::RoomId;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
 
 #[derive(Debug, Default)]
 pub struct Registry {

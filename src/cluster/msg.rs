@@ -13,9 +13,9 @@ use crate::engine::event::Audience;
 use crate::engine::member::{MemberId, Role};
 use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::Input;
-use crate::gateway::wire::{ClientId, Resume};
 use crate::time::Millis;
 use crate::token::Claims;
+use crate::wire::{ClientId, Resume};
 
 /// Forwarded to a room's owner on the room's inbox channel. `node` is where the connection
 /// lives; `conn` is its id there.

@@ -30,14 +30,13 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::bus::queue::Next;
 use crate::bus::{ConnId, Outbound, Subscriber};
 use crate::engine::reject::RejectCode;
-use crate::gateway::wire::{
-    parse_client, ClientId, ClientMsg, Hello, MediaReq, ServerMsg, StatusLevel,
-};
-use crate::gateway::CloseReason;
 use crate::hub::HubError;
 use crate::metrics::Metrics;
-use crate::room::{JoinRequest, RoomHandle, RoomId, RoomMsg};
-use crate::server::AppState;
+use crate::room::{JoinRequest, RoomHandle, RoomMsg};
+use crate::state::AppState;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
+use crate::wire::{parse_client, ClientId, ClientMsg, Hello, MediaReq, ServerMsg, StatusLevel};
 
 /// Bad frames tolerated within `BAD_FRAME_WINDOW` before closing with 4009.
 pub const MAX_BAD_FRAMES: usize = 10;

@@ -6,9 +6,7 @@
 //! axum's graceful shutdown does not wait for upgraded sockets.
 
 pub mod conn;
-pub mod limits;
 pub mod listener;
-pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use crate::api::ApiError;
 use crate::bus::ConnId;
 use crate::metrics::Metrics;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Read buffer per connection: small, because most connections are idle listeners that send
 /// a hello and a few commands (tungstenite's default is 128 KiB, allocated eagerly). A larger
@@ -36,99 +34,6 @@ pub const READ_BUFFER_BYTES: usize = 1024;
 /// times cheaper. The buffer keeps the capacity of the largest batch it held (a frame's
 /// worth for a listener that keeps up, up to about this much after a backlog).
 pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
-
-/// Why the server closed a WebSocket: a stable close code and a short reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// 1000: the session ended.
-    SessionEnded,
-    /// 1001: the server is shutting down.
-    GoingAway,
-    /// 1002: a WebSocket protocol violation (unmasked client frame, reserved opcode or bit):
-    /// not 1001, which tells a client to reconnect as if the server were restarting.
-    ProtocolError,
-    /// 1007: a text frame that is not valid UTF-8.
-    InvalidUtf8,
-    /// 1009: a frame over the hard transport cap ([`hard_frame_cap`]); frames between the
-    /// message limit and the cap are answered `too_large` and the connection stays open.
-    TooLarge,
-    /// 1013: the room could not take the connection right now.
-    Unavailable,
-    /// 4001: bad, tampered, expired or foreign token.
-    Unauthorized,
-    /// 4002: no hello within the deadline.
-    HelloTimeout,
-    /// 4004: the event ended or never existed.
-    UnknownRoom,
-    /// 4008: the outbound queue overflowed; reconnect and resume.
-    SlowConsumer,
-    /// 4009: too many bad frames.
-    Abuse,
-    /// 4010: removed by a moderator.
-    Removed,
-    /// 4011: nothing heard from the client within the idle timeout.
-    Idle,
-}
-
-impl CloseReason {
-    pub fn code(self) -> u16 {
-        match self {
-            CloseReason::SessionEnded => 1000,
-            CloseReason::GoingAway => 1001,
-            CloseReason::ProtocolError => 1002,
-            CloseReason::InvalidUtf8 => 1007,
-            CloseReason::TooLarge => 1009,
-            CloseReason::Unavailable => 1013,
-            CloseReason::Unauthorized => 4001,
-            CloseReason::HelloTimeout => 4002,
-            CloseReason::UnknownRoom => 4004,
-            CloseReason::SlowConsumer => 4008,
-            CloseReason::Abuse => 4009,
-            CloseReason::Removed => 4010,
-            CloseReason::Idle => 4011,
-        }
-    }
-
-    /// The reason behind a close code (a node relaying an owner's close).
-    pub fn from_code(code: u16) -> CloseReason {
-        [
-            CloseReason::SessionEnded,
-            CloseReason::GoingAway,
-            CloseReason::ProtocolError,
-            CloseReason::InvalidUtf8,
-            CloseReason::TooLarge,
-            CloseReason::Unavailable,
-            CloseReason::Unauthorized,
-            CloseReason::HelloTimeout,
-            CloseReason::UnknownRoom,
-            CloseReason::SlowConsumer,
-            CloseReason::Abuse,
-            CloseReason::Removed,
-            CloseReason::Idle,
-        ]
-        .into_iter()
-        .find(|r| r.code() == code)
-        .unwrap_or(CloseReason::GoingAway)
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            CloseReason::SessionEnded => "session ended",
-            CloseReason::GoingAway => "server shutting down",
-            CloseReason::ProtocolError => "websocket protocol error",
-            CloseReason::InvalidUtf8 => "invalid utf-8",
-            CloseReason::TooLarge => "message too large",
-            CloseReason::Unavailable => "room unavailable, retry",
-            CloseReason::Unauthorized => "unauthorized",
-            CloseReason::HelloTimeout => "no hello",
-            CloseReason::UnknownRoom => "unknown room",
-            CloseReason::SlowConsumer => "slow consumer, resume",
-            CloseReason::Abuse => "too many bad frames",
-            CloseReason::Removed => "removed by a moderator",
-            CloseReason::Idle => "idle timeout",
-        }
-    }
-}
 
 /// `GET /ws`: checks admission, then upgrades with explicit limits.
 pub async fn ws_handler(

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use crate::engine::event::{Event, EventKind};
 use crate::engine::member::MemberId;
 use crate::media::gate::{DropReason, RoomGate, Voice};
-use crate::room::RoomId;
 use crate::time::Millis;
+use crate::wire::RoomId;
 
 /// The gates of the rooms on this node.
 #[derive(Debug, Default)]

@@ -25,9 +25,9 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 use crate::engine::member::MemberId;
 use crate::media::gate::Voice;
 use crate::media::gates::Gates;
-use crate::media::stats::MediaStats;
-use crate::room::RoomId;
+use crate::media::stats::{inc, MediaStats};
 use crate::time::Millis;
+use crate::wire::RoomId;
 
 /// Largest SDP offer accepted. A browser's audio-only offer is 2–6 KiB; this leaves room
 /// for candidates and extensions, fits in the default 16 KiB WebSocket message, and bounds
@@ -152,7 +152,7 @@ impl Sfu {
     ) -> Result<String, MediaError> {
         let res = self.offer_inner(room, member, sdp, now);
         if res.is_err() {
-            crate::metrics::Metrics::inc(&self.stats.offers_refused);
+            inc(&self.stats.offers_refused);
         }
         res
     }
@@ -232,7 +232,7 @@ impl Sfu {
         now_ms: Millis,
     ) {
         let Ok(contents) = contents.try_into() else {
-            crate::metrics::Metrics::inc(&self.stats.dropped_unknown);
+            inc(&self.stats.dropped_unknown);
             return;
         };
         let input = Input::Receive(
@@ -252,7 +252,7 @@ impl Sfu {
             .find(|(_, p)| p.rtc.accepts(&input))
             .map(|(id, _)| *id)
         else {
-            crate::metrics::Metrics::inc(&self.stats.dropped_unknown);
+            inc(&self.stats.dropped_unknown);
             return;
         };
         let ok = self
@@ -260,7 +260,7 @@ impl Sfu {
             .get_mut(&id)
             .is_some_and(|p| p.rtc.handle_input(input).is_ok());
         if !ok {
-            crate::metrics::Metrics::inc(&self.stats.peer_errors);
+            inc(&self.stats.peer_errors);
             self.drop_peer(id);
             return;
         }
@@ -281,7 +281,7 @@ impl Sfu {
                 .get_mut(&id)
                 .is_some_and(|p| p.rtc.handle_input(Input::Timeout(now)).is_ok());
             if !ok {
-                crate::metrics::Metrics::inc(&self.stats.peer_errors);
+                inc(&self.stats.peer_errors);
                 self.drop_peer(id);
                 continue;
             }
@@ -297,7 +297,7 @@ impl Sfu {
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
-            crate::metrics::Metrics::inc(&self.stats.ice_timeouts);
+            inc(&self.stats.ice_timeouts);
             self.drop_peer(id);
         }
     }
@@ -372,7 +372,7 @@ impl Sfu {
                 return false;
             }
             let Ok(out) = p.rtc.poll_output() else {
-                crate::metrics::Metrics::inc(&self.stats.peer_errors);
+                inc(&self.stats.peer_errors);
                 return false;
             };
             match out {

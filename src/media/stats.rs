@@ -6,6 +6,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::media::gate::DropReason;
 
+/// Counts one. The media layer sits below `metrics` (which renders these counters), so it
+/// keeps its own helper rather than importing upward.
+pub(crate) fn inc(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 #[derive(Debug, Default)]
 pub struct MediaStats {
     pub peers: AtomicI64,

@@ -17,7 +17,7 @@ use crate::engine::member::MemberId;
 use crate::media::gates::Gates;
 use crate::media::sfu::{Limits, MediaError, Sfu};
 use crate::media::stats::MediaStats;
-use crate::room::RoomId;
+use crate::wire::RoomId;
 
 /// Signaling requests waiting for the task. Small: each is answered in microseconds.
 const INBOX: usize = 256;

@@ -31,7 +31,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, ConnId, Outbound, Sequenced, Subscriber};
 use crate::clock::Clock;
-use crate::cluster::ClusterNode;
 use crate::engine::command::Command;
 use crate::engine::core::Session;
 use crate::engine::event::Event;
@@ -39,14 +38,15 @@ use crate::engine::event::EventKind;
 use crate::engine::member::{MemberId, Role};
 use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
-use crate::gateway::wire::{self, ClientId, LeftReason, ServerMsg, WIRE_VERSION};
-use crate::gateway::CloseReason;
-use crate::hub::Hub;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::record::Logged;
-use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomId, RoomKind, RoomMsg, RoomRecord};
+use crate::room::host::{Ownership, RoomHost};
+use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomKind, RoomMsg, RoomRecord};
 use crate::token::Claims;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
+use crate::wire::{self, ClientId, LeftReason, ServerMsg, WIRE_VERSION};
 
 /// Member id of the organizer who ends an event through the HTTP API.
 pub const API_ORGANIZER: &str = "organizer-api";
@@ -169,7 +169,7 @@ pub struct RoomCtx {
     pub log_len: usize,
     pub idle: Duration,
     /// Set in cluster mode: rooms append to Redis and run only while this node owns them.
-    pub cluster: Option<Arc<ClusterNode>>,
+    pub cluster: Option<Arc<dyn Ownership>>,
     /// Single node: where every input is made durable before anyone hears of it.
     pub journal: Arc<dyn Journal>,
     /// Words and phrases that flag messages for moderators (`--word-list`), shared by every
@@ -213,7 +213,7 @@ pub struct RoomActor {
     /// their first members are attached.
     pub(super) unstarted: Vec<u32>,
     pub(super) ctx: RoomCtx,
-    pub(super) hub: Arc<Hub>,
+    pub(super) hub: Arc<dyn RoomHost>,
     /// The one timer, reset to the engine's next deadline or the idle deadline.
     sleep: Pin<Box<Sleep>>,
     /// Set while nobody is connected.
@@ -248,7 +248,7 @@ impl RoomActor {
         rx: mpsc::Receiver<RoomMsg>,
         state: RoomState,
         ctx: RoomCtx,
-        hub: Arc<Hub>,
+        hub: Arc<dyn RoomHost>,
     ) -> RoomActor {
         let id = RoomId::hall(&event);
         RoomActor::with_kind(id, RoomKind::Hall, event, rx, state, ctx, hub)
@@ -261,7 +261,7 @@ impl RoomActor {
         rx: mpsc::Receiver<RoomMsg>,
         state: RoomState,
         ctx: RoomCtx,
-        hub: Arc<Hub>,
+        hub: Arc<dyn RoomHost>,
     ) -> RoomActor {
         let now = ctx.clock.instant();
         // A group never parks: it lives until the hall ends it.
@@ -821,6 +821,6 @@ impl RoomActor {
         self.close_all_groups();
         let blank = RoomState::new(self.state.engine.clone());
         let state = std::mem::replace(&mut self.state, blank);
-        self.hub.room_ended(&self.event, state);
+        Arc::clone(&self.hub).room_ended(&self.event, state);
     }
 }

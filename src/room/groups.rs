@@ -18,10 +18,11 @@ use crate::engine::event::{Audience, Event, EventKind};
 use crate::engine::member::MemberId;
 use crate::engine::phase::PhaseState;
 use crate::engine::Input;
-use crate::gateway::wire::{ClientId, GroupRoom, LeftReason, ServerMsg};
 use crate::room::actor::{Conn, RoomActor, RoomState};
-use crate::room::{JoinRequest, RoomHandle, RoomId, RoomKind, RoomMsg};
+use crate::room::{JoinRequest, RoomHandle, RoomKind, RoomMsg};
 use crate::time::Millis;
+use crate::wire::RoomId;
+use crate::wire::{ClientId, GroupRoom, LeftReason, ServerMsg};
 
 impl RoomActor {
     // The group's side.
@@ -362,8 +363,7 @@ impl RoomActor {
         if let Some(h) = self.state.groups.get(&index) {
             return Some(h.clone());
         }
-        let h = self
-            .hub
+        let h = Arc::clone(&self.hub)
             .spawn_group(&self.event, &self.id, index, self.state.openings, protocol)
             .map_err(
                 |e| tracing::error!(room = %self.id, index, "cannot open a breakout group: {e}"),

@@ -10,11 +10,11 @@
 
 pub mod actor;
 mod groups;
+pub mod host;
 mod journaled;
 mod owner;
 pub mod recover;
 
-use std::fmt;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
@@ -26,41 +26,12 @@ use crate::engine::command::Command;
 use crate::engine::member::MemberId;
 use crate::engine::reject::Rejection;
 use crate::engine::Engine;
-use crate::gateway::wire::{ClientId, LeftReason, Resume};
 use crate::record::Logged;
 use crate::token::Claims;
+use crate::wire::{ClientId, LeftReason, Resume, RoomId};
 
 pub use actor::{RoomState, RoomSummary};
-
-/// A room's id: `"{event}/hall"` for an event's main room, `"{event}/group-{n}"` for a
-/// breakout group. `n` counts from 1 over the whole event and is never reused (a reopened
-/// breakout gets new numbers), so an ended group's id can never name a live room.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomId(Arc<str>);
-
-impl RoomId {
-    pub fn hall(event: &str) -> RoomId {
-        RoomId(Arc::from(format!("{event}/hall")))
-    }
-
-    pub fn group(event: &str, n: u32) -> RoomId {
-        RoomId(Arc::from(format!("{event}/group-{n}")))
-    }
-
-    /// Reads a room id a client sent, when it names a room of `event`.
-    pub fn parse(event: &str, text: &str) -> Option<RoomId> {
-        let rest = text.strip_prefix(event)?.strip_prefix('/')?;
-        if rest == "hall" {
-            return Some(RoomId::hall(event));
-        }
-        let n: u32 = rest.strip_prefix("group-")?.parse().ok()?;
-        (n > 0 && rest == format!("group-{n}")).then(|| RoomId::group(event, n))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use host::{Ownership, RoomHost};
 
 /// What a room is, which decides how it ends and whom it answers to.
 #[derive(Debug, Clone)]
@@ -79,12 +50,6 @@ pub struct RoomRecord {
     pub room: RoomId,
     pub engine: Engine,
     pub log: Vec<Logged>,
-}
-
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// How a connection joins: who (from its token), where its frames go, and what it has seen.
@@ -189,32 +154,4 @@ pub enum RoomMsg {
 pub struct RoomHandle {
     pub id: RoomId,
     pub tx: mpsc::Sender<RoomMsg>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn room_ids_parse_only_for_their_event() {
-        assert_eq!(RoomId::parse("e1", "e1/hall"), Some(RoomId::hall("e1")));
-        assert_eq!(
-            RoomId::parse("e1", "e1/group-3"),
-            Some(RoomId::group("e1", 3))
-        );
-        assert_eq!(RoomId::group("e1", 3).as_str(), "e1/group-3");
-        for bad in [
-            "e2/hall",
-            "e1/group-0",
-            "e1/group-03",
-            "e1/group-+3",
-            "e1/group-",
-            "e1/groups-3",
-            "e1/hall/x",
-            "e1hall",
-            "",
-        ] {
-            assert_eq!(RoomId::parse("e1", bad), None, "{bad}");
-        }
-    }
 }

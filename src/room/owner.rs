@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use crate::cluster::msg::{self as cmsg, LoggedInput, WireInput};
 use crate::cluster::store::StoreError;
-use crate::cluster::ClusterNode;
 use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
-use crate::gateway::wire;
 use crate::room::actor::{RoomActor, SNAPSHOT_EVERY};
+use crate::room::host::Ownership;
 use crate::time::Millis;
+use crate::wire;
 
 impl RoomActor {
     /// Cluster mode: stores the engine and clears the input log (fenced); true when stored.
@@ -56,7 +56,7 @@ impl RoomActor {
     /// `epoch`) and publishes them once Redis has them.
     pub(super) async fn apply_owned(
         &mut self,
-        node: Arc<ClusterNode>,
+        node: Arc<dyn Ownership>,
         epoch: u64,
         now: Millis,
         input: Input,
@@ -139,7 +139,7 @@ impl RoomActor {
     /// Cluster mode: Redis no longer knows the room; put it back from memory.
     pub(super) async fn reseed(
         &mut self,
-        node: &Arc<ClusterNode>,
+        node: &Arc<dyn Ownership>,
         epoch: u64,
         engine: &Engine,
     ) -> Option<u64> {

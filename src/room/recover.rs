@@ -10,10 +10,11 @@ use crate::bus::Sequenced;
 use crate::cluster::msg::LoggedInput;
 use crate::engine::event::Event;
 use crate::engine::{Engine, Input};
-use crate::gateway::wire;
 use crate::journal::StoredRoom;
 use crate::record::Logged;
-use crate::room::{RoomId, RoomState};
+use crate::room::RoomState;
+use crate::wire;
+use crate::wire::RoomId;
 
 /// Feeds logged inputs (`LoggedInput` JSON) to `engine`; returns how many events they made.
 pub fn replay(engine: &mut Engine, inputs: &[Vec<u8>]) -> Result<u64, String> {

@@ -25,6 +25,7 @@
 //! this node's connections, the shared event registry.
 
 mod feed;
+pub mod host;
 mod link;
 mod owner;
 
@@ -51,12 +52,13 @@ use crate::cluster::store::{NodeKeys, Store, StoreError};
 use crate::engine::member::{MemberId, Role};
 use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
-use crate::gateway::wire::{ServerMsg, StatusLevel};
-use crate::gateway::CloseReason;
-use crate::hub::Hub;
 use crate::room::actor::RoomState;
-use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomId, RoomMsg};
+use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomMsg};
 use crate::token::Claims;
+use crate::wire::CloseReason;
+use crate::wire::RoomId;
+use crate::wire::{ServerMsg, StatusLevel};
+pub use host::NodeHost;
 
 /// How often the node probes its own pub/sub subscription.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
@@ -158,7 +160,7 @@ pub struct ClusterNode {
     store: Store,
     cfg: NodeConfig,
     keys: NodeKeys,
-    hub: OnceLock<Arc<Hub>>,
+    hub: OnceLock<Arc<dyn NodeHost>>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -240,7 +242,7 @@ impl ClusterNode {
     }
 
     /// Hands the node its hub and starts its tasks (dispatcher, housekeeping).
-    pub fn start(self: &Arc<Self>, hub: Arc<Hub>) {
+    pub fn start(self: &Arc<Self>, hub: Arc<dyn NodeHost>) {
         let _ = self.hub.set(hub);
         let rx = self
             .internal_rx
@@ -278,7 +280,7 @@ impl ClusterNode {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn hub(&self) -> Option<&Arc<Hub>> {
+    fn hub(&self) -> Option<&Arc<dyn NodeHost>> {
         self.hub.get()
     }
 

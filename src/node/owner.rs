@@ -25,13 +25,13 @@ impl ClusterNode {
             return Err(ClusterError::UnknownEvent(event));
         };
         // Loaded even when known: it also says whether the event ended elsewhere.
-        if !hub.load_meta(&meta) && hub.event(&event).is_none() {
+        if !hub.load_meta(&meta) && !hub.knows(&event) {
             return Err(ClusterError::UnknownEvent(event));
         }
         // An ended hall is never started again: nothing may be applied to it, and a late
         // leave racing an organizer's delete would otherwise bring an empty room (and its
         // keys) back.
-        if hub.event(&event).is_some_and(|e| e.ended) {
+        if hub.ended(&event) {
             return Err(ClusterError::UnknownEvent(event));
         }
         let Some(epoch) = self.store.acquire(hall.as_str()).await? else {
@@ -49,7 +49,7 @@ impl ClusterNode {
 
     pub(super) async fn start_owned(
         self: &Arc<Self>,
-        hub: &Arc<Hub>,
+        hub: &Arc<dyn NodeHost>,
         event: &str,
         hall: &RoomId,
         epoch: u64,
@@ -138,7 +138,7 @@ impl ClusterNode {
                 cancel: cancel.clone(),
             },
         );
-        let handle = hub.spawn_owned(event, state, epoch, cancel);
+        let handle = Arc::clone(hub).spawn_owned(event, state, epoch, cancel);
         // Connections the previous owner served: keep those of live nodes, let go of the
         // others (their members are marked gone unless they came back through another node).
         for (field, claims) in loaded.conns {
@@ -178,7 +178,7 @@ impl ClusterNode {
     /// dead owner's to run out), its snapshot and input log.
     pub(super) async fn take_group(
         self: &Arc<Self>,
-        hub: &Arc<Hub>,
+        hub: &Arc<dyn NodeHost>,
         event: &str,
         hall: &RoomId,
         room: &RoomId,
@@ -243,7 +243,8 @@ impl ClusterNode {
         let lease = self.cancel.child_token();
         self.register_owned(room, epoch, lease.clone());
         tracing::info!(room = %room, epoch, seq = loaded.top, "breakout group owned");
-        Ok(hub.spawn_group_owned(event, hall, room, index, opening, state, epoch, lease))
+        Ok(Arc::clone(hub)
+            .spawn_group_owned(event, hall, room, index, opening, state, epoch, lease))
     }
 
     pub(super) fn proxy_out(&self, node: &str, conn: u64) -> Arc<Outbound> {
@@ -519,7 +520,7 @@ impl ClusterNode {
             }
             ToOwner::End { node, req, event } => {
                 self.tracker.spawn(async move {
-                    let _ = hub.end_local(&event).await;
+                    let _ = hub.end_local(event).await;
                     this.reply_to(&node, &ToNode::Reply { req, body: None })
                         .await;
                 });
@@ -527,9 +528,8 @@ impl ClusterNode {
             ToOwner::Summary { node, req, event } => {
                 self.tracker.spawn(async move {
                     let body = hub
-                        .summary(&event)
+                        .summary(event)
                         .await
-                        .ok()
                         .and_then(|s| serde_json::to_value(s).ok());
                     this.reply_to(&node, &ToNode::Reply { req, body }).await;
                 });
@@ -741,4 +741,28 @@ fn to_logged(p: &crate::cluster::msg::EventPayload) -> Option<crate::record::Log
             kind: f.event,
         },
     })
+}
+
+/// The room actors' view of this node: their leases.
+impl crate::room::Ownership for ClusterNode {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn register_owned(&self, room: &RoomId, epoch: u64, cancel: CancellationToken) {
+        ClusterNode::register_owned(self, room, epoch, cancel);
+    }
+
+    fn room_stopped<'a>(
+        &'a self,
+        room: &'a RoomId,
+        epoch: u64,
+        release: bool,
+    ) -> crate::room::host::BoxFuture<'a, ()> {
+        Box::pin(ClusterNode::room_stopped(self, room, epoch, release))
+    }
+
+    fn reowned(&self, room: &RoomId, epoch: u64) {
+        ClusterNode::reowned(self, room, epoch);
+    }
 }

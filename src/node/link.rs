@@ -35,7 +35,7 @@ impl ClusterNode {
         let Some(hub) = self.hub() else {
             return Ok(false);
         };
-        let known = hub.event(event).is_some();
+        let known = hub.knows(event);
         let hall = RoomId::hall(event);
         match self.store.get_meta(hall.as_str()).await {
             Ok(Some(meta)) => Ok(hub.load_meta(&meta) || known),

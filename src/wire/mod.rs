@@ -1,4 +1,6 @@
-//! The WebSocket wire format (v1): client envelopes in, server messages out.
+//! The WebSocket wire format (v1): client envelopes in, server messages out, close codes and
+//! room ids. Below the rooms, the bus and the cluster, which all speak it; the gateway is only
+//! its first reader (ARCHITECTURE.md, "Layers").
 //!
 //! Documented in `docs/wire-protocol.md`; `tests/wire_doc.rs` checks every example there
 //! against these types. Client frames are parsed by hand at the envelope level (`type`, `id`)
@@ -8,6 +10,12 @@
 //! The envelope also carries routing that is not the engine's business: `room` on a command
 //! (which of the event's rooms it is for; the hall when absent) and the gateway's own
 //! `join_room` / `leave_room` (staff dropping in on a breakout group).
+
+mod close;
+mod room_id;
+
+pub use close::CloseReason;
+pub use room_id::RoomId;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
