@@ -1071,7 +1071,7 @@ impl Hub {
     pub async fn end_event(self: &Arc<Self>, event: &str) -> Result<(), HubError> {
         if let Some(node) = &self.cluster {
             return node
-                .end_event(event)
+                .end_event(&(Arc::clone(self) as Arc<dyn NodeHost>), event)
                 .await
                 .map_err(|_| HubError::Unavailable);
         }

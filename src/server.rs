@@ -373,7 +373,7 @@ async fn shared_events(
             .filter(|id| !id.is_empty())
             .map(str::to_string);
         if let Some(id) = id {
-            if let Err(e) = node.ensure_event(&id).await {
+            if let Err(e) = node.ensure_event(&*state.hub, &id).await {
                 tracing::warn!(event = id, "cannot read the shared event registry: {e}");
             }
         }

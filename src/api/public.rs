@@ -68,7 +68,7 @@ pub async fn show_event(
 ) -> Result<Json<EventDetail>, ApiError> {
     if let Some(node) = &app.cluster {
         // An event created on another node.
-        let _ = node.ensure_event(&id).await;
+        let _ = node.ensure_event(&*app.hub, &id).await;
         // Deleted (or expired) in the shared registry: drop our copy.
         app.hub.verify_shared(&id).await;
     }

@@ -449,7 +449,7 @@ impl Reader {
         }
         if let Some(node) = &self.app.cluster {
             // The owner knows whether the group is live; it answers `unknown_room` if not.
-            return Ok(node.link(&joined.room.id, &id));
+            return Ok(node.link(self.app.hub.clone(), &joined.room.id, &id));
         }
         self.app
             .hub
@@ -593,7 +593,7 @@ impl Reader {
         }
         if let Some(node) = &self.app.cluster {
             let ended = || self.app.hub.event(&claims.event).is_none_or(|e| e.ended);
-            match node.ensure_event(&claims.event).await {
+            match node.ensure_event(&*self.app.hub, &claims.event).await {
                 Ok(true) if !ended() => {}
                 Ok(_) => {
                     self.send(&ServerMsg::error(
@@ -608,7 +608,7 @@ impl Reader {
         }
         for _ in 0..JOIN_ATTEMPTS {
             let room = match &self.app.cluster {
-                Some(node) => Ok(node.link(&hall, &hall)),
+                Some(node) => Ok(node.link(self.app.hub.clone(), &hall, &hall)),
                 None => self.app.hub.room(&claims.event),
             };
             let room = match room {

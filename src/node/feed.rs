@@ -8,7 +8,11 @@ use super::*;
 impl ClusterNode {
     /// The node's one pub/sub connection: (re)connects with backoff, resubscribes every
     /// channel, refills every feed, then reads messages, probes and internal notices.
-    pub(super) async fn dispatch(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Internal>) {
+    pub(super) async fn dispatch(
+        self: Arc<Self>,
+        hub: Arc<dyn NodeHost>,
+        mut rx: mpsc::UnboundedReceiver<Internal>,
+    ) {
         let mut feeds: HashMap<String, Feed> = HashMap::new();
         let mut backoff = BACKOFF_MIN;
         let mut probe_n: u64 = 0;
@@ -90,7 +94,7 @@ impl ClusterNode {
                         Some(m) => {
                             let channel = m.get_channel_name().to_string();
                             let payload = m.get_payload_bytes().to_vec();
-                            if let Some(n) = self.on_message(&mut feeds, &channel, &payload).await {
+                            if let Some(n) = self.on_message(&hub, &mut feeds, &channel, &payload).await {
                                 if outstanding.is_some_and(|(o, _)| n >= o) {
                                     outstanding = None;
                                 }
@@ -129,6 +133,7 @@ impl ClusterNode {
     /// Handles one pub/sub message; returns a probe number when it was our probe.
     async fn on_message(
         self: &Arc<Self>,
+        hub: &Arc<dyn NodeHost>,
         feeds: &mut HashMap<String, Feed>,
         channel: &str,
         payload: &[u8],
@@ -150,7 +155,7 @@ impl ClusterNode {
         let room = tag_of(channel)?.to_string();
         if channel.ends_with(":inbox") {
             match serde_json::from_slice::<ToOwner>(payload) {
-                Ok(m) => self.to_owner(m),
+                Ok(m) => self.to_owner(hub, m),
                 Err(e) => tracing::warn!("bad inbox message: {e}"),
             }
         } else if channel.ends_with(":events") {

@@ -6,7 +6,12 @@ use super::*;
 
 impl ClusterNode {
     /// The handle a connection of this node uses for `room` of `hall` (a link task).
-    pub fn link(self: &Arc<Self>, hall: &RoomId, room: &RoomId) -> RoomHandle {
+    pub fn link(
+        self: &Arc<Self>,
+        hub: Arc<dyn NodeHost>,
+        hall: &RoomId,
+        room: &RoomId,
+    ) -> RoomHandle {
         let mut st = self.lock();
         if let Some(h) = st.links.get(room) {
             if !h.tx.is_closed() {
@@ -22,6 +27,7 @@ impl ClusterNode {
         drop(st);
         let link = Link {
             node: Arc::clone(self),
+            hub,
             hall: hall.clone(),
             room: room.clone(),
         };
@@ -31,10 +37,11 @@ impl ClusterNode {
 
     /// Makes sure the hub knows `event` (created on another node): loads its metadata.
     /// Also picks up that another node ended it. Redis unreachable: what this node knows.
-    pub async fn ensure_event(&self, event: &str) -> Result<bool, ClusterError> {
-        let Some(hub) = self.hub() else {
-            return Ok(false);
-        };
+    pub async fn ensure_event(
+        &self,
+        hub: &dyn NodeHost,
+        event: &str,
+    ) -> Result<bool, ClusterError> {
         let known = hub.knows(event);
         let hall = RoomId::hall(event);
         match self.store.get_meta(hall.as_str()).await {
@@ -51,6 +58,7 @@ impl ClusterNode {
     /// Publishes a message to a room's owner, taking the room over when nobody owns it.
     pub(super) async fn forward(
         self: &Arc<Self>,
+        hub: &Arc<dyn NodeHost>,
         hall: &RoomId,
         msg: &ToOwner,
     ) -> Result<(), ClusterError> {
@@ -63,7 +71,7 @@ impl ClusterNode {
             if self.store.publish(&inbox, &body).await? > 0 {
                 return Ok(());
             }
-            match self.take_over(hall).await {
+            match self.take_over(hub, hall).await {
                 Ok(()) => continue,
                 Err(ClusterError::Busy) => tokio::time::sleep(FORWARD_RETRY).await,
                 Err(e) => return Err(e),
@@ -75,7 +83,11 @@ impl ClusterNode {
     // ---- the owner ----
 
     /// Ends an event through its owner (HTTP API on any node).
-    pub async fn end_event(self: &Arc<Self>, event: &str) -> Result<(), ClusterError> {
+    pub async fn end_event(
+        self: &Arc<Self>,
+        hub: &Arc<dyn NodeHost>,
+        event: &str,
+    ) -> Result<(), ClusterError> {
         let hall = RoomId::hall(event);
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -85,7 +97,7 @@ impl ClusterNode {
             req,
             event: event.to_string(),
         };
-        let res = self.forward(&hall, &msg).await;
+        let res = self.forward(hub, &hall, &msg).await;
         if let Err(e) = res {
             self.lock().pending_reqs.remove(&req);
             return Err(e);
@@ -151,6 +163,8 @@ impl ClusterNode {
 /// has members in it.
 struct Link {
     node: Arc<ClusterNode>,
+    /// The registry a takeover starts the room in.
+    hub: Arc<dyn NodeHost>,
     hall: RoomId,
     room: RoomId,
 }
@@ -181,7 +195,7 @@ impl Link {
                     idle_rounds = 0;
                     if watch && !self.node.owns(&self.hall) {
                         if let Ok(None) = self.node.store.owner(self.hall.as_str()).await {
-                            match self.node.take_over(&self.hall).await {
+                            match self.node.take_over(&self.hub, &self.hall).await {
                                 Ok(()) | Err(ClusterError::Busy) => {}
                                 Err(e) => tracing::warn!(room = %self.hall, "cannot take the room over: {e}"),
                             }
@@ -221,7 +235,7 @@ impl Link {
                     claims,
                     resume,
                 };
-                if let Err(e) = self.node.forward(&self.hall, &msg).await {
+                if let Err(e) = self.node.forward(&self.hub, &self.hall, &msg).await {
                     tracing::warn!(room = %self.hall, "cannot forward a join: {e}");
                     let mut st = self.node.lock();
                     st.pending_joins.remove(&conn);
@@ -243,7 +257,7 @@ impl Link {
                     id,
                     command,
                 };
-                if let Err(e) = self.node.forward(&self.hall, &msg).await {
+                if let Err(e) = self.node.forward(&self.hub, &self.hall, &msg).await {
                     tracing::warn!(room = %self.hall, "cannot forward a command: {e}");
                     // Dropping the reply: the gateway answers `unavailable`.
                     self.node.lock().pending_cmds.remove(&conn.0);
@@ -262,7 +276,12 @@ impl Link {
                     id: id.clone(),
                     join,
                 };
-                if self.node.forward(&self.hall, &msg).await.is_err() {
+                if self
+                    .node
+                    .forward(&self.hub, &self.hall, &msg)
+                    .await
+                    .is_err()
+                {
                     let out = self
                         .node
                         .lock()
@@ -288,10 +307,11 @@ impl Link {
                 let msg = ToOwner::Leave { node, conn: conn.0 };
                 // A leave must not be lost while Redis is away (the member would stay present):
                 // retried in the background, with backoff, for a bounded time.
-                if let Err(e) = self.node.forward(&self.hall, &msg).await {
+                if let Err(e) = self.node.forward(&self.hub, &self.hall, &msg).await {
                     tracing::debug!(room = %self.hall, "cannot forward a leave yet: {e}");
                     let node = Arc::clone(&self.node);
                     let hall = self.hall.clone();
+                    let hub = Arc::clone(&self.hub);
                     self.node.tracker.spawn(async move {
                         let mut wait = BACKOFF_MIN;
                         for _ in 0..LEAVE_ATTEMPTS {
@@ -299,7 +319,7 @@ impl Link {
                                 () = node.cancel.cancelled() => return,
                                 () = tokio::time::sleep(wait) => {}
                             }
-                            if node.forward(&hall, &msg).await.is_ok() {
+                            if node.forward(&hub, &hall, &msg).await.is_ok() {
                                 return;
                             }
                             wait = (wait * 2).min(BACKOFF_MAX);

@@ -31,7 +31,7 @@ mod owner;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -160,7 +160,6 @@ pub struct ClusterNode {
     store: Store,
     cfg: NodeConfig,
     keys: NodeKeys,
-    hub: OnceLock<Arc<dyn NodeHost>>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -223,7 +222,6 @@ impl ClusterNode {
             store,
             keys,
             cfg,
-            hub: OnceLock::new(),
             clock,
             cancel,
             tracker,
@@ -243,16 +241,16 @@ impl ClusterNode {
 
     /// Hands the node its hub and starts its tasks (dispatcher, housekeeping).
     pub fn start(self: &Arc<Self>, hub: Arc<dyn NodeHost>) {
-        let _ = self.hub.set(hub);
         let rx = self
             .internal_rx
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(rx) = rx {
-            self.tracker.spawn(Arc::clone(self).dispatch(rx));
+            self.tracker
+                .spawn(Arc::clone(self).dispatch(Arc::clone(&hub), rx));
         }
-        self.tracker.spawn(Arc::clone(self).housekeeping());
+        self.tracker.spawn(Arc::clone(self).housekeeping(hub));
     }
 
     pub fn store(&self) -> &Store {
@@ -278,10 +276,6 @@ impl ClusterNode {
 
     fn lock(&self) -> MutexGuard<'_, NodeState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn hub(&self) -> Option<&Arc<dyn NodeHost>> {
-        self.hub.get()
     }
 
     /// Records health; a change is told to every connection of this node.
@@ -350,7 +344,7 @@ impl ClusterNode {
     }
 
     /// Every few hundred milliseconds: liveness, lease renewal, dead nodes.
-    async fn housekeeping(self: Arc<Self>) {
+    async fn housekeeping(self: Arc<Self>, hub: Arc<dyn NodeHost>) {
         let lease = self.cfg.lease;
         let every = (lease / 3).max(Duration::from_millis(100));
         let alive_ttl = u64::try_from((lease * 2).as_millis()).unwrap_or(u64::MAX);
@@ -392,17 +386,14 @@ impl ClusterNode {
                             if let Some(o) = self.lock().owned.get(&room) {
                                 o.cancel.cancel();
                             }
-                        } else if let Some(h) = self
-                            .hub()
-                            .and_then(|h| h.live_room(event_of(room.as_str()), &room))
-                        {
+                        } else if let Some(h) = hub.live_room(event_of(room.as_str()), &room) {
                             let _ = h.tx.try_send(RoomMsg::Reseed);
                         }
                     }
                     Err(e) => tracing::debug!(room = %room, "renew failed: {e}"),
                 }
             }
-            self.sweep_dead_nodes(&mut missing).await;
+            self.sweep_dead_nodes(&hub, &mut missing).await;
         }
         // Graceful shutdown: the liveness key is left to expire, so the owners of rooms
         // this node's clients used keep them present while they reconnect elsewhere.

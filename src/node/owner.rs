@@ -7,7 +7,11 @@ use super::*;
 impl ClusterNode {
     /// Takes the hall's lease, rebuilds its state from the snapshot and the input log, and
     /// starts its actor here.
-    pub async fn take_over(self: &Arc<Self>, hall: &RoomId) -> Result<(), ClusterError> {
+    pub async fn take_over(
+        self: &Arc<Self>,
+        hub: &Arc<dyn NodeHost>,
+        hall: &RoomId,
+    ) -> Result<(), ClusterError> {
         let _one = self.taking.lock().await;
         if self.lock().owned.contains_key(hall) {
             return Ok(());
@@ -16,9 +20,6 @@ impl ClusterNode {
             return Err(ClusterError::ShuttingDown);
         }
         let event = event_of(hall.as_str()).to_string();
-        let Some(hub) = self.hub().cloned() else {
-            return Err(ClusterError::ShuttingDown);
-        };
         // The event must be in the shared registry: a Redis that lost everything has no
         // metadata, and only the node still holding the room in memory may put it back.
         let Some(meta) = self.store.get_meta(hall.as_str()).await? else {
@@ -37,7 +38,7 @@ impl ClusterNode {
         let Some(epoch) = self.store.acquire(hall.as_str()).await? else {
             return Err(ClusterError::Busy);
         };
-        match self.start_owned(&hub, &event, hall, epoch).await {
+        match self.start_owned(hub, &event, hall, epoch).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::error!(room = %hall, "takeover failed: {e}");
@@ -318,10 +319,8 @@ impl ClusterNode {
     }
 
     /// A forwarded message for a room this node owns.
-    pub(super) fn to_owner(self: &Arc<Self>, msg: ToOwner) {
-        let Some(hub) = self.hub().cloned() else {
-            return;
-        };
+    pub(super) fn to_owner(self: &Arc<Self>, hub: &Arc<dyn NodeHost>, msg: ToOwner) {
+        let hub = Arc::clone(hub);
         let this = Arc::clone(self);
         match msg {
             ToOwner::Join {
@@ -605,7 +604,11 @@ impl ClusterNode {
     /// Connections of nodes whose liveness key expired leave their rooms. A key must stay
     /// missing for a full lease before the node counts as dead: a Redis that restarted empty
     /// has lost every key, and live nodes put theirs back within a third of a lease.
-    pub(super) async fn sweep_dead_nodes(&self, missing: &mut HashMap<String, Instant>) {
+    pub(super) async fn sweep_dead_nodes(
+        &self,
+        hub: &Arc<dyn NodeHost>,
+        missing: &mut HashMap<String, Instant>,
+    ) {
         let nodes: BTreeSet<String> = self
             .lock()
             .proxies
@@ -613,9 +616,6 @@ impl ClusterNode {
             .map(|(n, _)| n.clone())
             .filter(|n| *n != self.cfg.node)
             .collect();
-        let Some(hub) = self.hub().cloned() else {
-            return;
-        };
         missing.retain(|n, _| nodes.contains(n));
         for node in nodes {
             if self.store.alive(&node).await.unwrap_or(true) {
