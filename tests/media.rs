@@ -518,7 +518,9 @@ async fn bad_offers_get_stable_codes_and_the_room_keeps_working() {
         let mut all = [&mut a, &mut o];
         drive_until(&mut all, "heard", |cs| cs[1].count_from(1) == 3).await;
     }
-    assert!(s.stats.dropped_unknown.load(Ordering::SeqCst) >= 50);
+    let refused = s.stats.dropped_unknown.load(Ordering::SeqCst)
+        + s.stats.dropped_malformed.load(Ordering::SeqCst);
+    assert_eq!(refused, 51, "every stray datagram is counted by reason");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -748,4 +750,83 @@ async fn the_presenter_is_cut_at_the_phase_deadline_and_a_fishbowl_speaker_at_th
     .await;
     drive_for(&mut [&mut a, &mut b, &mut o], 30).await;
     assert_eq!((o.count_from(1), o.count_from(2)), (3, 2));
+}
+
+/// A well-formed STUN binding request with a ufrag no peer has: 20-byte header, USERNAME,
+/// PRIORITY and a MESSAGE-INTEGRITY nobody can verify.
+fn foreign_stun(n: u32) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x2c, 0x21, 0x12, 0xa4, 0x42];
+    m.extend_from_slice(&n.to_be_bytes());
+    m.extend_from_slice(&[7; 8]);
+    m.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    m.extend_from_slice(b"evil:bad");
+    m.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 0x6e, 0x00, 0x1e, 0xff]);
+    m.extend_from_slice(&[0x00, 0x08, 0x00, 0x14]);
+    m.extend_from_slice(&[9; 20]);
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stun_flood_and_dtls_garbage_do_not_disturb_the_established_peers() {
+    let s = Server::start(Duration::from_secs(30));
+    let mut a = Client::join(&s, "a", 1, true).await;
+    let mut o = Client::join(&s, "o", 5, false).await;
+    drive_until(&mut [&mut a, &mut o], "connected", |cs| {
+        cs.iter().all(|c| c.connected)
+    })
+    .await;
+    s.follow(granted("a", TurnKind::Own, None));
+
+    // One address floods foreign STUN while a speaks: 40 rounds of 50 datagrams, each
+    // round followed by one of a's frames.
+    let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = s.handle.local_addr();
+    for round in 0..40u32 {
+        for i in 0..50 {
+            let _ = flood.send_to(&foreign_stun(round * 50 + i), server);
+        }
+        a.send(1);
+        for c in [&mut a, &mut o] {
+            c.step();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drive_until(&mut [&mut a, &mut o], "every frame of a's heard", |cs| {
+        cs[1].count_from(1) == 40
+    })
+    .await;
+    let limited = s.stats.dropped_rate_limited.load(Ordering::SeqCst);
+    let unknown = s.stats.dropped_unknown.load(Ordering::SeqCst);
+    let malformed = s.stats.dropped_malformed.load(Ordering::SeqCst);
+    assert_eq!(malformed, 0, "the flood is well-formed STUN");
+    assert!(
+        limited > 1_000,
+        "the flood was cut at its source: {limited}"
+    );
+    assert!(
+        unknown <= 64 + 40,
+        "past its burst the flood costs no peer scan: {unknown}"
+    );
+    assert_eq!(s.stats.tracked_sources.load(Ordering::SeqCst), 1);
+
+    // DTLS garbage from a's own address: a record header and junk. Nobody is dropped and
+    // a stays heard.
+    for n in 0..20u8 {
+        let mut junk = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, n, 0, 16];
+        junk.extend_from_slice(&[n; 16]);
+        let _ = a.sock.send_to(&junk, server);
+        let _ = a.sock.send_to(&[23, 0xfe, 0xfd, n, n, n], server);
+    }
+    a.send(3);
+    drive_until(&mut [&mut a, &mut o], "a heard after the garbage", |cs| {
+        cs[1].count_from(1) == 43
+    })
+    .await;
+    assert_eq!(s.stats.peers.load(Ordering::SeqCst), 2);
+    assert_eq!(s.stats.peer_errors.load(Ordering::SeqCst), 0);
+    let mut metrics = String::new();
+    s.stats.render(&mut metrics);
+    assert!(metrics.contains(&format!(
+        "commonground_media_dropped_packets_total{{reason=\"source_rate_limited\"}} {limited}"
+    )));
 }

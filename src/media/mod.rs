@@ -1,5 +1,6 @@
 //! Voice that follows the floor: an embedded audio SFU.
 //!
+//! - `budget`: pure; per-source budget for datagrams no peer accepts (STUN floods).
 //! - `gate`: pure; who may be heard in a room, derived from engine events.
 //! - `gates`: every room's gate, fed by the room actors' one hook and read by the SFU.
 //! - `sfu`: sans-IO forwarding core: str0m peers (ICE-lite, Opus, DTLS-SRTP), the gate check
@@ -10,6 +11,7 @@
 //! Architecture invariant: the engine decides who is heard; the media layer only follows.
 //! Nothing here changes room state; it reads engine events and drops or forwards packets.
 
+pub mod budget;
 pub mod gate;
 pub mod gates;
 pub mod sfu;

@@ -23,6 +23,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use crate::engine::member::MemberId;
+use crate::media::budget::SourceBudget;
 use crate::media::gate::Voice;
 use crate::media::gates::Gates;
 use crate::media::stats::{inc, MediaStats};
@@ -118,6 +119,8 @@ pub struct Sfu {
     stats: Arc<MediaStats>,
     peers: HashMap<PeerId, Peer>,
     next_id: PeerId,
+    /// What sources of refused datagrams may still cost a scan of the peers.
+    budget: SourceBudget,
     /// Datagrams to send, drained by the task.
     outbox: Vec<(SocketAddr, Vec<u8>)>,
 }
@@ -137,6 +140,7 @@ impl Sfu {
             stats,
             peers: HashMap::new(),
             next_id: 1,
+            budget: SourceBudget::new(),
             outbox: Vec::new(),
         }
     }
@@ -223,7 +227,12 @@ impl Sfu {
         }
     }
 
-    /// One datagram from the socket.
+    /// One datagram from the socket. Hostile input has one outcome each, and none of them
+    /// touches another peer: a source over its budget is dropped before any work
+    /// (`source_rate_limited`); a datagram that is not STUN, DTLS or RTP (`malformed`) or
+    /// that no peer accepts (`unknown_source`) is dropped and charged to its source; a
+    /// datagram a peer accepts but cannot use (DTLS garbage from its address) is that
+    /// peer's to ignore, and only a peer whose DTLS or ICE state str0m closed is dropped.
     pub fn handle_datagram(
         &mut self,
         source: SocketAddr,
@@ -231,8 +240,13 @@ impl Sfu {
         now: Instant,
         now_ms: Millis,
     ) {
+        if !self.budget.allows(source, now) {
+            inc(&self.stats.dropped_rate_limited);
+            return;
+        }
         let Ok(contents) = contents.try_into() else {
-            inc(&self.stats.dropped_unknown);
+            inc(&self.stats.dropped_malformed);
+            self.refused(source, now);
             return;
         };
         let input = Input::Receive(
@@ -244,8 +258,9 @@ impl Sfu {
                 contents,
             },
         );
-        // Linear in the node's peers, which `Limits::max_peers` bounds; str0m matches STUN
-        // by ufrag and everything else by the peer's nominated address.
+        // Linear in the node's peers, which `Limits::max_peers` bounds (and the budget
+        // above keeps one source from repeating it); str0m matches STUN by ufrag and
+        // everything else by the peer's nominated address.
         let Some(id) = self
             .peers
             .iter()
@@ -253,6 +268,7 @@ impl Sfu {
             .map(|(id, _)| *id)
         else {
             inc(&self.stats.dropped_unknown);
+            self.refused(source, now);
             return;
         };
         let ok = self
@@ -265,6 +281,14 @@ impl Sfu {
             return;
         }
         self.poll_peer(id, now_ms);
+    }
+
+    fn refused(&mut self, source: SocketAddr, now: Instant) {
+        self.budget.charge(source, now);
+        self.stats.tracked_sources.store(
+            self.budget.tracked() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Drives every peer whose timer is due, and drops peers that never connected.

@@ -23,6 +23,12 @@ pub struct MediaStats {
     pub dropped: [AtomicU64; 5],
     /// Datagrams no peer accepted (unknown source, stray STUN, garbage).
     pub dropped_unknown: AtomicU64,
+    /// Datagrams that are neither STUN, DTLS nor RTP.
+    pub dropped_malformed: AtomicU64,
+    /// Datagrams dropped unread because their source spent its budget (`media::budget`).
+    pub dropped_rate_limited: AtomicU64,
+    /// Source addresses the budget tracks now (bounded by `budget::MAX_SOURCES`).
+    pub tracked_sources: AtomicI64,
     /// Peers that did not complete ICE and DTLS within the timeout.
     pub ice_timeouts: AtomicU64,
     /// Peers str0m closed on an error (DTLS, SRTP).
@@ -98,10 +104,19 @@ impl MediaStats {
                 load(&self.dropped[i])
             );
         }
-        let _ = writeln!(
+        for (reason, v) in [
+            ("unknown_source", &self.dropped_unknown),
+            ("malformed", &self.dropped_malformed),
+            ("source_rate_limited", &self.dropped_rate_limited),
+        ] {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", load(v));
+        }
+        one(
             out,
-            "{name}{{reason=\"unknown_source\"}} {}",
-            load(&self.dropped_unknown)
+            "commonground_media_tracked_sources",
+            "gauge",
+            "Source addresses of refused datagrams whose budget is tracked.",
+            self.tracked_sources.load(Ordering::Relaxed).to_string(),
         );
         one(
             out,
