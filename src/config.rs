@@ -150,6 +150,16 @@ pub struct ServeArgs {
     /// they reach (NAT, a wildcard bind) [default: the bound address].
     #[arg(long, env = "COMMONGROUND_MEDIA_PUBLIC_ADDR")]
     pub media_public_addr: Option<SocketAddr>,
+    /// Most audio peers on this server, every room together; 1 to 100000 [default: 2000].
+    #[arg(long, env = "COMMONGROUND_MEDIA_MAX_PEERS")]
+    pub media_max_peers: Option<usize>,
+    /// Most audio peers in one room (hall or group); 1 to media_max_peers [default: 1000].
+    #[arg(long, env = "COMMONGROUND_MEDIA_MAX_ROOM_PEERS")]
+    pub media_max_room_peers: Option<usize>,
+    /// How long an answered peer has to complete ICE and DTLS before it is dropped; 1s to
+    /// 120s [default: 15s].
+    #[arg(long, env = "COMMONGROUND_MEDIA_CONNECT_TIMEOUT", value_parser = parse_duration)]
+    pub media_connect_timeout: Option<Duration>,
 }
 
 /// The same settings in a TOML file. Durations are strings such as `"10s"` or `"500ms"`.
@@ -191,6 +201,9 @@ struct FileConfig {
     media: Option<String>,
     media_bind: Option<String>,
     media_public_addr: Option<String>,
+    media_max_peers: Option<usize>,
+    media_max_room_peers: Option<usize>,
+    media_connect_timeout: Option<String>,
 }
 
 /// The effective configuration. Fields are public so tests can shape a server; production
@@ -246,6 +259,12 @@ pub struct Config {
     pub media: bool,
     pub media_bind: SocketAddr,
     pub media_public_addr: Option<SocketAddr>,
+    /// Audio peers on this server (`--media-max-peers`).
+    pub media_max_peers: usize,
+    /// Audio peers in one room (`--media-max-room-peers`).
+    pub media_max_room_peers: usize,
+    /// ICE and DTLS must complete within this (`--media-connect-timeout`).
+    pub media_connect_timeout: Duration,
 }
 
 /// A setting that cannot be used, with the key that holds it.
@@ -273,9 +292,31 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The upper bound of `--media-max-peers`: one UDP socket and one task serve them all.
+pub const MAX_MEDIA_PEERS: usize = 100_000;
+
 impl Config {
     /// The media flags: an address a browser can be told must be a real one.
     fn validate_media(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_MEDIA_PEERS).contains(&self.media_max_peers) {
+            return Err(invalid(
+                "media_max_peers",
+                format!("must be between 1 and {MAX_MEDIA_PEERS}"),
+            ));
+        }
+        if !(1..=self.media_max_peers).contains(&self.media_max_room_peers) {
+            return Err(invalid(
+                "media_max_room_peers",
+                "must be between 1 and media_max_peers",
+            ));
+        }
+        let t = self.media_connect_timeout;
+        if !(Duration::from_secs(1)..=Duration::from_secs(120)).contains(&t) {
+            return Err(invalid(
+                "media_connect_timeout",
+                "must be between 1s and 120s",
+            ));
+        }
         if !self.media {
             return Ok(());
         }
@@ -349,6 +390,19 @@ impl Config {
             media,
             media_bind,
             media_public_addr,
+            media_max_peers: args
+                .media_max_peers
+                .or(file.media_max_peers)
+                .unwrap_or(2_000),
+            media_max_room_peers: args
+                .media_max_room_peers
+                .or(file.media_max_room_peers)
+                .unwrap_or(1_000),
+            media_connect_timeout: pick(
+                args.media_connect_timeout,
+                dur("media_connect_timeout", file.media_connect_timeout)?,
+                15_000,
+            ),
             bind,
             public_url: args.public_url.or(file.public_url),
             organizer_key,
@@ -661,6 +715,44 @@ mod tests {
         assert!(!Config::resolve(off).unwrap().media);
         assert_eq!(parse_on_off("off"), Ok(false));
         assert!(parse_on_off("maybe").is_err());
+    }
+
+    #[test]
+    fn media_limits_have_defaults_and_bounds() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!((c.media_max_peers, c.media_max_room_peers), (2_000, 1_000));
+        assert_eq!(c.media_connect_timeout, Duration::from_secs(15));
+        let key_of = |args: ServeArgs| match Config::resolve(args) {
+            Err(ConfigError::Invalid { key, .. }) => Some(key),
+            _ => None,
+        };
+        for (peers, room, key) in [
+            (0, 1, Some("media_max_peers")),
+            (MAX_MEDIA_PEERS + 1, 1, Some("media_max_peers")),
+            (10, 0, Some("media_max_room_peers")),
+            (10, 11, Some("media_max_room_peers")),
+            (10, 10, None),
+        ] {
+            let args = ServeArgs {
+                media_max_peers: Some(peers),
+                media_max_room_peers: Some(room),
+                ..ServeArgs::default()
+            };
+            assert_eq!(key_of(args), key, "{peers} {room}");
+        }
+        for (t, ok) in [
+            (999, false),
+            (1_000, true),
+            (120_000, true),
+            (120_001, false),
+        ] {
+            let args = ServeArgs {
+                media_connect_timeout: Some(Duration::from_millis(t)),
+                ..ServeArgs::default()
+            };
+            let want = (!ok).then_some("media_connect_timeout");
+            assert_eq!(key_of(args), want, "{t} ms");
+        }
     }
 
     #[test]

@@ -277,9 +277,9 @@ fn start_media(
         socket,
         public_addr: config.media_public_addr,
         limits: crate::media::Limits {
-            max_peers: 2_000,
-            max_peers_per_room: 1_000,
-            connect_timeout: Duration::from_secs(15),
+            max_peers: config.media_max_peers,
+            max_peers_per_room: config.media_max_room_peers,
+            connect_timeout: config.media_connect_timeout,
         },
     };
     let handle = crate::media::spawn(

@@ -58,6 +58,14 @@ struct Server {
 
 impl Server {
     fn start(connect_timeout: Duration) -> Server {
+        Server::with_limits(Limits {
+            max_peers: 16,
+            max_peers_per_room: 8,
+            connect_timeout,
+        })
+    }
+
+    fn with_limits(limits: Limits) -> Server {
         let gates = Arc::new(Gates::new());
         let stats = Arc::new(MediaStats::default());
         let clock = Arc::new(TestClock {
@@ -67,11 +75,7 @@ impl Server {
         let config = MediaConfig {
             socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
             public_addr: None,
-            limits: Limits {
-                max_peers: 16,
-                max_peers_per_room: 8,
-                connect_timeout,
-            },
+            limits,
         };
         let handle = media::spawn(
             config,
@@ -829,4 +833,65 @@ async fn a_stun_flood_and_dtls_garbage_do_not_disturb_the_established_peers() {
     assert!(metrics.contains(&format!(
         "commonground_media_dropped_packets_total{{reason=\"source_rate_limited\"}} {limited}"
     )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_limits_refuse_with_full_and_a_leave_frees_a_place() {
+    let s = Server::with_limits(Limits {
+        max_peers: 3,
+        max_peers_per_room: 2,
+        connect_timeout: Duration::from_secs(30),
+    });
+    let other = RoomId::hall("other");
+    let offer = |room: &RoomId, who: &str| {
+        let (_, sdp, _) = Client::new("x", 0, false);
+        s.handle.offer(room.clone(), id(who), sdp)
+    };
+    assert!(offer(&s.room, "a").await.is_ok());
+    assert!(offer(&s.room, "b").await.is_ok());
+    assert_eq!(
+        offer(&s.room, "c").await,
+        Err(MediaError::Full),
+        "room limit"
+    );
+    assert_eq!(MediaError::Full.code(), "full");
+    assert!(
+        offer(&s.room, "a").await.is_ok(),
+        "a member's new offer replaces their old peer"
+    );
+    assert!(offer(&other, "d").await.is_ok(), "another room has room");
+    assert_eq!(
+        offer(&other, "e").await,
+        Err(MediaError::Full),
+        "server limit"
+    );
+    s.handle.leave(s.room.clone(), id("b"));
+    assert!(offer(&other, "e").await.is_ok(), "b's leave freed a place");
+    assert_eq!(s.stats.peers.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn the_room_peer_flag_is_enforced_over_the_websocket() {
+    let mut config = common::test_config();
+    config.media_max_room_peers = 1;
+    let server = common::start_server(config).await;
+    let event = server.create_event("test-open").await;
+    let ta = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let tb = server
+        .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+        .await;
+    let mut wa = server.join(&ta).await;
+    let mut wb = server.join(&tb).await;
+    let _a = ws_audio(&mut wa, "a", 1, true).await;
+    let (_, offer, _) = Client::new("b", 2, true);
+    wb.send(serde_json::json!({"type": "media_offer", "id": 9, "sdp": offer}))
+        .await;
+    let r = wb.recv_until(|v| v["id"] == 9).await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("error"), Some("full")),
+        "{r}"
+    );
 }
