@@ -240,6 +240,26 @@ impl Client {
         }
     }
 
+    /// Sends `n` frames marked as silence (RFC 6464 level -127 dBov, no voice activity):
+    /// a member holding the floor without talking.
+    fn send_silence(&mut self, n: usize) {
+        let mid = self.mic.expect("a sending client");
+        let pt = self
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .unwrap()
+            .pt();
+        for _ in 0..n {
+            let writer = self.rtc.writer(mid).unwrap().audio_level(-127, false);
+            let time = MediaTime::new(self.ts, Frequency::FORTY_EIGHT_KHZ);
+            writer
+                .write(pt, Instant::now(), time, vec![self.tag; 80])
+                .unwrap();
+            self.ts += 960;
+        }
+    }
+
     fn heard_on(&self, track: Mid) -> Vec<u8> {
         let mut tags: Vec<u8> = self
             .heard
@@ -893,5 +913,134 @@ async fn the_room_peer_flag_is_enforced_over_the_websocket() {
         (r["type"].as_str(), r["code"].as_str()),
         (Some("error"), Some("full")),
         "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voiced_time_counts_forwarded_voice_not_silence_on_the_floor() {
+    let s = Server::start(Duration::from_secs(30));
+    let mut a = Client::join(&s, "a", 1, true).await;
+    let mut b = Client::join(&s, "b", 2, true).await;
+    let mut o = Client::join(&s, "o", 5, false).await;
+    drive_until(&mut [&mut a, &mut b, &mut o], "connected", |cs| {
+        cs.iter().all(|c| c.connected)
+    })
+    .await;
+    // a talks for 10 frames on the floor; b, not on the floor, talks too.
+    s.follow(granted("a", TurnKind::Own, Some(T0 + 60_000)));
+    a.send(10);
+    b.send(4);
+    drive_until(&mut [&mut a, &mut b, &mut o], "a heard", |cs| {
+        cs[2].count_from(1) == 10
+    })
+    .await;
+    // Past the deadline a's voice is not forwarded, so it is not voiced floor time either.
+    s.set_time(T0 + 60_000);
+    a.send(5);
+    drive_until(
+        &mut [&mut a, &mut b, &mut o],
+        "a's late frames dropped",
+        |_| s.dropped(DropReason::Expired) == 5,
+    )
+    .await;
+    // b holds the floor for a minute of the injected clock, in silence.
+    s.follow(released("a", ReleaseReason::Expired));
+    s.follow(granted("b", TurnKind::Own, Some(T0 + 120_000)));
+    b.send_silence(10);
+    drive_until(
+        &mut [&mut a, &mut b, &mut o],
+        "b's silence forwarded",
+        |cs| cs[2].count_from(2) == 10,
+    )
+    .await;
+    s.set_time(T0 + 119_000);
+    b.send_silence(2);
+    drive_until(&mut [&mut a, &mut b, &mut o], "more silence", |cs| {
+        cs[2].count_from(2) == 12
+    })
+    .await;
+    assert_eq!(
+        s.gates.voiced_ms(&s.room, &id("a")),
+        200,
+        "10 frames of 20 ms"
+    );
+    assert_eq!(
+        s.gates.voiced_ms(&s.room, &id("b")),
+        0,
+        "silence is not voiced"
+    );
+    assert_eq!(s.gates.voiced_ms(&s.room, &id("o")), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_voiced_time_beside_floor_time() {
+    let server = common::start_server(common::test_config()).await;
+    let event = server.create_event("test-open").await;
+    let tf = server.invite(&event, "facilitator", "Fay", None).await;
+    let ta = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let tb = server
+        .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+        .await;
+    let mut wf = server.join(&tf).await;
+    let mut wa = server.join(&ta).await;
+    let mut wb = server.join(&tb).await;
+    let mut f = ws_audio(&mut wf, "f", 4, false).await;
+    let mut a = ws_audio(&mut wa, "a", 1, true).await;
+    let mut b = ws_audio(&mut wb, "b", 2, true).await;
+    drive_until(&mut [&mut f, &mut a, &mut b], "connected", |cs| {
+        cs.iter().all(|c| c.connected)
+    })
+    .await;
+    wf.ok(serde_json::json!({"type": "start"})).await;
+    wa.ok(serde_json::json!({"type": "raise_hand"})).await;
+    wa.event("floor_granted").await;
+    a.send(6);
+    drive_until(&mut [&mut f, &mut a, &mut b], "Ana heard", |cs| {
+        cs[0].count_from(1) == 6
+    })
+    .await;
+    wa.ok(serde_json::json!({"type": "yield_floor"})).await;
+    wb.ok(serde_json::json!({"type": "raise_hand"})).await;
+    wb.event("floor_granted").await;
+    b.send_silence(6);
+    drive_until(
+        &mut [&mut f, &mut a, &mut b],
+        "Ben's silence forwarded",
+        |cs| cs[0].count_from(2) == 6,
+    )
+    .await;
+    wb.ok(serde_json::json!({"type": "yield_floor"})).await;
+
+    let res = server
+        .org("GET", &format!("/api/events/{event}/report"), None)
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let report = res.json();
+    let person = |m: &str| {
+        report["equity"]["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["member"] == m)
+            .unwrap_or_else(|| panic!("{m} in {report}"))
+            .clone()
+    };
+    let (ana, ben) = (person(wa.member.as_str()), person(wb.member.as_str()));
+    assert_eq!(ana["voiced_ms"], 120, "{ana}");
+    assert_eq!(ana["turns"], 1);
+    assert_eq!(ben["turns"], 1, "Ben held the floor");
+    assert_eq!(ben["voiced_ms"].as_u64().unwrap_or(0), 0, "{ben}");
+    let html = server
+        .org(
+            "GET",
+            &format!("/api/events/{event}/report?format=html"),
+            None,
+        )
+        .await;
+    assert!(
+        html.body.contains("s voiced)"),
+        "voiced time in the HTML report"
     );
 }
