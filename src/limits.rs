@@ -32,6 +32,8 @@ pub struct Limits {
     connect: DefaultKeyedRateLimiter<IpAddr>,
     hello_failures: DefaultKeyedRateLimiter<IpAddr>,
     previews: DefaultKeyedRateLimiter<IpAddr>,
+    /// Commands per member (event, member id), shared by all of the member's sockets.
+    commands: DefaultKeyedRateLimiter<(String, String)>,
     key_failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses refused until the given time. A std mutex: lookups only, no await.
     blocked: Mutex<HashMap<IpAddr, Millis>>,
@@ -53,6 +55,9 @@ impl Limits {
                 Quota::per_minute(nz(config.hello_failures_per_minute))
                     .allow_burst(nz(config.hello_failures_per_minute)),
             ),
+            commands: RateLimiter::keyed(
+                Quota::per_second(nz(config.command_rate)).allow_burst(nz(config.command_burst)),
+            ),
             previews: RateLimiter::keyed(
                 Quota::per_minute(nz(PREVIEWS_PER_MINUTE)).allow_burst(nz(PREVIEW_BURST)),
             ),
@@ -63,6 +68,12 @@ impl Limits {
             blocked: Mutex::new(HashMap::new()),
             key_blocked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes one command from the member's quota (`key` is the event and the member id): a
+    /// member's sockets share it, so opening more of them buys no more commands.
+    pub fn allow_command(&self, key: &(String, String)) -> bool {
+        self.commands.check_key(key).is_ok()
     }
 
     /// Takes one rehearsal preview from the address's quota.
@@ -108,6 +119,8 @@ impl Limits {
         self.connect.retain_recent();
         self.hello_failures.retain_recent();
         self.previews.retain_recent();
+        self.commands.retain_recent();
+        self.commands.shrink_to_fit();
         self.key_failures.retain_recent();
         self.connect.shrink_to_fit();
         self.hello_failures.shrink_to_fit();

@@ -465,3 +465,90 @@ async fn an_abandoned_rehearsal_is_cancelled_and_the_pool_is_bounded() {
     assert_eq!(server.metric("commonground_previews_running").await, 0.0);
     server.stop().await.unwrap();
 }
+
+/// Finding 5: 300 sockets joined as one member used to crowd everyone out (the facilitator
+/// got 503). Now a member keeps at most 4 open sockets in a room: each newer one closes the
+/// oldest with 4012, and a fresh facilitator join works throughout.
+#[tokio::test]
+async fn one_token_with_300_sockets_leaves_room_for_staff() {
+    const SOCKETS: usize = 300;
+    const KEPT: usize = 4;
+    let mut config = test_config();
+    config.max_connections = 32;
+    // All from loopback: the per-address connection rate has its own tests.
+    config.connect_burst = 10_000;
+    let server = start_server(config).await;
+    let event = server.create_event("test-open").await;
+    let token = server
+        .invite(&event, "participant", "Mallory", Some("Dayton, OH"))
+        .await;
+    let mut open = std::collections::VecDeque::new();
+    let mut replaced = 0;
+    for _ in 0..SOCKETS {
+        open.push_back(server.join(&token).await);
+        if open.len() > KEPT {
+            let mut oldest = open.pop_front().unwrap();
+            match oldest.closed().await {
+                Closed::Code(4012, _) => replaced += 1,
+                other => panic!("the oldest socket: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(replaced, SOCKETS - KEPT);
+    for c in open.iter_mut() {
+        c.send(json!({"type": "ping", "id": "p"})).await;
+        assert_eq!(c.recv_until(|v| v["type"] == "pong").await["id"], "p");
+    }
+    let fac = server
+        .join(&server.invite(&event, "facilitator", "Fran", None).await)
+        .await;
+    assert!(fac.snapshot.is_some());
+    server.stop().await.unwrap();
+}
+
+/// Finding 5: the command rate is the member's, shared by all of its sockets.
+#[tokio::test]
+async fn the_command_rate_is_shared_by_a_members_sockets() {
+    let mut config = test_config();
+    config.command_rate = 1;
+    config.command_burst = 5;
+    let server = start_server(config).await;
+    let event = server.create_event("test-open").await;
+    let token = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let mut a = server.join(&token).await;
+    let mut b = server.join(&token).await;
+    let mut limited = 0;
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &mut a } else { &mut b };
+        c.send(json!({"type": "ping", "id": format!("p{i}")})).await;
+        let r = c
+            .recv_until(|v| v["type"] == "pong" || v["type"] == "error")
+            .await;
+        assert_eq!(r["type"], "pong", "{r}");
+    }
+    for c in [&mut a, &mut b] {
+        c.send(json!({"type": "ping", "id": "over"})).await;
+        let r = c
+            .recv_until(|v| v["type"] == "pong" || v["type"] == "error")
+            .await;
+        if r["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    // The burst of 5 was spent across both sockets: both are limited now (a token comes back
+    // each second, so one of the two may get it if the test is slow).
+    assert!(limited >= 1, "the quota is shared");
+    // Another member is not affected.
+    let mut other = server
+        .join(
+            &server
+                .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+                .await,
+        )
+        .await;
+    other.send(json!({"type": "ping", "id": "ben"})).await;
+    assert_eq!(other.recv_until(|v| v["type"] == "pong").await["id"], "ben");
+    server.stop().await.unwrap();
+}
