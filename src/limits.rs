@@ -1,8 +1,11 @@
-//! Per-address limits: connection attempts, and failed hellos (bad tokens).
+//! Per-address limits: connection attempts, failed hellos (bad tokens), rehearsal previews
+//! and wrong organizer keys.
 //!
-//! Both are governor keyed limiters (GCRA, one atomic per address). An address whose failed
-//! hellos exceed the quota is refused (HTTP 429) for a minute. `retain` runs periodically to
-//! forget addresses that went quiet.
+//! All are governor keyed limiters (GCRA, one atomic per address). An address whose failed
+//! hellos exceed the quota has its failed hellos answered `rate_limited` for a minute; an
+//! address whose wrong organizer keys exceed theirs is refused every organizer request for a
+//! minute, right or wrong (otherwise the answer would still tell a guess apart). `retain` runs
+//! periodically to forget addresses that went quiet.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,15 +17,28 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use crate::config::Config;
 use crate::time::Millis;
 
-/// How long an address stays refused after too many failed hellos.
+/// How long an address stays refused after too many failed hellos or wrong keys.
 pub const BLOCK_MS: u64 = 60_000;
+/// Rehearsal previews per address per minute (bursts of [`PREVIEW_BURST`]): an organizer
+/// trying settings clicks a few times a minute; each preview costs up to a few CPU-seconds.
+pub const PREVIEWS_PER_MINUTE: u32 = 12;
+pub const PREVIEW_BURST: u32 = 6;
+/// Wrong organizer keys per address per minute before the address is refused for a minute:
+/// a person mistyping retries a handful of times; 128-bit keys make guessing hopeless anyway.
+pub const KEY_FAILURES_PER_MINUTE: u32 = 10;
 
 #[derive(Debug)]
 pub struct Limits {
     connect: DefaultKeyedRateLimiter<IpAddr>,
     hello_failures: DefaultKeyedRateLimiter<IpAddr>,
+    previews: DefaultKeyedRateLimiter<IpAddr>,
+    /// Commands per member (event, member id), shared by all of the member's sockets.
+    commands: DefaultKeyedRateLimiter<(String, String)>,
+    key_failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses refused until the given time. A std mutex: lookups only, no await.
     blocked: Mutex<HashMap<IpAddr, Millis>>,
+    /// Addresses refused organizer requests until the given time.
+    key_blocked: Mutex<HashMap<IpAddr, Millis>>,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -39,7 +55,44 @@ impl Limits {
                 Quota::per_minute(nz(config.hello_failures_per_minute))
                     .allow_burst(nz(config.hello_failures_per_minute)),
             ),
+            commands: RateLimiter::keyed(
+                Quota::per_second(nz(config.command_rate)).allow_burst(nz(config.command_burst)),
+            ),
+            previews: RateLimiter::keyed(
+                Quota::per_minute(nz(PREVIEWS_PER_MINUTE)).allow_burst(nz(PREVIEW_BURST)),
+            ),
+            key_failures: RateLimiter::keyed(
+                Quota::per_minute(nz(KEY_FAILURES_PER_MINUTE))
+                    .allow_burst(nz(KEY_FAILURES_PER_MINUTE)),
+            ),
             blocked: Mutex::new(HashMap::new()),
+            key_blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one command from the member's quota (`key` is the event and the member id): a
+    /// member's sockets share it, so opening more of them buys no more commands.
+    pub fn allow_command(&self, key: &(String, String)) -> bool {
+        self.commands.check_key(key).is_ok()
+    }
+
+    /// Takes one rehearsal preview from the address's quota.
+    pub fn allow_preview(&self, ip: IpAddr) -> bool {
+        self.previews.check_key(&ip).is_ok()
+    }
+
+    /// Whether the address is refused organizer requests (too many wrong keys).
+    pub fn is_key_blocked(&self, ip: IpAddr, now: Millis) -> bool {
+        let blocked = self.key_blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.get(&ip).is_some_and(|until| *until > now)
+    }
+
+    /// Counts a wrong organizer key; past the quota the address is refused for a minute.
+    pub fn key_failed(&self, ip: IpAddr, now: Millis) {
+        if self.key_failures.check_key(&ip).is_err() {
+            tracing::warn!(%ip, "too many wrong organizer keys; refusing this address for a minute");
+            let mut blocked = self.key_blocked.lock().unwrap_or_else(|e| e.into_inner());
+            blocked.insert(ip, now + BLOCK_MS);
         }
     }
 
@@ -65,9 +118,17 @@ impl Limits {
     pub fn retain(&self, now: Millis) {
         self.connect.retain_recent();
         self.hello_failures.retain_recent();
+        self.previews.retain_recent();
+        self.commands.retain_recent();
+        self.commands.shrink_to_fit();
+        self.key_failures.retain_recent();
         self.connect.shrink_to_fit();
         self.hello_failures.shrink_to_fit();
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked.retain(|_, until| *until > now);
+        self.previews.shrink_to_fit();
+        self.key_failures.shrink_to_fit();
+        for map in [&self.blocked, &self.key_blocked] {
+            let mut blocked = map.lock().unwrap_or_else(|e| e.into_inner());
+            blocked.retain(|_, until| *until > now);
+        }
     }
 }

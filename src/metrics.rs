@@ -25,6 +25,9 @@ pub struct Metrics {
     pub slow_consumer_disconnects: AtomicU64,
     pub hello_failures: AtomicU64,
     pub bad_frames: AtomicU64,
+    /// Rehearsal previews running now, and those stopped because their client went away.
+    pub previews_running: AtomicI64,
+    pub previews_cancelled: AtomicU64,
     /// Resumes whose gap was over the byte budget, answered with a snapshot instead.
     pub resumes_too_large: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
@@ -134,6 +137,18 @@ impl Metrics {
             "commonground_bad_frames_total",
             "Client frames refused as invalid or too large.",
             load(&self.bad_frames),
+        );
+        counter(
+            &mut out,
+            "commonground_previews_cancelled_total",
+            "Rehearsal previews stopped because their client went away.",
+            load(&self.previews_cancelled),
+        );
+        gauge(
+            &mut out,
+            "commonground_previews_running",
+            "Rehearsal previews running now.",
+            self.previews_running.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

@@ -241,6 +241,7 @@ impl AppState {
             tokens: TokenKey::new(&config.token_secret),
             limits: Limits::new(&config),
             conn_permits: Arc::new(Semaphore::new(config.max_connections)),
+            previews: Arc::new(Semaphore::new(crate::state::PREVIEW_WORKERS)),
             config,
             hub,
             bus,

@@ -19,6 +19,9 @@ use crate::metrics::Metrics;
 use crate::node::ClusterNode;
 use crate::token::TokenKey;
 
+/// How many rehearsal previews may run at once (the rest are answered `busy`).
+pub const PREVIEW_WORKERS: usize = 1;
+
 /// Everything handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState(pub(crate) Arc<Shared>);
@@ -34,6 +37,9 @@ pub struct Shared {
     pub limits: Limits,
     /// One permit per open WebSocket, taken before the upgrade.
     pub conn_permits: Arc<Semaphore>,
+    /// The rehearsal preview's worker pool: one permit per preview running on a blocking
+    /// thread, so previews never take more than [`PREVIEW_WORKERS`] cores from live rooms.
+    pub previews: Arc<Semaphore>,
     /// Cancelled on shutdown; every connection and room actor selects on it.
     pub cancel: CancellationToken,
     /// Tracks every WebSocket task and room actor.

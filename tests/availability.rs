@@ -368,3 +368,187 @@ async fn a_resume_gap_over_the_byte_budget_gets_a_snapshot() {
     assert_eq!(resumed["recovered"], true, "{resumed}");
     server.stop().await.unwrap();
 }
+
+/// Finding 3: an unauthenticated rehearsal of 500 people x 200 runs used to cost ~126
+/// CPU-seconds, uncancelled and unlimited. Now its cost (people x runs x phases) is budgeted:
+/// over the limit is refused with the limit in the message, a large preview needs the
+/// organizer key, overflowing numbers are refused rather than wrapped, and an address is
+/// rate-limited.
+#[tokio::test]
+async fn a_costly_rehearsal_is_refused_and_overflow_is_not_wrapped() {
+    let server = start_server(test_config()).await;
+    let get = |q: &str, key: bool| {
+        let path = format!("/api/protocols/test-hall/rehearse?{q}");
+        let server = &server;
+        async move {
+            let auth = format!("Bearer {ORG_KEY}");
+            let headers: Vec<(&str, &str)> = if key {
+                vec![("Authorization", auth.as_str())]
+            } else {
+                vec![]
+            };
+            server.http("GET", &path, None, &headers).await
+        }
+    };
+    // 500 x 200 x 2 phases: over any budget, key or not.
+    let res = get("participants=500&runs=200", true).await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert_eq!(res.json()["error"]["code"], "too_costly");
+    assert!(
+        res.body.contains("20000"),
+        "the limit is named: {}",
+        res.body
+    );
+    // 100 x 20 x 2 = 4,000 is open; 100 x 50 x 2 = 10,000 needs the key.
+    assert_eq!(get("participants=100&runs=50", false).await.status, 401);
+    assert_eq!(get("participants=100&runs=50", true).await.status, 200);
+    // Counts that would wrap around to a small crowd are refused.
+    let res = get("communities=A:18446744073709551615,B:2&runs=1", false).await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert_eq!(res.json()["error"]["code"], "invalid");
+    let res = get(
+        "participants=4&talkative=18446744073709551615&quiet=2",
+        false,
+    )
+    .await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    // The address's quota runs out (bounded: the burst is 6 a minute).
+    let mut limited = false;
+    for _ in 0..20 {
+        if get("runs=1", false).await.status == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "previews are rate-limited per address");
+    server.stop().await.unwrap();
+}
+
+/// Finding 3: previews run on a bounded pool (a second one meanwhile is answered `busy`) and
+/// stop between runs once their client goes away.
+#[tokio::test]
+async fn an_abandoned_rehearsal_is_cancelled_and_the_pool_is_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let server = start_server(test_config()).await;
+    // 500 x 20 x 2 = 20,000: the largest allowed, many seconds of work in a debug build.
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let req = format!(
+        "GET /api/protocols/test-hall/rehearse?participants=500&runs=20 HTTP/1.1\r\n\
+         Host: x\r\nAuthorization: Bearer {ORG_KEY}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut running = false;
+    for _ in 0..400 {
+        if server.metric("commonground_previews_running").await == 1.0 {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(running, "the preview started");
+    let busy = server
+        .http("GET", "/api/protocols/test-hall/rehearse?runs=1", None, &[])
+        .await;
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert_eq!(busy.json()["error"]["code"], "busy");
+    // The client goes away; the work stops after the run in progress.
+    drop(s);
+    let mut cancelled = false;
+    for _ in 0..800 {
+        if server.metric("commonground_previews_cancelled_total").await == 1.0 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(cancelled, "the abandoned preview was cancelled");
+    assert_eq!(server.metric("commonground_previews_running").await, 0.0);
+    server.stop().await.unwrap();
+}
+
+/// Finding 5: 300 sockets joined as one member used to crowd everyone out (the facilitator
+/// got 503). Now a member keeps at most 4 open sockets in a room: each newer one closes the
+/// oldest with 4012, and a fresh facilitator join works throughout.
+#[tokio::test]
+async fn one_token_with_300_sockets_leaves_room_for_staff() {
+    const SOCKETS: usize = 300;
+    const KEPT: usize = 4;
+    let mut config = test_config();
+    config.max_connections = 32;
+    // All from loopback: the per-address connection rate has its own tests.
+    config.connect_burst = 10_000;
+    let server = start_server(config).await;
+    let event = server.create_event("test-open").await;
+    let token = server
+        .invite(&event, "participant", "Mallory", Some("Dayton, OH"))
+        .await;
+    let mut open = std::collections::VecDeque::new();
+    let mut replaced = 0;
+    for _ in 0..SOCKETS {
+        open.push_back(server.join(&token).await);
+        if open.len() > KEPT {
+            let mut oldest = open.pop_front().unwrap();
+            match oldest.closed().await {
+                Closed::Code(4012, _) => replaced += 1,
+                other => panic!("the oldest socket: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(replaced, SOCKETS - KEPT);
+    for c in open.iter_mut() {
+        c.send(json!({"type": "ping", "id": "p"})).await;
+        assert_eq!(c.recv_until(|v| v["type"] == "pong").await["id"], "p");
+    }
+    let fac = server
+        .join(&server.invite(&event, "facilitator", "Fran", None).await)
+        .await;
+    assert!(fac.snapshot.is_some());
+    server.stop().await.unwrap();
+}
+
+/// Finding 5: the command rate is the member's, shared by all of its sockets.
+#[tokio::test]
+async fn the_command_rate_is_shared_by_a_members_sockets() {
+    let mut config = test_config();
+    config.command_rate = 1;
+    config.command_burst = 5;
+    let server = start_server(config).await;
+    let event = server.create_event("test-open").await;
+    let token = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let mut a = server.join(&token).await;
+    let mut b = server.join(&token).await;
+    let mut limited = 0;
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &mut a } else { &mut b };
+        c.send(json!({"type": "ping", "id": format!("p{i}")})).await;
+        let r = c
+            .recv_until(|v| v["type"] == "pong" || v["type"] == "error")
+            .await;
+        assert_eq!(r["type"], "pong", "{r}");
+    }
+    for c in [&mut a, &mut b] {
+        c.send(json!({"type": "ping", "id": "over"})).await;
+        let r = c
+            .recv_until(|v| v["type"] == "pong" || v["type"] == "error")
+            .await;
+        if r["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    // The burst of 5 was spent across both sockets: both are limited now (a token comes back
+    // each second, so one of the two may get it if the test is slow).
+    assert!(limited >= 1, "the quota is shared");
+    // Another member is not affected.
+    let mut other = server
+        .join(
+            &server
+                .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+                .await,
+        )
+        .await;
+    other.send(json!({"type": "ping", "id": "ben"})).await;
+    assert_eq!(other.recv_until(|v| v["type"] == "pong").await["id"], "ben");
+    server.stop().await.unwrap();
+}

@@ -113,21 +113,24 @@ fn json_rejection(r: &JsonRejection) -> ApiError {
     }
 }
 
-/// Checks `Authorization: Bearer <organizer key>`.
-pub fn require_organizer(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
+/// Whether the request carries exactly `Authorization: Bearer <organizer key>`. Nothing is
+/// trimmed: a padded key (`Bearer  K `) is a different key.
+pub fn organizer_key_ok(app: &AppState, headers: &HeaderMap) -> bool {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(key) if constant_time_eq(key.as_bytes(), app.config.organizer_key.as_bytes()) => {
-            Ok(())
-        }
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the organizer key as `Authorization: Bearer <key>`",
-        )),
+        .is_some_and(|key| constant_time_eq(key.as_bytes(), app.config.organizer_key.as_bytes()))
+}
+
+/// Checks `Authorization: Bearer <organizer key>`.
+pub fn require_organizer(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if organizer_key_ok(app, headers) {
+        return Ok(());
     }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send the organizer key as `Authorization: Bearer <key>`",
+    ))
 }

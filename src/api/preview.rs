@@ -1,19 +1,48 @@
 //! Rehearsal over HTTP: `GET /api/protocols/{name}/rehearse` runs the same simulation as
 //! `commonground rehearse`, so a facilitator console can preview an event's length and
 //! fairness before it starts.
+//!
+//! It is public and CPU-bound, so it is bounded four ways (issue #20, finding 3): a cost
+//! budget of people x runs x phases (larger previews need the organizer key, and none may
+//! exceed [`MAX_COST`]); a per-address rate (`Limits::allow_preview`); a pool of
+//! [`PREVIEW_WORKERS`] blocking threads, off the async workers that serve live rooms; and a
+//! cancel flag, set when the client goes away and checked between runs.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::api::ApiError;
-use crate::rehearse::crowd::Models;
+use crate::api::{organizer_key_ok, ApiError};
+use crate::metrics::Metrics;
+use crate::rehearse::crowd::{CrowdError, Models};
 use crate::rehearse::{Request, Summary};
-use crate::state::AppState;
+use crate::state::{AppState, PREVIEW_WORKERS};
 
 /// Most runs one preview may ask for: previews share the server's CPU with live rooms.
 pub const MAX_PREVIEW_RUNS: u32 = 200;
+/// The most a preview without the organizer key may cost, in people x runs x phases: the
+/// default preview of any shipped protocol (8 people, 20 runs, up to 8 phases: 1,280) fits,
+/// and the worst case (500 people, one run) is about a CPU-second.
+pub const OPEN_COST: u64 = 5_000;
+/// The most any preview may cost (with the organizer key): 100 people x 25 runs x 8 phases,
+/// a few CPU-seconds on the one worker. 500 people x 200 runs used to cost ~126 CPU-seconds.
+pub const MAX_COST: u64 = 20_000;
+
+/// Sets the cancel flag when dropped: axum drops the handler's future when the client goes
+/// away, and the blocking work sees the flag before its next run.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,9 +59,18 @@ pub struct PreviewQuery {
 
 pub async fn rehearse(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     query: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> Result<Json<Summary>, ApiError> {
+    if !app.limits.allow_preview(peer.ip()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many rehearsal previews from this address; try again in a minute",
+        ));
+    }
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid", e.body_text()))?;
     let protocol = app.hub.library().get(&name).ok_or_else(|| {
         ApiError::not_found("unknown_protocol", format!("there is no protocol `{name}`"))
@@ -58,10 +96,52 @@ pub async fn rehearse(
         runs,
         seed: q.seed.unwrap_or(1),
     };
-    // The simulation is CPU work: keep it off the async workers that serve live rooms.
-    let result = tokio::task::spawn_blocking(move || request.run(&[protocol], &Models::default()))
-        .await
-        .map_err(|_| ApiError::bad_request("unavailable", "the rehearsal did not finish"))?;
+    let cost = request
+        .cost(&protocol)
+        .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+    if cost > MAX_COST {
+        return Err(ApiError::bad_request(
+            "too_costly",
+            format!(
+                "this preview costs {cost} (people x runs x phases); the limit is {MAX_COST}: \
+                 use fewer runs or people, or `commonground rehearse` on your own machine"
+            ),
+        ));
+    }
+    if cost > OPEN_COST && !organizer_key_ok(&app, &headers) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            &format!(
+                "this preview costs {cost} (people x runs x phases); above {OPEN_COST} it \
+                 needs the organizer key as `Authorization: Bearer <key>`"
+            ),
+        ));
+    }
+    let Ok(permit) = Arc::clone(&app.previews).try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            &format!("{PREVIEW_WORKERS} rehearsal preview(s) already running; try again shortly"),
+        ));
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let guard = CancelOnDrop(Arc::clone(&cancel));
+    let metrics = Arc::clone(&app.metrics);
+    // CPU work on a blocking thread, holding its pool permit until it really stops.
+    let result = tokio::task::spawn_blocking(move || {
+        Metrics::inc_gauge(&metrics.previews_running, 1);
+        let result = request.run_until(&[protocol], &Models::default(), &cancel);
+        Metrics::inc_gauge(&metrics.previews_running, -1);
+        if matches!(result, Err(CrowdError::Cancelled)) {
+            Metrics::inc(&metrics.previews_cancelled);
+        }
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|_| ApiError::bad_request("unavailable", "the rehearsal did not finish"))?;
+    drop(guard);
     let mut summaries = result.map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
     summaries
         .pop()

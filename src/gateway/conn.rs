@@ -14,15 +14,12 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use governor::clock::DefaultClock;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
@@ -58,15 +55,12 @@ pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
     Metrics::inc_gauge(&app.metrics.connections_open, 1);
     let (sink, stream) = socket.split();
     let out = Arc::new(Outbound::new(app.config.outbound_queue_bytes));
-    let quota =
-        Quota::per_second(nz(app.config.command_rate)).allow_burst(nz(app.config.command_burst));
     let reader = Reader {
         app: app.clone(),
         conn,
         ip,
         out: Arc::clone(&out),
         joined: None,
-        limiter: RateLimiter::direct_with_clock(quota, limiter_clock()),
         bad: VecDeque::new(),
         last_heard: app.clock.instant(),
     };
@@ -77,19 +71,6 @@ pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
     reader.run(stream).await;
     let _ = writer.await;
     Metrics::inc_gauge(&app.metrics.connections_open, -1);
-}
-
-/// One clock for every connection's command limiter. `RateLimiter::direct` makes a new
-/// `quanta::Clock` per limiter, which probes the CPU with `cpuid` each time: a VM exit per
-/// probe on virtual machines, about 4 % of the server's CPU in a 10,000-client join storm
-/// (`perf`, BENCHMARKS.md). Clones share the calibration.
-fn limiter_clock() -> DefaultClock {
-    static CLOCK: OnceLock<DefaultClock> = OnceLock::new();
-    CLOCK.get_or_init(DefaultClock::default).clone()
-}
-
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
 }
 
 /// Writes what the queue hands over until it closes, then sends the close frame.
@@ -134,6 +115,8 @@ struct Joined {
     room: RoomHandle,
     event: String,
     member: crate::engine::member::MemberId,
+    /// The member's key in the shared command limiter (`Limits::allow_command`).
+    rate_key: (String, String),
     /// Rooms whose audio this connection joined, left when it closes. Bounded by the rooms
     /// of one event the member can reach.
     audio: Vec<RoomId>,
@@ -150,7 +133,6 @@ struct Reader {
     ip: IpAddr,
     out: Arc<Outbound>,
     joined: Option<Joined>,
-    limiter: DefaultDirectRateLimiter,
     /// Arrival times of recent bad frames.
     bad: VecDeque<Instant>,
     last_heard: Instant,
@@ -354,7 +336,7 @@ impl Reader {
                 self.bad_frame(id, "invalid", "send hello with your token first")
             }
             ClientMsg::Ping { id } => {
-                if self.limiter.check().is_err() {
+                if !self.allow_command() {
                     return self.rate_limited(id);
                 }
                 self.send(&ServerMsg::Pong {
@@ -365,19 +347,19 @@ impl Reader {
             }
             ClientMsg::Command { id, room, command } => {
                 tracing::trace!(conn = self.conn.0, ?id, "command");
-                if self.limiter.check().is_err() {
+                if !self.allow_command() {
                     return self.rate_limited(id);
                 }
                 self.command(id, room, command).await
             }
             ClientMsg::DropIn { id, room, join } => {
-                if self.limiter.check().is_err() {
+                if !self.allow_command() {
                     return self.rate_limited(id);
                 }
                 self.drop_in(id, &room, join).await
             }
             ClientMsg::Media { id, room, req } => {
-                if self.limiter.check().is_err() {
+                if !self.allow_command() {
                     return self.rate_limited(id);
                 }
                 self.media(id, room.as_deref(), req).await
@@ -485,6 +467,13 @@ impl Reader {
             ));
         }
         Flow::Continue
+    }
+
+    /// One command (or ping) from the member's shared quota.
+    fn allow_command(&self) -> bool {
+        self.joined
+            .as_ref()
+            .is_none_or(|j| self.app.limits.allow_command(&j.rate_key))
     }
 
     fn rate_limited(&self, id: Option<ClientId>) -> Flow {
@@ -663,6 +652,7 @@ impl Reader {
                         room,
                         event: claims.event.clone(),
                         member: claims.member.clone(),
+                        rate_key: (claims.event.clone(), claims.member.to_string()),
                         audio: Vec::new(),
                     });
                     return Flow::Continue;

@@ -104,7 +104,13 @@ pub enum CrowdError {
     Communities(String),
     #[error("{0}")]
     Invalid(String),
+    /// The caller gave up (an HTTP client went away); checked between runs.
+    #[error("the rehearsal was cancelled")]
+    Cancelled,
 }
+
+/// The most people a rehearsal simulates (one room).
+pub const MAX_CROWD: usize = 500;
 
 impl Models {
     /// Defaults, overridden or extended by the tables in `text`.
@@ -202,6 +208,12 @@ pub fn parse_communities(spec: &str) -> Result<Vec<(String, usize)>, CrowdError>
             .trim()
             .parse()
             .map_err(|_| CrowdError::Communities(format!("{n:?} is not a count")))?;
+        // Refused, never wrapped: a huge count must not sum around to a small crowd.
+        if n > MAX_CROWD {
+            return Err(CrowdError::Communities(format!(
+                "{n} is more than the {MAX_CROWD} people a rehearsal simulates"
+            )));
+        }
         if name.trim().is_empty() {
             return Err(CrowdError::Communities("a community needs a name".into()));
         }
@@ -224,18 +236,21 @@ impl Crowd {
         talkative: usize,
         quiet: usize,
     ) -> Result<Crowd, CrowdError> {
-        let total: usize = communities.iter().map(|c| c.1).sum();
+        let total = communities
+            .iter()
+            .try_fold(0usize, |t, c| t.checked_add(c.1))
+            .unwrap_or(usize::MAX);
         if total == 0 {
             return Err(CrowdError::Invalid(
                 "a rehearsal needs at least one participant".into(),
             ));
         }
-        if total > 500 {
-            return Err(CrowdError::Invalid(
-                "rehearsals simulate one room of at most 500 people".into(),
-            ));
+        if total > MAX_CROWD {
+            return Err(CrowdError::Invalid(format!(
+                "rehearsals simulate one room of at most {MAX_CROWD} people"
+            )));
         }
-        if talkative + quiet > total {
+        if talkative.saturating_add(quiet) > total {
             return Err(CrowdError::Invalid(format!(
                 "{talkative} talkative + {quiet} quiet is more than the {total} participants"
             )));

@@ -10,6 +10,7 @@ pub mod report;
 pub mod sim;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -56,7 +57,10 @@ impl Request {
         let communities = match (&self.communities, self.participants) {
             (Some(spec), n) => {
                 let c = crowd::parse_communities(spec)?;
-                let total: usize = c.iter().map(|x| x.1).sum();
+                let total = c
+                    .iter()
+                    .try_fold(0usize, |t, x| t.checked_add(x.1))
+                    .unwrap_or(usize::MAX);
                 if n.is_some_and(|n| n != total) {
                     return Err(CrowdError::Invalid(format!(
                         "--participants {} does not match the {total} people in --communities",
@@ -78,11 +82,32 @@ impl Request {
         Crowd::build(&communities, self.talkative, self.quiet)
     }
 
+    /// What this request costs on `protocol`: people x runs x phases, the unit the HTTP
+    /// preview budgets (a run's work grows with each). The crowd is checked first, so an
+    /// invalid or overflowing one is refused rather than costed.
+    pub fn cost(&self, protocol: &Protocol) -> Result<u64, CrowdError> {
+        let people = self.crowd(protocol)?.people.len() as u64;
+        let phases = protocol.phases.len().max(1) as u64;
+        Ok(people
+            .saturating_mul(u64::from(self.runs))
+            .saturating_mul(phases))
+    }
+
     /// Runs the rehearsal for each protocol on the same crowd (built for the first).
     pub fn run(
         &self,
         protocols: &[Arc<Protocol>],
         models: &Models,
+    ) -> Result<Vec<Summary>, CrowdError> {
+        self.run_until(protocols, models, &AtomicBool::new(false))
+    }
+
+    /// [`Request::run`] that stops between runs once `cancel` is set.
+    pub fn run_until(
+        &self,
+        protocols: &[Arc<Protocol>],
+        models: &Models,
+        cancel: &AtomicBool,
     ) -> Result<Vec<Summary>, CrowdError> {
         if self.runs == 0 || self.runs > MAX_RUNS {
             return Err(CrowdError::Invalid(format!("runs must be 1 to {MAX_RUNS}")));
@@ -91,17 +116,14 @@ impl Request {
             return Err(CrowdError::Invalid("name at least one protocol".into()));
         };
         let crowd = self.crowd(first)?;
-        Ok(protocols
+        protocols
             .iter()
             .map(|p| {
-                summarize(
-                    p,
-                    &crowd,
-                    &rehearse(p, &crowd, models, self.runs, self.seed),
-                    self.seed,
-                )
+                let runs = rehearse_until(p, &crowd, models, self.runs, self.seed, cancel)
+                    .ok_or(CrowdError::Cancelled)?;
+                Ok(summarize(p, &crowd, &runs, self.seed))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -199,8 +221,23 @@ pub fn rehearse(
     runs: u32,
     seed: u64,
 ) -> Vec<RunResult> {
+    rehearse_until(protocol, crowd, models, runs, seed, &AtomicBool::new(false)).unwrap_or_default()
+}
+
+/// [`rehearse`], or `None` once `cancel` is set (checked before each run).
+pub fn rehearse_until(
+    protocol: &Arc<Protocol>,
+    crowd: &Crowd,
+    models: &Models,
+    runs: u32,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Option<Vec<RunResult>> {
     (0..u64::from(runs.clamp(1, MAX_RUNS)))
-        .map(|i| simulate(Arc::clone(protocol), crowd, models, seed.wrapping_add(i)))
+        .map(|i| {
+            (!cancel.load(Ordering::Relaxed))
+                .then(|| simulate(Arc::clone(protocol), crowd, models, seed.wrapping_add(i)))
+        })
         .collect()
 }
 

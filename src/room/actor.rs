@@ -183,6 +183,10 @@ pub struct RoomCtx {
     pub media: Arc<crate::media::Gates>,
 }
 
+/// The most open sockets one member keeps in a room: a phone, a laptop and a tab or two. A
+/// reconnect's new socket may briefly overlap its dead one, so this is more than one.
+pub const MAX_SOCKETS_PER_MEMBER: usize = 4;
+
 /// In cluster mode, an engine snapshot is stored (and the input log cleared) after this many
 /// inputs, which bounds what a takeover replays.
 pub(super) const SNAPSHOT_EVERY: usize = 64;
@@ -716,6 +720,7 @@ impl RoomActor {
                 claims,
             },
         );
+        self.close_oldest_sockets(&sub.member);
         self.idle_since = None;
         let staff = sub.role.is_staff();
         self.ctx.bus.subscribe_at(&self.id, sub, last);
@@ -732,6 +737,24 @@ impl RoomActor {
             seq: last,
             recovered: resume.map(|_| recovered == Some(true)),
         })
+    }
+
+    /// Keeps at most [`MAX_SOCKETS_PER_MEMBER`] open sockets per member: the newest win, the
+    /// oldest are closed (4012). One token's 300 sockets used to crowd everyone else out.
+    fn close_oldest_sockets(&self, member: &MemberId) {
+        let mut open: Vec<&Conn> = self
+            .conns
+            .values()
+            .filter(|c| &c.sub.member == member && !c.sub.out.is_closing())
+            .collect();
+        if open.len() <= MAX_SOCKETS_PER_MEMBER {
+            return;
+        }
+        open.sort_by_key(|c| c.sub.conn);
+        let extra = open.len() - MAX_SOCKETS_PER_MEMBER;
+        for c in open.into_iter().take(extra) {
+            c.sub.out.close(CloseReason::Replaced, true);
+        }
     }
 
     /// Cluster mode: a connection the previous owner served, still open on its node. It is

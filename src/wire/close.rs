@@ -33,6 +33,10 @@ pub enum CloseReason {
     Removed,
     /// 4011: nothing heard from the client within the idle timeout.
     Idle,
+    /// 4012: the member opened more sockets than allowed (`room::MAX_SOCKETS_PER_MEMBER`);
+    /// the oldest is closed so the newest (a reload, another device) wins. Not a reason to
+    /// reconnect: two tabs doing so would close each other forever.
+    Replaced,
 }
 
 impl CloseReason {
@@ -51,6 +55,7 @@ impl CloseReason {
             CloseReason::Abuse => 4009,
             CloseReason::Removed => 4010,
             CloseReason::Idle => 4011,
+            CloseReason::Replaced => 4012,
         }
     }
 
@@ -70,6 +75,7 @@ impl CloseReason {
             CloseReason::Abuse,
             CloseReason::Removed,
             CloseReason::Idle,
+            CloseReason::Replaced,
         ]
         .into_iter()
         .find(|r| r.code() == code)
@@ -91,6 +97,7 @@ impl CloseReason {
             CloseReason::Abuse => "too many bad frames",
             CloseReason::Removed => "removed by a moderator",
             CloseReason::Idle => "idle timeout",
+            CloseReason::Replaced => "replaced by a newer connection of this member",
         }
     }
 }

@@ -3,7 +3,7 @@
 // socket, and reconnecting with backoff (1, 2, 4, 8, 16 s plus jitter) as the close code says.
 //
 // Close codes (docs/wire-protocol.md): 4001 bad link and 4010 removed and 4004 unknown room
-// stop for good; 4009 (too many bad frames) stops too, since retrying would repeat it; 1000
+// and 4012 replaced (the same link open in too many other tabs) stop for good; 4009 (too many bad frames) stops too, since retrying would repeat it; 1000
 // after the session ended stops; everything else (1001 shutdown, 4002, 4008 slow, 4011 idle,
 // a dropped network) reconnects and resumes.
 //
@@ -23,6 +23,7 @@ const STOP_CODES = {
   4004: { reason: 'unknown_room', text: 'This event is closed: it has ended or does not exist.' },
   4009: { reason: 'bad_frames', text: 'The connection was closed because this page sent messages the server could not read. Please reload the page.' },
   4010: { reason: 'removed', text: 'A moderator removed you from this event. You cannot rejoin with this link.' },
+  4012: { reason: 'replaced', text: 'This link is open in several other tabs or devices, so this page was disconnected. Reload it to use it here instead.' },
 };
 
 export class Connection {
