@@ -11,6 +11,7 @@ use crate::api::ApiError;
 use crate::rehearse::crowd::Models;
 use crate::rehearse::{Request, Summary};
 use crate::state::AppState;
+use crate::wire::ErrorCode;
 
 /// Most runs one preview may ask for: previews share the server's CPU with live rooms.
 pub const MAX_PREVIEW_RUNS: u32 = 200;
@@ -33,20 +34,23 @@ pub async fn rehearse(
     Path(name): Path<String>,
     query: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> Result<Json<Summary>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(ErrorCode::Invalid, e.body_text()))?;
     let protocol = app.hub.library().get(&name).ok_or_else(|| {
-        ApiError::not_found("unknown_protocol", format!("there is no protocol `{name}`"))
+        ApiError::not_found(
+            ErrorCode::UnknownProtocol,
+            format!("there is no protocol `{name}`"),
+        )
     })?;
     let runs = q.runs.unwrap_or(20);
     if runs == 0 || runs > MAX_PREVIEW_RUNS {
         return Err(ApiError::bad_request(
-            "invalid",
+            ErrorCode::Invalid,
             format!("runs must be 1 to {MAX_PREVIEW_RUNS}"),
         ));
     }
     if q.participants.is_some_and(|n| n == 0 || n > 500) {
         return Err(ApiError::bad_request(
-            "invalid",
+            ErrorCode::Invalid,
             "participants must be 1 to 500",
         ));
     }
@@ -61,10 +65,13 @@ pub async fn rehearse(
     // The simulation is CPU work: keep it off the async workers that serve live rooms.
     let result = tokio::task::spawn_blocking(move || request.run(&[protocol], &Models::default()))
         .await
-        .map_err(|_| ApiError::bad_request("unavailable", "the rehearsal did not finish"))?;
-    let mut summaries = result.map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+        .map_err(|_| {
+            ApiError::bad_request(ErrorCode::Unavailable, "the rehearsal did not finish")
+        })?;
+    let mut summaries =
+        result.map_err(|e| ApiError::bad_request(ErrorCode::Invalid, e.to_string()))?;
     summaries
         .pop()
         .map(Json)
-        .ok_or_else(|| ApiError::bad_request("invalid", "nothing to rehearse"))
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::Invalid, "nothing to rehearse"))
 }

@@ -37,6 +37,7 @@ use crate::state::AppState;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
 use crate::wire::{parse_client, ClientId, ClientMsg, Hello, MediaReq, ServerMsg, StatusLevel};
+use crate::wire::{Code, ErrorCode};
 
 /// Bad frames tolerated within `BAD_FRAME_WINDOW` before closing with 4009.
 pub const MAX_BAD_FRAMES: usize = 10;
@@ -208,7 +209,7 @@ impl Reader {
                         Message::Text(text) => Box::pin(self.on_text(&text)).await,
                         Message::Binary(_) => self.bad_frame(
                             None,
-                            "invalid",
+                            ErrorCode::Invalid,
                             "binary frames are not accepted; send JSON text frames",
                         ),
                         Message::Ping(_) | Message::Pong(_) => Flow::Continue,
@@ -275,7 +276,7 @@ impl Reader {
                 Metrics::inc(&self.app.metrics.bad_frames);
                 self.send(&ServerMsg::error(
                     None,
-                    "invalid",
+                    ErrorCode::Invalid,
                     "the text frame is not valid UTF-8",
                 ));
                 self.close_with(CloseReason::InvalidUtf8)
@@ -287,7 +288,7 @@ impl Reader {
                 let max = self.app.config.max_message_bytes;
                 self.send(&ServerMsg::error(
                     None,
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!(
                         "messages are limited to {max} bytes; frames over {} close the connection",
                         super::hard_frame_cap(max)
@@ -308,7 +309,7 @@ impl Reader {
     }
 
     /// Answers a bad frame; too many within the window close the connection (4009).
-    fn bad_frame(&mut self, id: Option<ClientId>, code: &str, message: &str) -> Flow {
+    fn bad_frame(&mut self, id: Option<ClientId>, code: ErrorCode, message: &str) -> Flow {
         Metrics::inc(&self.app.metrics.bad_frames);
         self.send(&ServerMsg::error(id, code, message));
         let now = self.app.clock.instant();
@@ -332,16 +333,20 @@ impl Reader {
             // Read whole (it is under the transport's hard cap) but over the message limit:
             // refused like any bad frame, without parsing it.
             let message = format!("messages are limited to {max} bytes");
-            return self.bad_frame(None, "too_large", &message);
+            return self.bad_frame(None, ErrorCode::TooLarge, &message);
         }
         let msg = match parse_client(text) {
             Ok(m) => m,
-            Err(bad) => return self.bad_frame(bad.id, "invalid", &bad.message),
+            Err(bad) => return self.bad_frame(bad.id, ErrorCode::Invalid, &bad.message),
         };
         match msg {
             ClientMsg::Hello { id, hello } => {
                 if self.joined.is_some() {
-                    return self.bad_frame(id, "invalid", "already joined; hello is sent once");
+                    return self.bad_frame(
+                        id,
+                        ErrorCode::Invalid,
+                        "already joined; hello is sent once",
+                    );
                 }
                 self.hello(id, hello).await
             }
@@ -351,7 +356,7 @@ impl Reader {
             | ClientMsg::Media { id, .. }
                 if self.joined.is_none() =>
             {
-                self.bad_frame(id, "invalid", "send hello with your token first")
+                self.bad_frame(id, ErrorCode::Invalid, "send hello with your token first")
             }
             ClientMsg::Ping { id } => {
                 if self.limiter.check().is_err() {
@@ -391,7 +396,7 @@ impl Reader {
         let Some(media) = self.app.media.clone() else {
             self.send(&ServerMsg::error(
                 id,
-                "media_unavailable",
+                ErrorCode::MediaUnavailable,
                 "this server runs without audio (--media off)",
             ));
             return Flow::Continue;
@@ -399,7 +404,7 @@ impl Reader {
         let room_id = match self.route(room) {
             Ok(handle) => handle.id.clone(),
             Err(message) => {
-                self.send(&ServerMsg::error(id, "unknown_room", message));
+                self.send(&ServerMsg::error(id, ErrorCode::UnknownRoom, message));
                 return Flow::Continue;
             }
         };
@@ -465,7 +470,7 @@ impl Reader {
         let Some(room) = RoomId::parse(&joined.event, room) else {
             self.send(&ServerMsg::error(
                 id,
-                "unknown_room",
+                ErrorCode::UnknownRoom,
                 "there is no such room in this event",
             ));
             return Flow::Continue;
@@ -477,10 +482,10 @@ impl Reader {
             join,
         };
         if joined.room.tx.try_send(msg).is_err() {
-            self.app.metrics.refused("unavailable");
+            self.app.metrics.refused(ErrorCode::Unavailable);
             self.send(&ServerMsg::error(
                 id,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the hall is busy; retry",
             ));
         }
@@ -488,10 +493,10 @@ impl Reader {
     }
 
     fn rate_limited(&self, id: Option<ClientId>) -> Flow {
-        self.app.metrics.refused("rate_limited");
+        self.app.metrics.refused(ErrorCode::RateLimited);
         self.send(&ServerMsg::error(
             id,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many messages; slow down",
         ));
         Flow::Continue
@@ -506,8 +511,8 @@ impl Reader {
         let target = match self.route(room.as_deref()) {
             Ok(h) => h,
             Err(message) => {
-                self.app.metrics.refused("unknown_room");
-                self.send(&ServerMsg::error(id, "unknown_room", message));
+                self.app.metrics.refused(ErrorCode::UnknownRoom);
+                self.send(&ServerMsg::error(id, ErrorCode::UnknownRoom, message));
                 return Flow::Continue;
             }
         };
@@ -525,8 +530,8 @@ impl Reader {
                 mpsc::error::TrySendError::Full(_) => "the room is busy; retry shortly",
                 mpsc::error::TrySendError::Closed(_) => "the room is closed",
             };
-            self.app.metrics.refused("unavailable");
-            self.send(&ServerMsg::error(id, "unavailable", text));
+            self.app.metrics.refused(ErrorCode::Unavailable);
+            self.send(&ServerMsg::error(id, ErrorCode::Unavailable, text));
             return Flow::Continue;
         }
         let wait = if self.app.cluster.is_some() {
@@ -538,10 +543,10 @@ impl Reader {
             r = tokio::time::timeout(wait, rx) => match r {
                 Ok(r) => r,
                 Err(_) => {
-                    self.app.metrics.refused("unavailable");
+                    self.app.metrics.refused(ErrorCode::Unavailable);
                     self.send(&ServerMsg::error(
                         id,
-                        "unavailable",
+                        ErrorCode::Unavailable,
                         "no answer from the room's server in time; the command may not have been applied",
                     ));
                     return Flow::Continue;
@@ -557,8 +562,12 @@ impl Reader {
             Ok(Ok(())) => {}
             Ok(Err(rej)) => self.app.metrics.refused(rej.code.as_str()),
             Err(_) => {
-                self.app.metrics.refused("unavailable");
-                self.send(&ServerMsg::error(id, "unavailable", "the room is closed"));
+                self.app.metrics.refused(ErrorCode::Unavailable);
+                self.send(&ServerMsg::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    "the room is closed",
+                ));
             }
         }
         Flow::Continue
@@ -571,11 +580,11 @@ impl Reader {
         if self.app.limits.is_blocked(self.ip, now) {
             self.send(&ServerMsg::error(
                 id,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many failed hellos from this address; a valid token still gets in",
             ));
         } else {
-            self.send(&ServerMsg::error(id, "unauthorized", message));
+            self.send(&ServerMsg::error(id, ErrorCode::Unauthorized, message));
         }
         self.close_with(CloseReason::Unauthorized)
     }
@@ -598,7 +607,7 @@ impl Reader {
                 Ok(_) => {
                     self.send(&ServerMsg::error(
                         id,
-                        "unknown_room",
+                        ErrorCode::UnknownRoom,
                         "this event has ended or does not exist",
                     ));
                     return self.close_with(CloseReason::UnknownRoom);
@@ -616,7 +625,7 @@ impl Reader {
                 Err(HubError::UnknownEvent(_) | HubError::Ended) => {
                     self.send(&ServerMsg::error(
                         id,
-                        "unknown_room",
+                        ErrorCode::UnknownRoom,
                         "this event has ended or does not exist",
                     ));
                     return self.close_with(CloseReason::UnknownRoom);
@@ -669,10 +678,10 @@ impl Reader {
                 }
                 Ok(Err(rej)) => {
                     self.send(&ServerMsg::error(id, rej.code.as_str(), rej.message));
-                    let reason = if rej.code == RejectCode::Removed {
-                        CloseReason::Removed
-                    } else {
-                        CloseReason::Unauthorized
+                    let reason = match rej.code {
+                        Code::Engine(RejectCode::Removed) => CloseReason::Removed,
+                        Code::Server(ErrorCode::Unavailable) => CloseReason::Unavailable,
+                        _ => CloseReason::Unauthorized,
                     };
                     return self.close_with(reason);
                 }
@@ -685,7 +694,7 @@ impl Reader {
     fn unavailable(&self, id: Option<ClientId>) -> Flow {
         self.send(&ServerMsg::error(
             id,
-            "unavailable",
+            ErrorCode::Unavailable,
             "the room could not take the connection; retry",
         ));
         self.close_with(CloseReason::Unavailable)
