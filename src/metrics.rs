@@ -25,6 +25,8 @@ pub struct Metrics {
     pub slow_consumer_disconnects: AtomicU64,
     pub hello_failures: AtomicU64,
     pub bad_frames: AtomicU64,
+    /// Resumes whose gap was over the byte budget, answered with a snapshot instead.
+    pub resumes_too_large: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -133,6 +135,12 @@ impl Metrics {
             "commonground_bad_frames_total",
             "Client frames refused as invalid or too large.",
             load(&self.bad_frames),
+        );
+        counter(
+            &mut out,
+            "commonground_resumes_too_large_total",
+            "Resumes over the byte budget, answered recovered: false and a snapshot.",
+            load(&self.resumes_too_large),
         );
         let _ = writeln!(
             out,

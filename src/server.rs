@@ -52,6 +52,15 @@ pub const DEMO_COMMUNITIES: [&str; 2] = ["Dayton, OH", "Boulder, CO"];
 /// How often per-address limiter state is pruned.
 const RETAIN_EVERY: Duration = Duration::from_secs(60);
 
+/// The most bytes of missed events one `resumed` frame carries (SECURITY.md, "Limits").
+pub const RESUME_MAX_BYTES: usize = 128 * 1024;
+
+/// The resume budget for a connection's outbound queue: at most [`RESUME_MAX_BYTES`], and at
+/// most half the queue, so a `resumed` frame always fits the connection's write limit.
+pub fn resume_budget(outbound_queue_bytes: usize) -> usize {
+    RESUME_MAX_BYTES.min(outbound_queue_bytes / 2)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot load protocols: {0}")]
@@ -192,6 +201,7 @@ impl AppState {
             metrics: Arc::clone(&metrics),
             cancel: cancel.clone(),
             log_len: config.event_log_len,
+            resume_bytes: resume_budget(config.outbound_queue_bytes),
             idle: config.room_idle,
             cluster: cluster
                 .clone()

@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use commonground::config::Config;
 use serde_json::json;
 
 /// Finding 1: 1,000 long questions from one participant used to make the hall's snapshot
@@ -272,5 +273,98 @@ async fn security_headers_on_every_response() {
             "{path}: {h}"
         );
     }
+    server.stop().await.unwrap();
+}
+
+/// A long shared-notes phase, and rates high enough that a burst reaches the room.
+fn notes_config() -> Config {
+    let config = qa_config();
+    std::fs::write(
+        config.protocols_dir.join("test-notes.toml"),
+        r#"name = "test-notes"
+title = "Notes"
+description = "A long reflection whose notes everyone sees."
+
+[[phase]]
+id = "notes"
+kind = "reflection"
+title = "Notes"
+prompt = "What did you hear?"
+duration = "30m"
+notes = "shared_anonymous"
+"#,
+    )
+    .unwrap();
+    config
+}
+
+/// Finding 2: after a burst of 200 long notes (~400 KB) the one `resumed` frame could not be
+/// written (1006), and the client retried the same resume forever. Now a gap over the byte
+/// budget answers `recovered: false` and a fresh, bounded snapshot on a connection that
+/// stays open.
+#[tokio::test]
+async fn a_resume_gap_over_the_byte_budget_gets_a_snapshot() {
+    const NOTES: usize = 200;
+    let server = start_server(notes_config()).await;
+    let event = server.create_event("test-notes").await;
+    let mut fac = server
+        .join(&server.invite(&event, "facilitator", "Fran", None).await)
+        .await;
+    fac.ok(json!({"type": "start"})).await;
+    let ana_t = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let ana = server.join(&ana_t).await;
+    let last_seq = ana.last_seq;
+    drop(ana);
+    let mut ben = server
+        .join(
+            &server
+                .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+                .await,
+        )
+        .await;
+    let text = "n".repeat(2_000);
+    for i in 0..NOTES {
+        ben.send(json!({"type": "note", "id": format!("n{i}"), "text": text}))
+            .await;
+    }
+    for _ in 0..NOTES {
+        let r = ben
+            .recv_until(|v| v["type"] == "ack" || v["type"] == "error")
+            .await;
+        assert_eq!(r["type"], "ack", "{r}");
+    }
+    let mut ana = server.connect().await;
+    ana.send(json!({"type": "hello", "token": ana_t,
+        "resume": {"room": format!("{event}/hall"), "last_seq": last_seq}}))
+        .await;
+    assert_eq!(ana.recv_json().await["type"], "welcome");
+    let resumed = ana.recv_json().await;
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["recovered"], false);
+    assert_eq!(resumed["events"], json!([]));
+    let snap = ana.recv_json().await;
+    assert_eq!(snap["type"], "snapshot");
+    assert!(snap.to_string().len() < 128 * 1024);
+    // The connection is open and live.
+    ana.send(json!({"type": "ping", "id": "after"})).await;
+    assert_eq!(ana.recv_until(|v| v["type"] == "pong").await["id"], "after");
+    assert_eq!(
+        server.metric("commonground_resumes_too_large_total").await,
+        1.0
+    );
+    // A small gap still resumes exactly.
+    let last = ana.last_seq.max(snap["seq"].as_u64().unwrap_or(0));
+    drop(ana);
+    fac.ok(json!({"type": "broadcast", "text": "short gap"}))
+        .await;
+    let mut ana = server.connect().await;
+    ana.send(json!({"type": "hello", "token": ana_t,
+        "resume": {"room": format!("{event}/hall"), "last_seq": last}}))
+        .await;
+    assert_eq!(ana.recv_json().await["type"], "welcome");
+    let resumed = ana.recv_json().await;
+    assert_eq!(resumed["recovered"], true, "{resumed}");
     server.stop().await.unwrap();
 }

@@ -682,3 +682,70 @@ async fn signaling_refusals_have_stable_codes() {
     let r = ws.recv_until(|v| v["id"] == 1).await;
     assert_eq!(code(&r), "media_unavailable", "{r}");
 }
+
+fn phase_started(deadline: Option<u64>) -> EventKind {
+    EventKind::PhaseStarted {
+        index: 0,
+        id: "p".into(),
+        kind: "presentation".into(),
+        title: "P".into(),
+        prompt: None,
+        deadline: deadline.map(Millis),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_presenter_is_cut_at_the_phase_deadline_and_a_fishbowl_speaker_at_the_swap() {
+    let s = Server::start(Duration::from_secs(30));
+    let mut a = Client::join(&s, "a", 1, true).await;
+    let mut b = Client::join(&s, "b", 2, true).await;
+    let mut o = Client::join(&s, "o", 5, false).await;
+    drive_until(&mut [&mut a, &mut b, &mut o], "connected", |cs| {
+        cs.iter().all(|c| c.connected)
+    })
+    .await;
+    // A presentation turn has no deadline of its own: the phase's is the cut.
+    s.follow(phase_started(Some(T0 + 10_000)));
+    s.follow(granted("a", TurnKind::Presentation, None));
+    a.send(3);
+    drive_until(&mut [&mut a, &mut b, &mut o], "the presenter heard", |cs| {
+        cs[2].count_from(1) == 3
+    })
+    .await;
+    s.set_time(T0 + 10_000);
+    a.send(2);
+    drive_until(
+        &mut [&mut a, &mut b, &mut o],
+        "cut at the phase deadline",
+        |_| s.dropped(DropReason::Expired) == 2,
+    )
+    .await;
+
+    // A fishbowl: b's turn would run to T0 + 100 s, but the sides swap at T0 + 20 s.
+    s.follow(released("a", ReleaseReason::PhaseEnded));
+    s.follow(EventKind::PhaseEnded {
+        index: 0,
+        id: "p".into(),
+    });
+    s.follow(phase_started(None));
+    s.follow(EventKind::SideChanged {
+        side: "Boulder".into(),
+        until: Millis(T0 + 20_000),
+    });
+    s.follow(granted("b", TurnKind::Own, Some(T0 + 100_000)));
+    b.send(2);
+    drive_until(
+        &mut [&mut a, &mut b, &mut o],
+        "the inner speaker heard",
+        |cs| cs[2].count_from(2) == 2,
+    )
+    .await;
+    s.set_time(T0 + 20_000);
+    b.send(2);
+    drive_until(&mut [&mut a, &mut b, &mut o], "cut at the swap", |_| {
+        s.dropped(DropReason::Expired) == 4
+    })
+    .await;
+    drive_for(&mut [&mut a, &mut b, &mut o], 30).await;
+    assert_eq!((o.count_from(1), o.count_from(2)), (3, 2));
+}

@@ -18,6 +18,19 @@
 //! milliseconds between the deadline and the actor's timer; an expiring turn never runs over.
 //! That trade keeps the rule "nobody is heard past an announced deadline unless the engine
 //! said so afterwards".
+//!
+//! Three deadlines bound the floor, because the engine ends a turn at whichever comes first:
+//! the turn's own (`floor_granted.deadline`), the phase's (`phase_started.deadline`, which is
+//! how a presentation, a curiosity budget or a timed queue ends), and in a fishbowl the inner
+//! side's stint (`side_changed.until`, when the engine releases the floor with
+//! `side_swapped`). The phase deadline follows the same overtime rule as a turn's: cut, then
+//! reopened by `phase_overtime`. Staff interjections are bounded by none of them.
+//!
+//! Every kind of turn reaches the gate the same way, as `floor_granted` for one member: an
+//! own view, the presentation speaker, the reflect-back summariser and the clarifying
+//! speaker, the curiosity asker and then the answerer it passes to, the Q&A answerer. The
+//! gate needs no per-kind rule because the engine never has two holders; `gate_turns.rs`
+//! runs the real engine through each phase kind to keep it that way.
 
 use std::collections::HashSet;
 
@@ -85,6 +98,10 @@ pub struct RoomGate {
     paused: bool,
     muted: HashSet<MemberId>,
     interjecting: HashSet<MemberId>,
+    /// The running phase's deadline; `None` for an untimed phase or one in overtime.
+    phase_deadline: Option<Millis>,
+    /// A fishbowl's current stint: the floor is released when the sides swap.
+    side_until: Option<Millis>,
     /// Members who joined audio with a sending track (their own offer said so).
     sending: HashSet<MemberId>,
 }
@@ -123,14 +140,32 @@ impl RoomGate {
                     f.deadline = Some(*deadline);
                 }
             }
+            EventKind::DeadlineExtended {
+                deadline,
+                phase: true,
+            } => self.phase_deadline = Some(*deadline),
+            EventKind::PhaseStarted { deadline, .. } => {
+                self.phase_deadline = *deadline;
+                self.side_until = None;
+            }
+            EventKind::PhaseOvertime { .. } => self.phase_deadline = None,
+            EventKind::SideChanged { until, .. } => self.side_until = Some(*until),
             EventKind::SessionPaused => self.paused = true,
             EventKind::SessionResumed { shifted_ms } => {
                 self.paused = false;
-                if let Some(d) = self.floor.as_mut().and_then(|f| f.deadline.as_mut()) {
+                let turn = self.floor.as_mut().and_then(|f| f.deadline.as_mut());
+                for d in [turn, self.phase_deadline.as_mut(), self.side_until.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
                     *d = *d + *shifted_ms;
                 }
             }
-            EventKind::PhaseEnded { .. } | EventKind::SessionEnded => self.floor = None,
+            EventKind::PhaseEnded { .. } | EventKind::SessionEnded => {
+                self.floor = None;
+                self.phase_deadline = None;
+                self.side_until = None;
+            }
             EventKind::Muted { member, .. } => {
                 self.muted.insert(member.clone());
             }
@@ -179,7 +214,11 @@ impl RoomGate {
         if self.paused {
             return Err(DropReason::Paused);
         }
-        match floor.deadline {
+        let cut = [floor.deadline, self.phase_deadline, self.side_until]
+            .into_iter()
+            .flatten()
+            .min();
+        match cut {
             Some(deadline) if now >= deadline => Err(DropReason::Expired),
             _ => Ok(Voice::Floor),
         }
@@ -200,6 +239,10 @@ impl RoomGate {
         // as the engine's own roster does.
     }
 }
+
+#[cfg(test)]
+#[path = "gate_turns.rs"]
+mod turns;
 
 #[cfg(test)]
 mod tests {

@@ -167,6 +167,10 @@ pub struct RoomCtx {
     pub metrics: Arc<Metrics>,
     pub cancel: CancellationToken,
     pub log_len: usize,
+    /// The most bytes of missed events one `resumed` frame may carry. A larger gap answers
+    /// `recovered: false` and a (bounded) snapshot: a frame over the connection's write
+    /// limit could never be written, and the client would retry the same resume forever.
+    pub resume_bytes: usize,
     pub idle: Duration,
     /// Set in cluster mode: rooms append to Redis and run only while this node owns them.
     pub cluster: Option<Arc<dyn Ownership>>,
@@ -671,15 +675,27 @@ impl RoomActor {
             let oldest = self.state.log.front().map_or(last + 1, |e| e.seq);
             r.room == self.id.as_str() && r.last_seq <= last && r.last_seq + 1 >= oldest
         });
-        let recovered = match (&resume, recoverable) {
-            (_, Some(r)) => {
-                let frames = self
-                    .state
-                    .log
-                    .iter()
-                    .filter(|e| e.seq > r.last_seq && e.audience.includes(&sub.member, sub.role))
-                    .map(|e| e.frame.as_str());
-                let text = wire::encode_resumed(self.id.as_str(), true, frames);
+        // The missed events this member may see, unless together they exceed the budget.
+        let missed = recoverable.and_then(|r| {
+            let mut bytes = 0usize;
+            let mut frames = Vec::new();
+            for e in self.state.log.iter().filter(|e| e.seq > r.last_seq) {
+                if e.audience.includes(&sub.member, sub.role) {
+                    bytes += e.frame.len() + 1;
+                    if bytes > self.ctx.resume_bytes {
+                        return None;
+                    }
+                    frames.push(e.frame.as_str());
+                }
+            }
+            Some(frames)
+        });
+        if recoverable.is_some() && missed.is_none() {
+            Metrics::inc(&self.ctx.metrics.resumes_too_large);
+        }
+        let recovered = match (&resume, missed) {
+            (_, Some(frames)) => {
+                let text = wire::encode_resumed(self.id.as_str(), true, frames.into_iter());
                 let _ = sub.out.push_forced(Utf8Bytes::from(text));
                 Some(true)
             }

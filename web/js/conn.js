@@ -6,6 +6,11 @@
 // stop for good; 4009 (too many bad frames) stops too, since retrying would repeat it; 1000
 // after the session ended stops; everything else (1001 shutdown, 4002, 4008 slow, 4011 idle,
 // a dropped network) reconnects and resumes.
+//
+// The backoff only starts over once a socket is in sync (its `snapshot`, or a `resumed` that
+// recovered), not at `welcome`: a socket that closes between the two (a resume reply the
+// network could not carry) backs off further, and its next hello asks for a fresh snapshot
+// instead of repeating the same resume forever.
 
 const BACKOFF_S = [1, 2, 4, 8, 16];
 const PING_EVERY_MS = 15000;
@@ -52,6 +57,9 @@ export class Connection {
     this.bestRtt = Infinity;
     this.stopped = false;
     this.welcomed = false;
+    this.synced = false;
+    this.resumeSent = false;
+    this.skipResume = false;
   }
 
   /** Server time now, in Unix ms, from the measured offset. */
@@ -73,6 +81,8 @@ export class Connection {
 
   open() {
     this.welcomed = false;
+    this.synced = false;
+    this.resumeSent = false;
     this.status({ state: this.attempt === 0 ? 'connecting' : 'reconnecting' });
     let ws;
     try {
@@ -84,8 +94,10 @@ export class Connection {
     this.ws = ws;
     ws.onopen = () => {
       const hello = { type: 'hello', token: this.token };
-      const resume = this.resumePoint();
+      const resume = this.skipResume ? null : this.resumePoint();
+      this.skipResume = false;
       if (resume) hello.resume = resume;
+      this.resumeSent = !!resume;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (e) => {
@@ -119,7 +131,6 @@ export class Connection {
           return;
         }
         this.welcomed = true;
-        this.attempt = 0;
         // A first, rough offset; pings refine it.
         this.offset = msg.server_time - recvAt;
         this.bestRtt = Infinity;
@@ -142,6 +153,12 @@ export class Connection {
         }
         return;
       }
+      case 'snapshot':
+      case 'resumed':
+        if (msg.type === 'snapshot' || msg.recovered) this.synced = true;
+        if (this.synced) this.attempt = 0;
+        this.onMessage(msg);
+        return;
       default:
         this.onMessage(msg);
     }
@@ -230,6 +247,8 @@ export class Connection {
       return;
     }
     if (this.stopped) return;
+    // Closed before it was in sync after asking to resume: ask for a snapshot next time.
+    if (!this.synced && this.resumeSent) this.skipResume = true;
     this.scheduleRetry(code, reason);
   }
 

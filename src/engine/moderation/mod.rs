@@ -7,6 +7,9 @@
 //! is bounded: only open reports are held (closed ones live on in the event log), and each
 //! member may have at most [`MAX_OPEN_REPORTS_PER_MEMBER`] open at once.
 
+mod actions;
+mod reports;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
