@@ -49,7 +49,8 @@ impl Metrics {
         gauge.fetch_add(delta, Ordering::Relaxed);
     }
 
-    pub fn refused(&self, code: &'static str) {
+    pub fn refused(&self, code: impl Into<&'static str>) {
+        let code = code.into();
         let mut map = self.refused.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry(code).or_default() += 1;
     }

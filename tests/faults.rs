@@ -919,6 +919,7 @@ async fn acked_commands_survive_a_redis_restart() {
     }
 
     drop(redis);
+    let mut refused = 0;
     // While Redis is away, commands are refused (`unavailable`) or, if one slips through
     // before the nodes notice, acknowledged: only the acknowledged ones are promised.
     for i in 0..3 {
@@ -928,8 +929,24 @@ async fn acked_commands_survive_a_redis_restart() {
             acked.push(t);
         } else {
             assert_eq!(r["code"], "unavailable", "{r}");
+            refused += 1;
         }
     }
+    // A store failure is the server's `unavailable` end to end, never the engine's
+    // `forbidden`: on the owner and on the node that forwarded the commands.
+    for node in [&d1, &d2] {
+        let (_, metrics) = node.http("GET", "/metrics", None).await;
+        assert!(
+            !metrics.contains("refused_commands_total{code=\"forbidden\"}"),
+            "{metrics}"
+        );
+    }
+    let (_, metrics) = d2.http("GET", "/metrics", None).await;
+    assert_eq!(
+        refused > 0,
+        metrics.contains("refused_commands_total{code=\"unavailable\"}"),
+        "{refused} refused:\n{metrics}"
+    );
     let _redis = OwnRedis::start_on(port);
     let t = "after the restart".to_string();
     ok_eventually(&mut p, json!({"type": "speak", "text": t})).await;

@@ -72,3 +72,47 @@ fn every_example_in_the_wire_doc_round_trips() {
         "{n_client} client, {n_server} server examples"
     );
 }
+
+/// The wire doc's "Error codes" table lists every code a WebSocket client can get: the
+/// engine's refusals and the server's own (`wire::ErrorCode`), and nothing else.
+#[test]
+fn the_error_code_table_matches_the_code() {
+    use commonground::engine::reject::RejectCode;
+    use commonground::wire::ErrorCode;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/wire-protocol.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let table = doc
+        .split("## Error codes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the doc has an `Error codes` section");
+    let mut listed = std::collections::BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap_or("");
+        for code in first.split('`').skip(1).step_by(2) {
+            listed.insert(code.to_string());
+        }
+    }
+    let mut known: std::collections::BTreeSet<String> = RejectCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    known.extend(
+        ErrorCode::ALL
+            .iter()
+            .filter(|c| c.on_websocket())
+            .map(|c| c.as_str().to_string()),
+    );
+    // Audio signaling's own, owned by the media layer.
+    known.insert("full".to_string());
+    let missing: Vec<_> = known.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&known).collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from the table: {missing:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "table codes the server never sends: {unknown:?}"
+    );
+}

@@ -14,6 +14,7 @@ use crate::room::RoomSummary;
 use crate::state::AppState;
 use crate::time::Millis;
 use crate::token::{Claims, CLAIMS_VERSION};
+use crate::wire::ErrorCode;
 
 /// Default invite lifetime.
 pub const DEFAULT_TTL_SECONDS: u64 = 24 * 3600;
@@ -67,20 +68,24 @@ pub struct EventDetail {
 
 pub fn hub_error(e: HubError) -> ApiError {
     match e {
-        HubError::UnknownEvent(_) => ApiError::not_found("unknown_event", e.to_string()),
-        HubError::Ended => ApiError::new(StatusCode::CONFLICT, "ended", &e.to_string()),
+        HubError::UnknownEvent(_) => ApiError::not_found(ErrorCode::UnknownEvent, e.to_string()),
+        HubError::Ended => ApiError::new(StatusCode::CONFLICT, ErrorCode::Ended, &e.to_string()),
         HubError::UnknownProtocol(_) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_protocol",
+            ErrorCode::UnknownProtocol,
             &e.to_string(),
         ),
-        HubError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &m),
+        HubError::Invalid(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, &m)
+        }
         HubError::Unavailable => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             &e.to_string(),
         ),
-        HubError::InvalidRetention(_) => ApiError::bad_request("invalid_retention", e.to_string()),
+        HubError::InvalidRetention(_) => {
+            ApiError::bad_request(ErrorCode::InvalidRetention, e.to_string())
+        }
     }
 }
 
@@ -169,7 +174,8 @@ pub fn mint_invite(app: &AppState, event: &str, req: CreateInvite) -> Result<Inv
     if info.ended {
         return Err(hub_error(HubError::Ended));
     }
-    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &m);
+    let invalid =
+        |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, &m);
     let name = req.name.trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(invalid(format!(

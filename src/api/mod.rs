@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::state::AppState;
 use crate::token::constant_time_eq;
+use crate::wire::ErrorCode;
 
 /// A JSON error with a stable code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,26 +31,26 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    pub fn new(status: StatusCode, code: impl Into<&'static str>, message: &str) -> ApiError {
         ApiError {
             status,
-            code,
+            code: code.into(),
             message: message.to_string(),
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: impl Into<&'static str>, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn not_found(code: impl Into<&'static str>, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
@@ -99,16 +100,17 @@ where
 
 fn json_rejection(r: &JsonRejection) -> ApiError {
     let (status, code) = match r {
-        JsonRejection::MissingJsonContentType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-        }
-        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
-        JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid"),
-        _ => (StatusCode::BAD_REQUEST, "invalid"),
+        JsonRejection::MissingJsonContentType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+        ),
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidJson),
+        JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, ErrorCode::Invalid),
+        _ => (StatusCode::BAD_REQUEST, ErrorCode::Invalid),
     };
     ApiError {
         status,
-        code,
+        code: code.as_str(),
         message: r.body_text(),
     }
 }
@@ -130,7 +132,7 @@ pub fn require_organizer(app: &AppState, headers: &HeaderMap) -> Result<(), ApiE
     }
     Err(ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        ErrorCode::Unauthorized,
         "send the organizer key as `Authorization: Bearer <key>`",
     ))
 }

@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::rehearse::crowd::{CrowdError, Models};
 use crate::rehearse::{Request, Summary};
 use crate::state::{AppState, PREVIEW_WORKERS};
+use crate::wire::ErrorCode;
 
 /// Most runs one preview may ask for: previews share the server's CPU with live rooms.
 pub const MAX_PREVIEW_RUNS: u32 = 200;
@@ -67,24 +68,27 @@ pub async fn rehearse(
     if !app.limits.allow_preview(peer.ip()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many rehearsal previews from this address; try again in a minute",
         ));
     }
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(ErrorCode::Invalid, e.body_text()))?;
     let protocol = app.hub.library().get(&name).ok_or_else(|| {
-        ApiError::not_found("unknown_protocol", format!("there is no protocol `{name}`"))
+        ApiError::not_found(
+            ErrorCode::UnknownProtocol,
+            format!("there is no protocol `{name}`"),
+        )
     })?;
     let runs = q.runs.unwrap_or(20);
     if runs == 0 || runs > MAX_PREVIEW_RUNS {
         return Err(ApiError::bad_request(
-            "invalid",
+            ErrorCode::Invalid,
             format!("runs must be 1 to {MAX_PREVIEW_RUNS}"),
         ));
     }
     if q.participants.is_some_and(|n| n == 0 || n > 500) {
         return Err(ApiError::bad_request(
-            "invalid",
+            ErrorCode::Invalid,
             "participants must be 1 to 500",
         ));
     }
@@ -98,10 +102,10 @@ pub async fn rehearse(
     };
     let cost = request
         .cost(&protocol)
-        .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::Invalid, e.to_string()))?;
     if cost > MAX_COST {
         return Err(ApiError::bad_request(
-            "too_costly",
+            ErrorCode::TooCostly,
             format!(
                 "this preview costs {cost} (people x runs x phases); the limit is {MAX_COST}: \
                  use fewer runs or people, or `commonground rehearse` on your own machine"
@@ -111,7 +115,7 @@ pub async fn rehearse(
     if cost > OPEN_COST && !organizer_key_ok(&app, &headers) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             &format!(
                 "this preview costs {cost} (people x runs x phases); above {OPEN_COST} it \
                  needs the organizer key as `Authorization: Bearer <key>`"
@@ -121,7 +125,7 @@ pub async fn rehearse(
     let Ok(permit) = Arc::clone(&app.previews).try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             &format!("{PREVIEW_WORKERS} rehearsal preview(s) already running; try again shortly"),
         ));
     };
@@ -140,11 +144,12 @@ pub async fn rehearse(
         result
     })
     .await
-    .map_err(|_| ApiError::bad_request("unavailable", "the rehearsal did not finish"))?;
+    .map_err(|_| ApiError::bad_request(ErrorCode::Unavailable, "the rehearsal did not finish"))?;
     drop(guard);
-    let mut summaries = result.map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+    let mut summaries =
+        result.map_err(|e| ApiError::bad_request(ErrorCode::Invalid, e.to_string()))?;
     summaries
         .pop()
         .map(Json)
-        .ok_or_else(|| ApiError::bad_request("invalid", "nothing to rehearse"))
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::Invalid, "nothing to rehearse"))
 }

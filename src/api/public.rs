@@ -13,6 +13,7 @@ use crate::api::ApiError;
 use crate::protocol::describe::{describe, summary_line, DEFAULT_PLANNING_SIZE};
 use crate::protocol::Protocol;
 use crate::state::AppState;
+use crate::wire::ErrorCode;
 
 #[derive(Debug, Serialize)]
 pub struct ProtocolItem {
@@ -50,7 +51,10 @@ pub async fn show_protocol(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = app.hub.library().get(&name).ok_or_else(|| {
-        ApiError::not_found("unknown_protocol", format!("there is no protocol `{name}`"))
+        ApiError::not_found(
+            ErrorCode::UnknownProtocol,
+            format!("there is no protocol `{name}`"),
+        )
     })?;
     let n = p
         .group_size
@@ -72,10 +76,9 @@ pub async fn show_event(
         // Deleted (or expired) in the shared registry: drop our copy.
         app.hub.verify_shared(&id).await;
     }
-    let info = app
-        .hub
-        .event(&id)
-        .ok_or_else(|| ApiError::not_found("unknown_event", format!("there is no event `{id}`")))?;
+    let info = app.hub.event(&id).ok_or_else(|| {
+        ApiError::not_found(ErrorCode::UnknownEvent, format!("there is no event `{id}`"))
+    })?;
     let room = app.hub.summary(&id).await.map_err(hub_error)?;
     Ok(Json(EventDetail { info, room }))
 }
@@ -106,13 +109,13 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
+    ApiError::not_found(ErrorCode::NotFound, "no such endpoint")
 }
 
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method",
     )
 }

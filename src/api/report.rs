@@ -14,6 +14,7 @@ use crate::api::{require_organizer, ApiError};
 use crate::hub::EventRecord;
 use crate::record::{report, transcript};
 use crate::state::AppState;
+use crate::wire::ErrorCode;
 
 /// The `format` query parameter, when given.
 fn format_param(query: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -23,7 +24,7 @@ fn format_param(query: Option<&str>) -> Result<Option<String>, ApiError> {
             Some(("format", v)) => format = Some(v.to_string()),
             _ => {
                 return Err(ApiError::bad_request(
-                    "invalid",
+                    ErrorCode::Invalid,
                     format!("unknown query parameter `{pair}`; only `format` is read"),
                 ))
             }
@@ -99,7 +100,7 @@ pub async fn get_report(
         None => wants_html(&headers),
         Some(other) => {
             return Err(ApiError::bad_request(
-                "invalid",
+                ErrorCode::Invalid,
                 format!("unknown format `{other}`; use `json` or `html`"),
             ))
         }
@@ -127,7 +128,7 @@ pub async fn get_transcript(
         Some("md") => true,
         Some(other) => {
             return Err(ApiError::bad_request(
-                "invalid",
+                ErrorCode::Invalid,
                 format!("unknown format `{other}`; use `jsonl` or `md`"),
             ))
         }

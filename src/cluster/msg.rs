@@ -11,11 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::engine::command::Command;
 use crate::engine::event::Audience;
 use crate::engine::member::{MemberId, Role};
-use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::Input;
 use crate::time::Millis;
 use crate::token::Claims;
-use crate::wire::{ClientId, Resume};
+use crate::wire::{ClientId, Code, Refusal, Resume};
 
 /// Forwarded to a room's owner on the room's inbox channel. `node` is where the connection
 /// lives; `conn` is its id there.
@@ -69,7 +68,7 @@ pub enum JoinOutcome {
         recovered: Option<bool>,
     },
     Refused {
-        code: RejectCode,
+        code: Code,
         message: String,
     },
     /// The room could not take it (it stopped or lost its lease): retry.
@@ -108,7 +107,7 @@ pub enum ToNode {
     /// The command's outcome; its `ack` or `error` frame came just before.
     Done {
         conn: u64,
-        refused: Option<RejectCode>,
+        refused: Option<Code>,
     },
     /// Reply to a request (`End`, `Summary`).
     Reply {
@@ -236,8 +235,8 @@ pub fn decode_event(bytes: &[u8]) -> Option<EventPayload> {
 }
 
 /// A refusal from its wire parts.
-pub fn rejection(code: RejectCode, message: String) -> Rejection {
-    Rejection::new(code, message)
+pub fn rejection(code: Code, message: String) -> Refusal {
+    Refusal::new(code, message)
 }
 
 #[cfg(test)]

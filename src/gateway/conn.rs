@@ -34,6 +34,7 @@ use crate::state::AppState;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
 use crate::wire::{parse_client, ClientId, ClientMsg, Hello, MediaReq, ServerMsg, StatusLevel};
+use crate::wire::{Code, ErrorCode};
 
 /// Bad frames tolerated within `BAD_FRAME_WINDOW` before closing with 4009.
 pub const MAX_BAD_FRAMES: usize = 10;
@@ -190,7 +191,7 @@ impl Reader {
                         Message::Text(text) => Box::pin(self.on_text(&text)).await,
                         Message::Binary(_) => self.bad_frame(
                             None,
-                            "invalid",
+                            ErrorCode::Invalid,
                             "binary frames are not accepted; send JSON text frames",
                         ),
                         Message::Ping(_) | Message::Pong(_) => Flow::Continue,
@@ -257,7 +258,7 @@ impl Reader {
                 Metrics::inc(&self.app.metrics.bad_frames);
                 self.send(&ServerMsg::error(
                     None,
-                    "invalid",
+                    ErrorCode::Invalid,
                     "the text frame is not valid UTF-8",
                 ));
                 self.close_with(CloseReason::InvalidUtf8)
@@ -269,7 +270,7 @@ impl Reader {
                 let max = self.app.config.max_message_bytes;
                 self.send(&ServerMsg::error(
                     None,
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!(
                         "messages are limited to {max} bytes; frames over {} close the connection",
                         super::hard_frame_cap(max)
@@ -290,7 +291,7 @@ impl Reader {
     }
 
     /// Answers a bad frame; too many within the window close the connection (4009).
-    fn bad_frame(&mut self, id: Option<ClientId>, code: &str, message: &str) -> Flow {
+    fn bad_frame(&mut self, id: Option<ClientId>, code: ErrorCode, message: &str) -> Flow {
         Metrics::inc(&self.app.metrics.bad_frames);
         self.send(&ServerMsg::error(id, code, message));
         let now = self.app.clock.instant();
@@ -314,16 +315,20 @@ impl Reader {
             // Read whole (it is under the transport's hard cap) but over the message limit:
             // refused like any bad frame, without parsing it.
             let message = format!("messages are limited to {max} bytes");
-            return self.bad_frame(None, "too_large", &message);
+            return self.bad_frame(None, ErrorCode::TooLarge, &message);
         }
         let msg = match parse_client(text) {
             Ok(m) => m,
-            Err(bad) => return self.bad_frame(bad.id, "invalid", &bad.message),
+            Err(bad) => return self.bad_frame(bad.id, ErrorCode::Invalid, &bad.message),
         };
         match msg {
             ClientMsg::Hello { id, hello } => {
                 if self.joined.is_some() {
-                    return self.bad_frame(id, "invalid", "already joined; hello is sent once");
+                    return self.bad_frame(
+                        id,
+                        ErrorCode::Invalid,
+                        "already joined; hello is sent once",
+                    );
                 }
                 self.hello(id, hello).await
             }
@@ -333,7 +338,7 @@ impl Reader {
             | ClientMsg::Media { id, .. }
                 if self.joined.is_none() =>
             {
-                self.bad_frame(id, "invalid", "send hello with your token first")
+                self.bad_frame(id, ErrorCode::Invalid, "send hello with your token first")
             }
             ClientMsg::Ping { id } => {
                 if !self.allow_command() {
@@ -373,7 +378,7 @@ impl Reader {
         let Some(media) = self.app.media.clone() else {
             self.send(&ServerMsg::error(
                 id,
-                "media_unavailable",
+                ErrorCode::MediaUnavailable,
                 "this server runs without audio (--media off)",
             ));
             return Flow::Continue;
@@ -381,7 +386,7 @@ impl Reader {
         let room_id = match self.route(room) {
             Ok(handle) => handle.id.clone(),
             Err(message) => {
-                self.send(&ServerMsg::error(id, "unknown_room", message));
+                self.send(&ServerMsg::error(id, ErrorCode::UnknownRoom, message));
                 return Flow::Continue;
             }
         };
@@ -447,7 +452,7 @@ impl Reader {
         let Some(room) = RoomId::parse(&joined.event, room) else {
             self.send(&ServerMsg::error(
                 id,
-                "unknown_room",
+                ErrorCode::UnknownRoom,
                 "there is no such room in this event",
             ));
             return Flow::Continue;
@@ -459,10 +464,10 @@ impl Reader {
             join,
         };
         if joined.room.tx.try_send(msg).is_err() {
-            self.app.metrics.refused("unavailable");
+            self.app.metrics.refused(ErrorCode::Unavailable);
             self.send(&ServerMsg::error(
                 id,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the hall is busy; retry",
             ));
         }
@@ -477,10 +482,10 @@ impl Reader {
     }
 
     fn rate_limited(&self, id: Option<ClientId>) -> Flow {
-        self.app.metrics.refused("rate_limited");
+        self.app.metrics.refused(ErrorCode::RateLimited);
         self.send(&ServerMsg::error(
             id,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many messages; slow down",
         ));
         Flow::Continue
@@ -495,8 +500,8 @@ impl Reader {
         let target = match self.route(room.as_deref()) {
             Ok(h) => h,
             Err(message) => {
-                self.app.metrics.refused("unknown_room");
-                self.send(&ServerMsg::error(id, "unknown_room", message));
+                self.app.metrics.refused(ErrorCode::UnknownRoom);
+                self.send(&ServerMsg::error(id, ErrorCode::UnknownRoom, message));
                 return Flow::Continue;
             }
         };
@@ -514,8 +519,8 @@ impl Reader {
                 mpsc::error::TrySendError::Full(_) => "the room is busy; retry shortly",
                 mpsc::error::TrySendError::Closed(_) => "the room is closed",
             };
-            self.app.metrics.refused("unavailable");
-            self.send(&ServerMsg::error(id, "unavailable", text));
+            self.app.metrics.refused(ErrorCode::Unavailable);
+            self.send(&ServerMsg::error(id, ErrorCode::Unavailable, text));
             return Flow::Continue;
         }
         let wait = if self.app.cluster.is_some() {
@@ -527,10 +532,10 @@ impl Reader {
             r = tokio::time::timeout(wait, rx) => match r {
                 Ok(r) => r,
                 Err(_) => {
-                    self.app.metrics.refused("unavailable");
+                    self.app.metrics.refused(ErrorCode::Unavailable);
                     self.send(&ServerMsg::error(
                         id,
-                        "unavailable",
+                        ErrorCode::Unavailable,
                         "no answer from the room's server in time; the command may not have been applied",
                     ));
                     return Flow::Continue;
@@ -546,8 +551,12 @@ impl Reader {
             Ok(Ok(())) => {}
             Ok(Err(rej)) => self.app.metrics.refused(rej.code.as_str()),
             Err(_) => {
-                self.app.metrics.refused("unavailable");
-                self.send(&ServerMsg::error(id, "unavailable", "the room is closed"));
+                self.app.metrics.refused(ErrorCode::Unavailable);
+                self.send(&ServerMsg::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    "the room is closed",
+                ));
             }
         }
         Flow::Continue
@@ -560,11 +569,11 @@ impl Reader {
         if self.app.limits.is_blocked(self.ip, now) {
             self.send(&ServerMsg::error(
                 id,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many failed hellos from this address; a valid token still gets in",
             ));
         } else {
-            self.send(&ServerMsg::error(id, "unauthorized", message));
+            self.send(&ServerMsg::error(id, ErrorCode::Unauthorized, message));
         }
         self.close_with(CloseReason::Unauthorized)
     }
@@ -587,7 +596,7 @@ impl Reader {
                 Ok(_) => {
                     self.send(&ServerMsg::error(
                         id,
-                        "unknown_room",
+                        ErrorCode::UnknownRoom,
                         "this event has ended or does not exist",
                     ));
                     return self.close_with(CloseReason::UnknownRoom);
@@ -605,7 +614,7 @@ impl Reader {
                 Err(HubError::UnknownEvent(_) | HubError::Ended) => {
                     self.send(&ServerMsg::error(
                         id,
-                        "unknown_room",
+                        ErrorCode::UnknownRoom,
                         "this event has ended or does not exist",
                     ));
                     return self.close_with(CloseReason::UnknownRoom);
@@ -659,10 +668,10 @@ impl Reader {
                 }
                 Ok(Err(rej)) => {
                     self.send(&ServerMsg::error(id, rej.code.as_str(), rej.message));
-                    let reason = if rej.code == RejectCode::Removed {
-                        CloseReason::Removed
-                    } else {
-                        CloseReason::Unauthorized
+                    let reason = match rej.code {
+                        Code::Engine(RejectCode::Removed) => CloseReason::Removed,
+                        Code::Server(ErrorCode::Unavailable) => CloseReason::Unavailable,
+                        _ => CloseReason::Unauthorized,
                     };
                     return self.close_with(reason);
                 }
@@ -675,7 +684,7 @@ impl Reader {
     fn unavailable(&self, id: Option<ClientId>) -> Flow {
         self.send(&ServerMsg::error(
             id,
-            "unavailable",
+            ErrorCode::Unavailable,
             "the room could not take the connection; retry",
         ));
         self.close_with(CloseReason::Unavailable)

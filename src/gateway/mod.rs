@@ -21,6 +21,7 @@ use crate::api::ApiError;
 use crate::bus::ConnId;
 use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::wire::ErrorCode;
 
 /// Read buffer per connection: small, because most connections are idle listeners that send
 /// a hello and a few commands (tungstenite's default is 128 KiB, allocated eagerly). A larger
@@ -42,20 +43,21 @@ pub async fn ws_handler(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let refuse = |status: StatusCode, code: &'static str, message: &str| {
+    let refuse = |status: StatusCode, code: ErrorCode, message: &str| {
         Metrics::inc(&app.metrics.connections_refused);
         ApiError::new(status, code, message).into_response()
     };
     let ws = match ws {
         Ok(ws) => ws,
         Err(e) => {
-            return ApiError::new(e.status(), "not_websocket", &e.body_text()).into_response()
+            return ApiError::new(e.status(), ErrorCode::NotWebsocket, &e.body_text())
+                .into_response()
         }
     };
     if !app.ready.load(Ordering::Acquire) {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "the server is shutting down",
         );
     }
@@ -68,21 +70,21 @@ pub async fn ws_handler(
     if !app.limits.allow_connect(ip) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "too many connection attempts from this address",
         );
     }
     if !origin_allowed(&headers, &app.config.allowed_origins) {
         return refuse(
             StatusCode::FORBIDDEN,
-            "forbidden_origin",
+            ErrorCode::ForbiddenOrigin,
             "this Origin may not open a WebSocket here",
         );
     }
     let Ok(permit) = app.conn_permits.clone().try_acquire_owned() else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "the server has too many connections",
         );
     };

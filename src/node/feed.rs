@@ -213,7 +213,7 @@ impl ClusterNode {
                 if let Some(tx) = tx {
                     let _ = tx.send(match refused {
                         None => Ok(()),
-                        Some(code) => Err(Rejection::new(code, "")),
+                        Some(code) => Err(Refusal::new(code, "")),
                     });
                 }
             }

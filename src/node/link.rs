@@ -290,8 +290,12 @@ impl Link {
                         .map(|c| Arc::clone(&c.out));
                     if let Some(out) = out {
                         let _ = out.push(Utf8Bytes::from(
-                            ServerMsg::error(id, "unavailable", "the hall is unreachable; retry")
-                                .to_json(),
+                            ServerMsg::error(
+                                id,
+                                ErrorCode::Unavailable,
+                                "the hall is unreachable; retry",
+                            )
+                            .to_json(),
                         ));
                     }
                 }

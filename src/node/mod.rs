@@ -50,14 +50,13 @@ use crate::cluster::msg::{
 };
 use crate::cluster::store::{NodeKeys, Store, StoreError};
 use crate::engine::member::{MemberId, Role};
-use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
 use crate::room::actor::RoomState;
 use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomMsg};
 use crate::token::Claims;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
-use crate::wire::{ServerMsg, StatusLevel};
+use crate::wire::{ErrorCode, Refusal, ServerMsg, StatusLevel};
 pub use host::NodeHost;
 
 /// How often the node probes its own pub/sub subscription.
@@ -143,8 +142,8 @@ struct Owned {
 #[derive(Default)]
 struct NodeState {
     conns: HashMap<u64, LocalConn>,
-    pending_joins: HashMap<u64, oneshot::Sender<Result<JoinReply, Rejection>>>,
-    pending_cmds: HashMap<u64, oneshot::Sender<Result<(), Rejection>>>,
+    pending_joins: HashMap<u64, oneshot::Sender<Result<JoinReply, Refusal>>>,
+    pending_cmds: HashMap<u64, oneshot::Sender<Result<(), Refusal>>>,
     pending_reqs: HashMap<u64, oneshot::Sender<Option<serde_json::Value>>>,
     links: HashMap<RoomId, RoomHandle>,
     owned: HashMap<RoomId, Owned>,

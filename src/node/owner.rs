@@ -411,7 +411,7 @@ impl ClusterNode {
                     // record): the client reconnects and resumes.
                     let frames = vec![ServerMsg::error(
                         id,
-                        "unavailable",
+                        ErrorCode::Unavailable,
                         "the room moved to another server; reconnect to resume",
                     )
                     .to_json()];
@@ -421,7 +421,7 @@ impl ClusterNode {
                             &node,
                             &ToNode::Done {
                                 conn,
-                                refused: Some(RejectCode::Forbidden),
+                                refused: Some(ErrorCode::Unavailable.into()),
                             },
                         )
                         .await;
@@ -438,17 +438,20 @@ impl ClusterNode {
                     return;
                 };
                 let target = RoomId::parse(&event, &room).and_then(|r| hub.live_room(&event, &r));
-                let refuse = |code: &str, text: &str| {
+                let refuse = |code: ErrorCode, text: &str| {
                     let _ = out.push(Utf8Bytes::from(
                         ServerMsg::error(id.clone(), code, text).to_json(),
                     ));
                     let _ = out.push_forced(control(&ToNode::Done {
                         conn,
-                        refused: Some(RejectCode::Forbidden),
+                        refused: Some(code.into()),
                     }));
                 };
                 let Some(target) = target else {
-                    refuse("unknown_room", "that room has ended or does not exist");
+                    refuse(
+                        ErrorCode::UnknownRoom,
+                        "that room has ended or does not exist",
+                    );
                     return;
                 };
                 let (reply, rx) = oneshot::channel();
@@ -460,18 +463,19 @@ impl ClusterNode {
                     reply,
                 });
                 if sent.is_err() {
-                    refuse("unavailable", "the room is busy; retry shortly");
+                    refuse(ErrorCode::Unavailable, "the room is busy; retry shortly");
                     return;
                 }
                 self.tracker.spawn(async move {
                     let refused = match rx.await {
                         Ok(Ok(())) => None,
-                        Ok(Err(rej)) => Some(rej.code),
+                        Ok(Err(refusal)) => Some(refusal.code),
                         Err(_) => {
                             let _ = out.push(Utf8Bytes::from(
-                                ServerMsg::error(id, "unavailable", "the room is closed").to_json(),
+                                ServerMsg::error(id, ErrorCode::Unavailable, "the room is closed")
+                                    .to_json(),
                             ));
-                            Some(RejectCode::Forbidden)
+                            Some(ErrorCode::Unavailable.into())
                         }
                     };
                     let _ = out.push_forced(control(&ToNode::Done { conn, refused }));

@@ -46,7 +46,7 @@ use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomKind, RoomMsg, RoomRec
 use crate::token::Claims;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
-use crate::wire::{self, ClientId, LeftReason, ServerMsg, WIRE_VERSION};
+use crate::wire::{self, ClientId, ErrorCode, LeftReason, Refusal, ServerMsg, WIRE_VERSION};
 
 /// Member id of the organizer who ends an event through the HTTP API.
 pub const API_ORGANIZER: &str = "organizer-api";
@@ -517,7 +517,7 @@ impl RoomActor {
         id: Option<ClientId>,
         command: Command,
         out: Arc<Outbound>,
-        reply: tokio::sync::oneshot::Sender<Result<(), Rejection>>,
+        reply: tokio::sync::oneshot::Sender<Result<(), Refusal>>,
     ) {
         Metrics::inc(&self.ctx.metrics.commands_total);
         let Some(c) = self.conns.get(&conn) else {
@@ -534,7 +534,7 @@ impl RoomActor {
             };
             let answer = ServerMsg::error(id, rej.code.as_str(), rej.message.clone());
             let _ = out.push(Utf8Bytes::from(answer.to_json()));
-            let _ = reply.send(Err(rej));
+            let _ = reply.send(Err(rej.into()));
             return;
         };
         // A group's call for help goes to the hall, where the event's staff are; so do a
@@ -560,8 +560,11 @@ impl RoomActor {
                 .live_room(&self.event, hall)
                 .map(|h| h.tx.try_send(msg));
             if !matches!(sent, Some(Ok(()))) {
-                let answer =
-                    ServerMsg::error(id, "unavailable", "the hall could not take it; retry");
+                let answer = ServerMsg::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    "the hall could not take it; retry",
+                );
                 let _ = out.push(Utf8Bytes::from(answer.to_json()));
             }
             return;
@@ -574,7 +577,7 @@ impl RoomActor {
         let answer = match &res {
             _ if self.unavailable => ServerMsg::error(
                 id,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the command could not be applied (the servers lost touch); retry",
             ),
             Ok(()) => ServerMsg::Ack { id },
@@ -586,7 +589,7 @@ impl RoomActor {
 
     /// Feeds the engine, makes the input durable (cluster owner: Redis; single node: the
     /// journal) and only then publishes what it emitted.
-    pub(super) async fn apply(&mut self, input: Input) -> Result<(), Rejection> {
+    pub(super) async fn apply(&mut self, input: Input) -> Result<(), Refusal> {
         let now = self.ctx.clock.now();
         if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
             return self.apply_owned(node, epoch, now, input).await;
@@ -596,7 +599,7 @@ impl RoomActor {
         }
         let handled = self.state.engine.handle(now, input);
         self.emit(handled.events, None);
-        handled.result
+        handled.result.map_err(Refusal::from)
     }
 
     /// Numbers, logs and publishes events the engine emitted (`frames`: already encoded).
@@ -645,7 +648,7 @@ impl RoomActor {
         }
     }
 
-    async fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Rejection> {
+    async fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Refusal> {
         let JoinRequest {
             sub,
             claims,

@@ -22,7 +22,7 @@ use crate::room::actor::{Conn, RoomActor, RoomState};
 use crate::room::{JoinRequest, RoomHandle, RoomKind, RoomMsg};
 use crate::time::Millis;
 use crate::wire::RoomId;
-use crate::wire::{ClientId, GroupRoom, LeftReason, ServerMsg};
+use crate::wire::{ClientId, ErrorCode, GroupRoom, LeftReason, ServerMsg};
 
 impl RoomActor {
     // The group's side.
@@ -211,13 +211,13 @@ impl RoomActor {
         conn: ConnId,
         room: &RoomId,
         join: bool,
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<(), (ErrorCode, String)> {
         let Some(c) = self.conns.get(&conn) else {
-            return Err(("unknown_member", "join the hall first".into()));
+            return Err((ErrorCode::UnknownMember, "join the hall first".into()));
         };
         if !c.sub.role.is_staff() {
             return Err((
-                "forbidden",
+                ErrorCode::Forbidden,
                 "only moderators, facilitators and organizers drop in to listen".into(),
             ));
         }
@@ -225,7 +225,10 @@ impl RoomActor {
         let listening = self.listening.entry(conn).or_default();
         if !join {
             if !listening.remove(room) {
-                return Err(("not_in_room", format!("you are not listening to {room}")));
+                return Err((
+                    ErrorCode::NotInRoom,
+                    format!("you are not listening to {room}"),
+                ));
             }
             self.send_group(
                 room,
@@ -238,7 +241,7 @@ impl RoomActor {
         }
         if !live {
             return Err((
-                "unknown_room",
+                ErrorCode::UnknownRoom,
                 format!("{room} is not a live breakout group of this event"),
             ));
         }
@@ -251,7 +254,10 @@ impl RoomActor {
             resume: None,
         };
         if !self.send_group(room, RoomMsg::Attach { req: Box::new(req) }) {
-            return Err(("unavailable", "the group could not take you; retry".into()));
+            return Err((
+                ErrorCode::Unavailable,
+                "the group could not take you; retry".into(),
+            ));
         }
         self.listening.entry(conn).or_default().insert(room.clone());
         Ok(())

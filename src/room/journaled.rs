@@ -4,23 +4,23 @@
 //! which holds exactly what was stored. No engine copy is taken per input.
 
 use crate::cluster::msg::{LoggedInput, WireInput};
-use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::Input;
 use crate::journal::{self, Append, Snapshot};
 use crate::room::actor::{RoomActor, SNAPSHOT_EVERY};
 use crate::room::recover;
 use crate::time::Millis;
+use crate::wire::Refusal;
 
 impl RoomActor {
     pub(super) async fn apply_journaled(
         &mut self,
         now: Millis,
         input: Input,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), Refusal> {
         self.unavailable = false;
         if self.lost {
             self.unavailable = true;
-            return Err(Rejection::new(RejectCode::Forbidden, "the room stopped"));
+            return Err(Refusal::unavailable("the room stopped"));
         }
         let logged = LoggedInput {
             now,
@@ -29,7 +29,7 @@ impl RoomActor {
         let handled = self.state.engine.handle(now, input);
         // A refusal that fired no timer changed nothing: nothing to make durable.
         if handled.events.is_empty() && handled.result.is_err() {
-            return handled.result;
+            return handled.result.map_err(Refusal::from);
         }
         let events = handled
             .events
@@ -47,14 +47,14 @@ impl RoomActor {
             tracing::error!(room = %self.id, "the journal did not store an input: {e}");
             self.unavailable = true;
             self.undo_from_journal();
-            return Err(Rejection::new(RejectCode::Forbidden, "not stored"));
+            return Err(Refusal::unavailable("not stored"));
         }
         self.emit(handled.events, None);
         self.since_snapshot += 1;
         if self.since_snapshot >= SNAPSHOT_EVERY {
             self.save_journal_snapshot().await;
         }
-        handled.result
+        handled.result.map_err(Refusal::from)
     }
 
     /// The input was applied but not stored: the engine goes back to what the journal holds

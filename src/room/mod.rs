@@ -24,11 +24,10 @@ use crate::bus::Outbound;
 use crate::bus::{ConnId, Subscriber};
 use crate::engine::command::Command;
 use crate::engine::member::MemberId;
-use crate::engine::reject::Rejection;
 use crate::engine::Engine;
 use crate::record::Logged;
 use crate::token::Claims;
-use crate::wire::{ClientId, LeftReason, Resume, RoomId};
+use crate::wire::{ClientId, LeftReason, Refusal, Resume, RoomId};
 
 pub use actor::{RoomState, RoomSummary};
 pub use host::{Ownership, RoomHost};
@@ -74,7 +73,7 @@ pub struct JoinReply {
 pub enum RoomMsg {
     Join {
         req: Box<JoinRequest>,
-        reply: oneshot::Sender<Result<JoinReply, Rejection>>,
+        reply: oneshot::Sender<Result<JoinReply, Refusal>>,
     },
     /// The connection is gone; the member leaves when it was their last connection.
     Leave {
@@ -88,7 +87,7 @@ pub enum RoomMsg {
         id: Option<ClientId>,
         command: Command,
         out: Arc<Outbound>,
-        reply: oneshot::Sender<Result<(), Rejection>>,
+        reply: oneshot::Sender<Result<(), Refusal>>,
     },
     /// Staff drop in to listen to a group (`join: true`) or leave it. Sent to the hall,
     /// which owns every group placement; it queues the `ack` or `error` itself.

@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use crate::cluster::msg::{self as cmsg, LoggedInput, WireInput};
 use crate::cluster::store::StoreError;
-use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::{Engine, Input};
 use crate::room::actor::{RoomActor, SNAPSHOT_EVERY};
 use crate::room::host::Ownership;
 use crate::time::Millis;
-use crate::wire;
+use crate::wire::{self, Refusal};
 
 impl RoomActor {
     /// Cluster mode: stores the engine and clears the input log (fenced); true when stored.
@@ -60,11 +59,11 @@ impl RoomActor {
         epoch: u64,
         now: Millis,
         input: Input,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), Refusal> {
         self.unavailable = false;
         if self.lost {
             self.unavailable = true;
-            return Err(Rejection::new(RejectCode::Forbidden, "the room moved"));
+            return Err(Refusal::unavailable("the room moved"));
         }
         let before = self.state.engine.clone();
         let logged = LoggedInput {
@@ -74,7 +73,7 @@ impl RoomActor {
         let handled = self.state.engine.handle(now, input);
         // A refusal that fired no timer changed nothing: nothing to make durable.
         if handled.events.is_empty() && handled.result.is_err() {
-            return handled.result;
+            return handled.result.map_err(Refusal::from);
         }
         let first = self.state.last_seq + 1;
         let frames: Vec<String> = handled
@@ -125,7 +124,7 @@ impl RoomActor {
                 tracing::warn!(room = %self.id, epoch, "lost the room; stopping");
                 self.lost = true;
             }
-            return Err(Rejection::new(RejectCode::Forbidden, "not applied"));
+            return Err(Refusal::unavailable("not applied"));
         }
         self.epoch = Some(epoch);
         self.emit(handled.events, Some(frames));
@@ -133,7 +132,7 @@ impl RoomActor {
         if self.since_snapshot >= SNAPSHOT_EVERY {
             let _ = self.save_owned_snapshot().await;
         }
-        handled.result
+        handled.result.map_err(Refusal::from)
     }
 
     /// Cluster mode: Redis no longer knows the room; put it back from memory.

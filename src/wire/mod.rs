@@ -12,9 +12,11 @@
 //! `join_room` / `leave_room` (staff dropping in on a breakout group).
 
 mod close;
+mod code;
 mod room_id;
 
 pub use close::CloseReason;
+pub use code::{Code, ErrorCode, Refusal};
 pub use room_id::RoomId;
 
 use serde::{Deserialize, Serialize};
@@ -324,10 +326,16 @@ impl ServerMsg {
         serde_json::to_string(self).expect("server messages always serialize")
     }
 
-    pub fn error(id: Option<ClientId>, code: &str, message: impl Into<String>) -> ServerMsg {
+    /// An `error` frame; `code` is a typed code ([`ErrorCode`], the engine's `RejectCode`,
+    /// [`Code`]) or one a lower layer owns (the media's).
+    pub fn error(
+        id: Option<ClientId>,
+        code: impl Into<&'static str>,
+        message: impl Into<String>,
+    ) -> ServerMsg {
         ServerMsg::Error {
             id,
-            code: code.to_string(),
+            code: code.into().to_string(),
             message: message.into(),
         }
     }
