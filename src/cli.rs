@@ -307,6 +307,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let server = Server::start_with(listener, config, journal).await?;
         let state = server.state().clone();
         println!("Commonground is listening on {}", state.base_url);
+        // Voice: where browsers send audio (the answer's candidate), or that it is off.
+        match &state.media {
+            Some(m) => println!("Audio (embedded SFU, UDP): {}", m.local_addr()),
+            None => println!("Audio: off (--media off); text only"),
+        }
         if let Some(key) = key {
             println!("Organizer API key (generated for this run): {key}");
         }
