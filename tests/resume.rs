@@ -107,7 +107,10 @@ async fn a_resume_older_than_the_log_gets_a_fresh_snapshot() {
 async fn a_slow_consumer_is_cut_loose_while_others_keep_receiving() {
     let mut config = test_config();
     config.max_message_bytes = 4096;
-    config.outbound_queue_bytes = 8192;
+    // Room for ~30 broadcasts: the fast reader shares two CPUs with the server and must not
+    // be cut for a scheduling hiccup; the slow one, who never reads, still fills it once its
+    // socket buffers are full.
+    config.outbound_queue_bytes = 64 * 1024;
     config.command_rate = 100_000;
     config.command_burst = 100_000;
     let server = start_server(config).await;
