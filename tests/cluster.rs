@@ -447,6 +447,27 @@ async fn two_nodes_racing_for_a_new_room_one_wins_inner() {
     drop((n1, n2));
 }
 
+/// An event created on one node can be invited to on another at once: the 201 waits for the
+/// shared registry, and a node that has not heard of the event yet reads it there (it used
+/// to answer 404 for ~2 of 60 events, before the announcement arrived).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_created_on_one_node_is_there_on_another_at_once() {
+    bounded(async {
+        let dir = protocol_dir();
+        let prefix = unique("created");
+        let n1 = spawn_node(SHARED_REDIS, &prefix, "c1", &dir);
+        let n2 = spawn_node(SHARED_REDIS, &prefix, "c2", &dir);
+        for _ in 0..30 {
+            let event = n1.create_event("test-open").await;
+            // `invite` asserts 201.
+            n2.invite(&event, "participant", "Ana", Some("Dayton, OH"))
+                .await;
+        }
+        drop((n1, n2));
+    })
+    .await;
+}
+
 /// (c) SIGKILL the owner while a member holds the floor: another node takes the room over
 /// (same numbers, same deadline: the turn ends exactly at the deadline the grant announced),
 /// the dead node's client resumes on another node with no gap and no duplicate, and the

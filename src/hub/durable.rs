@@ -21,7 +21,7 @@ impl Hub {
             self.purge(event);
             return Err(HubError::Unavailable);
         }
-        Ok(())
+        self.share_meta_now(event).await
     }
 
     /// Single node, at start: brings back every event the journal holds. A running event's

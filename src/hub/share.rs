@@ -63,6 +63,27 @@ impl Hub {
         true
     }
 
+    /// Cluster mode: writes the event's metadata to the shared registry and waits for Redis,
+    /// so that every node finds the event before its creator hears 201 (an invite minted on
+    /// another node right after reads it there, `verify_shared`). A Redis that cannot take it
+    /// undoes the creation and answers `unavailable`: an event no other node could serve is
+    /// not created. (`create_event` also shares it in the background; the write is the same.)
+    pub(super) async fn share_meta_now(&self, event: &str) -> Result<(), HubError> {
+        let (Some(node), Some(meta)) = (&self.ctx.cluster, self.meta_bytes(event)) else {
+            return Ok(());
+        };
+        let hall = RoomId::hall(event).to_string();
+        if let Err(e) = node.store().put_meta(&hall, &meta).await {
+            tracing::error!(hall, "cannot share the event's metadata: {e}");
+            self.purge(event);
+            return Err(HubError::Unavailable);
+        }
+        if let Some(entry) = self.lock().get_mut(event) {
+            entry.shared = true;
+        }
+        Ok(())
+    }
+
     /// Cluster mode: writes the event's metadata to the shared registry (in the background).
     pub(super) fn share_meta(&self, event: &str) {
         let (Some(node), Some(meta)) = (&self.ctx.cluster, self.meta_bytes(event)) else {
@@ -109,7 +130,15 @@ impl Hub {
                 .map(|e| e.shared && !matches!(&e.slot, Slot::Live(h) if !h.tx.is_closed()))
         };
         match droppable(self) {
-            None => return false,
+            // Not heard of yet: another node may have created it a moment ago and its
+            // announcement is still on the way. The shared registry is the answer, not the
+            // gossip (`POST /api/events` on one node, an invite on another right after).
+            None => {
+                return match node.store().get_meta(RoomId::hall(event).as_str()).await {
+                    Ok(Some(meta)) => self.load_meta(&meta) && self.event(event).is_some(),
+                    _ => false,
+                };
+            }
             Some(false) => return true,
             Some(true) => {}
         }
