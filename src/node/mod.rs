@@ -25,9 +25,11 @@
 //! this node's connections, the shared event registry.
 
 mod feed;
+mod forward;
 pub mod host;
 mod link;
 mod owner;
+mod takeover;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
