@@ -349,6 +349,8 @@ async fn only_the_voice_the_engine_allows_reaches_the_listeners() {
         stats.listeners.load(Ordering::SeqCst) == 5
     })
     .await;
+    // And per room in /metrics.
+    assert_eq!(stats.room_listeners(s.room.as_str()), 5);
 
     // a holds the floor; b and c talk at the same time and reach nobody.
     s.follow(granted("a", TurnKind::Own, Some(T0 + 60_000)));

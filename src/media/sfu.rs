@@ -356,6 +356,7 @@ impl Sfu {
         self.stats.peers.fetch_sub(1, Relaxed);
         if p.connected {
             self.stats.listeners.fetch_sub(1, Relaxed);
+            self.stats.room_listener(p.room.as_str(), -1);
         }
         if p.mic.is_some() {
             let still = self
@@ -411,6 +412,7 @@ impl Sfu {
                         self.stats
                             .listeners
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.stats.room_listener(p.room.as_str(), 1);
                     }
                 }
                 Output::Event(Event::IceConnectionStateChange(

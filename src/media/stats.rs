@@ -1,8 +1,10 @@
 //! The media layer's counters for `/metrics`: peers, forwarded and dropped packets by
 //! reason, bytes, failures.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::media::gate::DropReason;
 
@@ -35,6 +37,9 @@ pub struct MediaStats {
     pub peer_errors: AtomicU64,
     /// Offers refused (malformed, too large, full).
     pub offers_refused: AtomicU64,
+    /// Connected listeners per room. A room leaves the map with its last listener, so the
+    /// label set is bounded by the rooms that have audio right now.
+    room_listeners: Mutex<BTreeMap<String, i64>>,
 }
 
 impl MediaStats {
@@ -52,6 +57,28 @@ impl MediaStats {
             .position(|r| *r == reason)
             .unwrap_or(0);
         self.dropped[idx].load(Ordering::Relaxed)
+    }
+
+    /// A listener connected in `room` (`+1`) or a connected one left (`-1`).
+    pub fn room_listener(&self, room: &str, delta: i64) {
+        let mut rooms = self
+            .room_listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = rooms.entry(room.to_string()).or_insert(0);
+        *n += delta;
+        if *n <= 0 {
+            rooms.remove(room);
+        }
+    }
+
+    /// Connected listeners in `room` now.
+    pub fn room_listeners(&self, room: &str) -> i64 {
+        let rooms = self
+            .room_listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        rooms.get(room).copied().unwrap_or(0)
     }
 
     /// Appends the media families in the Prometheus text format.
@@ -77,6 +104,21 @@ impl MediaStats {
             "Connected audio peers receiving the floor.",
             self.listeners.load(Ordering::Relaxed).to_string(),
         );
+        let name = "commonground_media_room_listeners";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connected audio listeners per room (rooms with none are not listed).\n# TYPE {name} gauge"
+        );
+        {
+            let rooms = self
+                .room_listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (room, n) in rooms.iter() {
+                // Room ids are `evt-…/hall` or `evt-…/group-N`: nothing to escape.
+                let _ = writeln!(out, "{name}{{room=\"{room}\"}} {n}");
+            }
+        }
         one(
             out,
             "commonground_media_forwarded_packets_total",
@@ -139,5 +181,27 @@ impl MediaStats {
             "media_offer messages refused (malformed, too large, full, media off).",
             load(&self.offers_refused).to_string(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listeners_are_counted_per_room_and_a_room_without_any_is_not_listed() {
+        let stats = MediaStats::default();
+        stats.room_listener("evt-a/hall", 1);
+        stats.room_listener("evt-a/hall", 1);
+        stats.room_listener("evt-a/group-1", 1);
+        let mut out = String::new();
+        stats.render(&mut out);
+        assert!(out.contains("commonground_media_room_listeners{room=\"evt-a/hall\"} 2"));
+        assert!(out.contains("commonground_media_room_listeners{room=\"evt-a/group-1\"} 1"));
+        stats.room_listener("evt-a/group-1", -1);
+        let mut out = String::new();
+        stats.render(&mut out);
+        assert!(!out.contains("group-1"), "{out}");
+        assert_eq!(stats.room_listeners("evt-a/hall"), 2);
     }
 }
