@@ -626,6 +626,25 @@ async fn a_joint_town_hall_with_breakouts_qa_and_polls() {
         .await;
     assert_eq!(html.status, 200);
     assert!(html.body.contains("Breakout groups"), "{}", html.body);
+    // A page to hand on (#19): landmarks, groups numbered as people saw them, names only.
+    for needle in [
+        "<html lang=\"en\">",
+        "<main>",
+        "<nav aria-label=",
+        "<th scope=\"row\">Group 1</th>",
+        "<th scope=\"row\">Group 3</th>",
+        "Who joined, when and for how long",
+        "Phases: planned and actual time",
+    ] {
+        assert!(html.body.contains(needle), "{needle} in {}", html.body);
+    }
+    for id in &ids {
+        assert!(
+            !html.body.contains(id.as_str()),
+            "member id {id} in the HTML report"
+        );
+    }
+    assert!(!html.body.contains(&room_a), "a room id in the HTML report");
 }
 
 #[allow(clippy::too_many_arguments)]
