@@ -370,5 +370,9 @@ pub enum EventKind {
         totals: Vec<(String, u32)>,
         by_community: Vec<(String, Vec<(String, u32)>)>,
         closed: bool,
+        /// With `reveal = at_close`: the results stay up until then (or until the facilitator
+        /// moves on), and the next phase starts after them.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        until: Option<Millis>,
     },
 }

@@ -155,6 +155,7 @@ fn protocol() -> Vec<PhaseSpec> {
                 choices: vec!["yes".into(), "no".into()],
                 duration_ms: Some(30_000),
                 reveal: Reveal::Live,
+                show_results_ms: 30_000,
                 pairs_with: None,
             }),
         ),

@@ -968,6 +968,7 @@ fn poll_counts_one_changeable_vote_per_member_by_community() {
         choices: vec!["yes".into(), "no".into(), "unsure".into()],
         duration_ms: Some(60_000),
         reveal: Reveal::AtClose,
+        show_results_ms: 30_000,
         pairs_with: None,
     };
     // A threshold of 1 voter shows every community (the default, 3, is tested below).
@@ -1779,6 +1780,7 @@ fn poll_hides_the_breakdown_of_communities_with_few_voters() {
         choices: vec!["yes".into(), "no".into()],
         duration_ms: Some(60_000),
         reveal: Reveal::Live,
+        show_results_ms: 30_000,
         pairs_with: None,
     };
     let mut h = Harness::new(vec![phase("poll", PhaseKind::Poll(spec))]);

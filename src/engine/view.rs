@@ -277,7 +277,8 @@ impl Engine {
                 question: p.spec.question.clone(),
                 choices: p.spec.choices.clone(),
                 my_vote: p.votes.get(viewer).cloned(),
-                results: (staff || p.spec.reveal == Reveal::Live).then(|| p.results(core, false)),
+                results: (staff || p.spec.reveal == Reveal::Live || p.showing())
+                    .then(|| p.results(core, p.showing())),
             }),
             _ => None,
         };

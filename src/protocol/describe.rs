@@ -223,6 +223,12 @@ fn describe_phase(out: &mut String, idx: usize, p: &PhaseSpec, n: u64) {
                     }
                 ),
             ];
+            if q.reveal == Reveal::AtClose && q.show_results_ms > 0 {
+                v.push(format!(
+                    "Results stay up for {} (or until the facilitator moves on) before the next phase.",
+                    d(q.show_results_ms)
+                ));
+            }
             if let Some(pair) = &q.pairs_with {
                 v.push(format!("Repeats `{pair}` so the two can be compared."));
             }

@@ -85,6 +85,7 @@ pub(super) struct RawPhase {
     pub(super) question: Option<Spanned<String>>,
     pub(super) choices: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) reveal: Option<Spanned<String>>,
+    pub(super) show_results: Option<Spanned<RawDur>>,
     pub(super) pairs_with: Option<Spanned<String>>,
 }
 
@@ -125,6 +126,7 @@ impl RawPhase {
             ("question", s(&self.question)),
             ("choices", s(&self.choices)),
             ("reveal", s(&self.reveal)),
+            ("show_results", s(&self.show_results)),
             ("pairs_with", s(&self.pairs_with)),
         ]
         .into_iter()
@@ -171,7 +173,14 @@ pub(super) fn allowed_keys(kind: &str) -> &'static [&'static str] {
             "closing_countdown",
         ],
         "qa" => &["duration", "answer_turn", "max_question_chars"],
-        "poll" => &["question", "choices", "duration", "reveal", "pairs_with"],
+        "poll" => &[
+            "question",
+            "choices",
+            "duration",
+            "reveal",
+            "show_results",
+            "pairs_with",
+        ],
         _ => &[],
     }
 }
