@@ -260,9 +260,14 @@ pub enum EventKind {
         question: u64,
         votes: u32,
     },
+    /// Carries the question itself (asker, text, up-votes so far), so that in a moderated
+    /// phase, where only its asker and staff got `question_asked`, everyone can now show it.
     QuestionApproved {
         question: u64,
         by: MemberId,
+        member: MemberId,
+        text: String,
+        votes: u32,
     },
     /// The approved question now being answered.
     QuestionOnFloor {

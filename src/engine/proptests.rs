@@ -146,6 +146,7 @@ fn protocol() -> Vec<PhaseSpec> {
                 duration_ms: Some(200_000),
                 answer_ms: 30_000,
                 max_question_chars: 100,
+                moderated: false,
             }),
         ),
         phase(

@@ -916,6 +916,7 @@ fn qa_questions_upvotes_approval_and_answer_time() {
         duration_ms: None,
         answer_ms: 120_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
     h.room(&TWO_CITIES);
@@ -959,6 +960,66 @@ fn qa_questions_upvotes_approval_and_answer_time() {
     );
     h.advance(120_000);
     assert_eq!(h.holder(), None);
+}
+
+/// Moderated Q&A (issue #19): until a moderator approves a question, only its asker and staff
+/// see it, live and in snapshots; other residents cannot up-vote it. `question_approved`
+/// brings the question to everyone.
+#[test]
+fn moderated_questions_are_seen_by_asker_and_staff_until_approved() {
+    use crate::engine::event::Audience;
+    let spec = QaSpec {
+        duration_ms: None,
+        answer_ms: 120_000,
+        max_question_chars: 280,
+        moderated: true,
+    };
+    let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    let text = "Who pays for the new bridge?";
+    h.ok("a1", Command::Ask { text: text.into() });
+    let asked: Vec<Audience> = h
+        .log
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::QuestionAsked { .. }))
+        .map(|e| e.audience.clone())
+        .collect();
+    assert_eq!(asked, vec![Audience::MemberAndStaff(id("a1"))]);
+    let ids = |h: &Harness, who: &str, role: Role| -> Vec<u64> {
+        let v = h.engine.view(h.now, &id(who), role);
+        assert_eq!(v.questions_total, v.questions.len());
+        v.questions.iter().map(|q| q.id).collect()
+    };
+    assert_eq!(ids(&h, "b1", Role::Participant), Vec::<u64>::new());
+    assert_eq!(ids(&h, "a1", Role::Participant), vec![1]);
+    assert_eq!(ids(&h, "m", Role::Moderator), vec![1]);
+    // To other residents it does not exist yet.
+    h.refused(
+        "b1",
+        Command::Upvote { question: 1 },
+        RejectCode::UnknownItem,
+    );
+    h.ok("m", Command::Approve { question: 1 });
+    let approved = h
+        .log
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::QuestionApproved { .. }))
+        .unwrap();
+    assert_eq!(approved.audience, Audience::Everyone);
+    assert_eq!(
+        approved.kind,
+        EventKind::QuestionApproved {
+            question: 1,
+            by: id("m"),
+            member: id("a1"),
+            text: text.into(),
+            votes: 0,
+        }
+    );
+    assert_eq!(ids(&h, "b1", Role::Participant), vec![1]);
+    h.ok("b1", Command::Upvote { question: 1 });
 }
 
 #[test]
@@ -1428,6 +1489,7 @@ fn qa_merge_and_order() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
     h.room(&TWO_CITIES);
@@ -1718,6 +1780,7 @@ fn qa_answers_by_upvotes_and_the_moderators_order_wins() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
     h.room(&TWO_CITIES);
@@ -1838,5 +1901,96 @@ fn poll_hides_the_breakdown_of_communities_with_few_voters() {
     match view.poll.and_then(|p| p.results) {
         Some(EventKind::PollResults { by_community, .. }) => assert_eq!(by_community.len(), 1),
         other => panic!("{other:?}"),
+    }
+}
+
+/// Issue #19: one input never sends two `queue_changed` (each replaces the whole order, so the
+/// first would be stale at once). Driven through every ordering with pins, first-timers-first,
+/// served hands, moderator grants, mutes and leaves; each input's events are checked.
+#[test]
+fn one_input_sends_at_most_one_queue_changed() {
+    let orderings = [
+        QueueOrdering::Fifo,
+        QueueOrdering::AlternateCommunities,
+        QueueOrdering::Progressive,
+    ];
+    for ordering in orderings {
+        for first_timers_first in [false, true] {
+            for reflect in [false, true] {
+                let mut q = queue(ordering);
+                q.first_timers_first = first_timers_first;
+                q.reflect_back = reflect.then(reflect_back);
+                let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+                h.room(&TWO_CITIES);
+                h.join("a3", Role::Participant, Some("Dayton"));
+                h.join("b3", Role::Participant, Some("Boulder"));
+                h.join("m", Role::Moderator, None);
+                h.start();
+                let mv = |who: &str, position: u32| Command::MoveInQueue {
+                    member: id(who),
+                    position,
+                };
+                let script: Vec<(&str, Command)> = vec![
+                    ("a1", Command::RaiseHand { stance: None }),
+                    ("a2", Command::RaiseHand { stance: None }),
+                    ("a3", Command::RaiseHand { stance: None }),
+                    ("b1", Command::RaiseHand { stance: None }),
+                    ("b2", Command::RaiseHand { stance: None }),
+                    ("m", mv("b2", 1)),
+                    ("a1", Command::YieldFloor { to: None }),
+                    ("m", mv("a3", 0)),
+                    ("m", Command::RevokeFloor),
+                    ("b3", Command::RaiseHand { stance: None }),
+                    ("m", Command::GrantFloor { member: id("b3") }),
+                    ("m", Command::Mute { member: id("b1") }),
+                    ("m", mv("b2", 2)),
+                    ("a1", Command::RaiseHand { stance: None }),
+                ];
+                let label = format!("{ordering:?} ftf={first_timers_first} reflect={reflect}");
+                let check = |h: &Harness, mark: usize, what: &str| {
+                    let n = h.log[mark..]
+                        .iter()
+                        .filter(|e| matches!(e.kind, EventKind::QueueChanged { .. }))
+                        .count();
+                    assert!(
+                        n <= 1,
+                        "{label}: {what} sent {n} queue_changed: {:#?}",
+                        &h.log[mark..]
+                    );
+                    // What clients rebuilt is the engine's order.
+                    let last = h.log[mark..].iter().rev().find_map(|e| match &e.kind {
+                        EventKind::QueueChanged { order, .. } => Some(order.clone()),
+                        _ => None,
+                    });
+                    if let Some(order) = last {
+                        assert_eq!(order, h.engine.queue(), "{label}: {what}");
+                    }
+                };
+                for (who, cmd) in script {
+                    let mark = h.log.len();
+                    let what = format!("{who} {cmd:?}");
+                    // Refusals are fine here (a reflect-back may hold the floor); they emit
+                    // nothing.
+                    let _ = h.cmd(who, cmd);
+                    check(&h, mark, &what);
+                    // Let reflect-backs and their confirmations run out, up to an own turn.
+                    for _ in 0..5 {
+                        if h.turn() == Some(TurnKind::Own) {
+                            break;
+                        }
+                        let mark = h.log.len();
+                        if !h.step() {
+                            break;
+                        }
+                        check(&h, mark, "a timer");
+                    }
+                }
+                let mark = h.log.len();
+                h.leave("a2");
+                check(&h, mark, "a2 leaves");
+                let n = h.count(|k| matches!(k, EventKind::QueueChanged { .. }));
+                assert!(n >= 3, "{label}: the script moved the queue only {n} times");
+            }
+        }
     }
 }

@@ -258,6 +258,10 @@ pub struct QaSpec {
     pub duration_ms: Option<u64>,
     pub answer_ms: u64,
     pub max_question_chars: u32,
+    /// Moderated questions: a question is seen by its asker and staff only until a moderator
+    /// approves it; then everyone sees it (`question_approved` carries it).
+    #[serde(default)]
+    pub moderated: bool,
 }
 
 /// A short question with fixed choices.

@@ -74,6 +74,7 @@ pub(super) struct RawPhase {
     pub(super) question_turn: Option<Spanned<RawDur>>,
     pub(super) answer_turn: Option<Spanned<RawDur>>,
     pub(super) max_question_chars: Option<Spanned<i64>>,
+    pub(super) moderated: Option<Spanned<bool>>,
     // reflection
     pub(super) notes: Option<Spanned<String>>,
     // breakout
@@ -118,6 +119,7 @@ impl RawPhase {
             ("question_turn", s(&self.question_turn)),
             ("answer_turn", s(&self.answer_turn)),
             ("max_question_chars", s(&self.max_question_chars)),
+            ("moderated", s(&self.moderated)),
             ("notes", s(&self.notes)),
             ("group_size", s(&self.group_size)),
             ("min_group_size", s(&self.min_group_size)),
@@ -172,7 +174,7 @@ pub(super) fn allowed_keys(kind: &str) -> &'static [&'static str] {
             "protocol",
             "closing_countdown",
         ],
-        "qa" => &["duration", "answer_turn", "max_question_chars"],
+        "qa" => &["duration", "answer_turn", "max_question_chars", "moderated"],
         "poll" => &[
             "question",
             "choices",

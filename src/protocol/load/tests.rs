@@ -223,6 +223,20 @@ fn alternate_stance_without_stances() {
     );
 }
 
+#[test]
+fn qa_moderated_flag() {
+    let qa = |extra: &str| {
+        let text =
+            format!("{HEAD}[[phase]]\nid = \"q\"\nkind = \"qa\"\nanswer_turn = \"2m\"\n{extra}");
+        match parse(Path::new("p.toml"), &text).map(|p| p.phases[0].kind.clone()) {
+            Ok(PhaseKind::Qa(s)) => s.moderated,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(!qa(""));
+    assert!(qa("moderated = true\n"));
+}
+
 /// `show_results`: 30 s by default on an `at_close` poll, `0s` allowed (no hold), nothing on a
 /// live poll, where setting it is an error.
 #[test]

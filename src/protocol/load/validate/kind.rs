@@ -522,6 +522,7 @@ impl KindCx<'_, '_, '_> {
             duration_ms: duration?,
             answer_ms: answer?,
             max_question_chars: max_chars?,
+            moderated: Self::flag(&p.moderated, false),
         }))
     }
 
