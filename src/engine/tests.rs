@@ -1736,6 +1736,18 @@ fn large_halls_announce_arrivals_to_staff_and_snapshot_only_what_matters() {
         .view(h.now, &id("f"), Role::Facilitator)
         .equity
         .is_some());
+    // A departure is announced like the arrival was (issue #19: the wire doc says so).
+    h.leave("p5");
+    let left = h
+        .log
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind, EventKind::MemberLeft { .. }))
+        .unwrap();
+    assert_eq!(
+        left.audience,
+        crate::engine::event::Audience::MemberAndStaff(id("p5"))
+    );
 }
 
 /// A pass is not speaking: time held before passing is credited to nobody, so the person who
@@ -1992,5 +2004,70 @@ fn one_input_sends_at_most_one_queue_changed() {
                 assert!(n >= 3, "{label}: the script moved the queue only {n} times");
             }
         }
+    }
+}
+
+/// The example in `docs/protocol-files.md` ("Alternating communities"): Dayton spoke last,
+/// hands D1, D2, B1, D3 queue as B1 D1 D2 D3, and a later B2 goes between D1 and D2.
+#[test]
+fn alternating_communities_on_an_open_floor_as_documented() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::AlternateCommunities)),
+    )]);
+    h.room(&[
+        ("d0", "Dayton"),
+        ("d1", "Dayton"),
+        ("d2", "Dayton"),
+        ("b1", "Boulder"),
+        ("d3", "Dayton"),
+        ("b2", "Boulder"),
+    ]);
+    h.start();
+    raise(&mut h, "d0");
+    assert_eq!(h.holder().as_deref(), Some("d0"));
+    for who in ["d1", "d2", "b1", "d3"] {
+        raise(&mut h, who);
+    }
+    assert_eq!(h.queue(), ["b1", "d1", "d2", "d3"]);
+    raise(&mut h, "b2");
+    assert_eq!(h.queue(), ["b1", "d1", "b2", "d2", "d3"]);
+}
+
+/// The go-round example: three from Dayton and two from Boulder speak D B D B D; with four
+/// and one, D B D D D.
+#[test]
+fn alternating_communities_in_a_go_round_as_documented() {
+    for (people, want) in [
+        (
+            vec![
+                ("d1", "D"),
+                ("d2", "D"),
+                ("b1", "B"),
+                ("d3", "D"),
+                ("b2", "B"),
+            ],
+            vec!["d1", "b1", "d2", "b2", "d3"],
+        ),
+        (
+            vec![
+                ("d1", "D"),
+                ("d2", "D"),
+                ("d3", "D"),
+                ("b1", "B"),
+                ("d4", "D"),
+            ],
+            vec!["d1", "b1", "d2", "d3", "d4"],
+        ),
+    ] {
+        let mut spec = round(10);
+        spec.order = RoundOrder::AlternateCommunities;
+        let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+        h.room(&people);
+        h.start();
+        for _ in 0..people.len() {
+            h.advance(10_000);
+        }
+        assert_eq!(h.own_turns(), want);
     }
 }
