@@ -160,9 +160,15 @@ fn rehearsed_polls_show_their_results_before_moving_on() {
         )
     };
     for (p, want) in [
-        (poll(Some(60_000), Reveal::AtClose), 60_000 + DEFAULT_SHOW_RESULTS_MS),
+        (
+            poll(Some(60_000), Reveal::AtClose),
+            60_000 + DEFAULT_SHOW_RESULTS_MS,
+        ),
         // Untimed: the simulated facilitator closes it after 30 s.
-        (poll(None, Reveal::AtClose), 30_000 + DEFAULT_SHOW_RESULTS_MS),
+        (
+            poll(None, Reveal::AtClose),
+            30_000 + DEFAULT_SHOW_RESULTS_MS,
+        ),
         (poll(Some(60_000), Reveal::Live), 60_000),
     ] {
         let r = simulate(p, &crowd(), &models, 3);
