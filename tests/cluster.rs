@@ -778,7 +778,8 @@ async fn breakout_groups_span_nodes_inner() {
     let mut a = b2.join(&a_t).await;
     let mut c = b3.join(&c_t).await;
     fac.ok(json!({"type": "start"})).await;
-    for _ in 0..3 {
+    // Opening, the poll, its results (the facilitator moves on), the open floor.
+    for _ in 0..4 {
         fac.ok(json!({"type": "next_phase"})).await;
     }
     let h = hall.clone();
@@ -856,7 +857,8 @@ async fn breakout_groups_survive_the_owner_inner() {
     let mut a = x2.join(&a_t).await;
     let mut c = x3.join(&c_t).await;
     fac.ok(json!({"type": "start"})).await;
-    for _ in 0..3 {
+    // Opening, the poll, its results (the facilitator moves on), the open floor.
+    for _ in 0..4 {
         fac.ok(json!({"type": "next_phase"})).await;
     }
     let mut group = String::new();

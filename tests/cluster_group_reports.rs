@@ -60,7 +60,8 @@ async fn inner() {
         ps.push(n2.join(&t).await);
     }
     fac.ok(json!({"type": "start"})).await;
-    for _ in 0..3 {
+    // Opening, the poll, its results (the facilitator moves on), the open floor.
+    for _ in 0..4 {
         fac.ok(json!({"type": "next_phase"})).await;
     }
     let h = hall.clone();

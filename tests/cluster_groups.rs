@@ -66,7 +66,8 @@ async fn inner() {
     for text in said {
         fac.ok(json!({"type": "speak", "text": text})).await;
     }
-    for _ in 0..3 {
+    // Opening, the poll, its results (the facilitator moves on), the open floor.
+    for _ in 0..4 {
         fac.ok(json!({"type": "next_phase"})).await;
     }
     // The hall's owner is the node the moderator is not on.

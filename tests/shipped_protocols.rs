@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use commonground::engine::command::Command;
 use commonground::engine::core::Session;
-use commonground::engine::event::{Event, EventKind, TurnKind};
+use commonground::engine::event::{Audience, Event, EventKind, TurnKind};
 use commonground::engine::member::{MemberId, Role};
 use commonground::engine::{Engine, EngineConfig, Input};
 use commonground::protocol::load::{default_dir, Library};
@@ -62,6 +62,8 @@ struct Sim {
     n_pendings: u64,
     rng: u64,
     trace: Vec<String>,
+    /// Every event, in order.
+    events: Vec<Event>,
 }
 
 impl Sim {
@@ -84,6 +86,7 @@ impl Sim {
             n_pendings: 0,
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             trace: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -170,6 +173,7 @@ impl Sim {
     }
 
     fn react(&mut self, e: Event) {
+        self.events.push(e.clone());
         self.trace
             .push(format!("t+{}s {:?}", e.at.since(START) / 1000, e.kind));
         match e.kind {
@@ -429,6 +433,46 @@ fn run_protocol(name: &str) {
                     "{name} (seed {seed}): no {what} in phase {}",
                     phase.id
                 );
+            }
+        }
+        // An `at_close` poll shows its closed results to everyone, and the next phase (or the
+        // end) waits for them: here nobody moves on early, so it starts `show_results` later.
+        for (index, phase) in protocol.phases.iter().enumerate() {
+            let PhaseKind::Poll(p) = &phase.kind else {
+                continue;
+            };
+            let closed: Vec<&Event> = sim
+                .events
+                .iter()
+                .filter(|e| {
+                    matches!(&e.kind, EventKind::PollResults { phase: id, closed: true, .. } if *id == phase.id)
+                })
+                .collect();
+            assert_eq!(closed.len(), 1, "{name}: {} closed results", phase.id);
+            let (at, until) = match &closed[0].kind {
+                EventKind::PollResults { until, .. } => (closed[0].at, *until),
+                _ => unreachable!(),
+            };
+            assert_eq!(
+                closed[0].audience,
+                Audience::Everyone,
+                "{name}: {}",
+                phase.id
+            );
+            let next = sim
+                .events
+                .iter()
+                .find(|e| {
+                    e.at >= at
+                        && matches!(e.kind, EventKind::PhaseStarted { index: i, .. } if i == index + 1)
+                        || matches!(e.kind, EventKind::SessionEnded)
+                })
+                .map(|e| e.at);
+            if p.held_ms() > 0 {
+                assert_eq!(until, Some(at + p.held_ms()), "{name}: {}", phase.id);
+                assert_eq!(next, until, "{name}: the phase after {} waits", phase.id);
+            } else {
+                assert_eq!((until, next), (None, Some(at)), "{name}: {}", phase.id);
             }
         }
         let elapsed = sim.now.since(START);

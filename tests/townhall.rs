@@ -101,10 +101,11 @@ fn hall(event: &str) -> String {
     format!("{event}/hall")
 }
 
-/// Starts the joint town hall and skips to the breakout phase (index 3).
+/// Starts the joint town hall and skips to the breakout phase (index 3): the opening, the
+/// poll, the poll's results (shown until the facilitator moves on), the open floor.
 async fn to_breakouts(fac: &mut P, event: &str) -> Value {
     fac.ok(json!({"type": "start"})).await;
-    for _ in 0..3 {
+    for _ in 0..4 {
         fac.ok(json!({"type": "next_phase"})).await;
     }
     fac.event_in(&hall(event), "breakout_opened").await
@@ -216,12 +217,34 @@ async fn a_joint_town_hall_with_breakouts_qa_and_polls() {
         p.ok(json!({"type": "vote", "choice": choice})).await;
     }
     fac.ok(json!({"type": "next_phase"})).await;
-    fac.wait(|v| {
+    // The poll closes and its results are shown to everyone, until the facilitator moves on
+    // (or `show_results` passes): the open floor does not start under them, and the poll
+    // takes no more votes.
+    let closed = |v: &Value| {
         v["event"]["type"] == "poll_results"
             && v["event"]["phase"] == "poll-before"
             && v["event"]["closed"] == true
-    })
-    .await;
+    };
+    let shown = fac.wait(closed).await;
+    let until = shown["event"]["until"]
+        .as_u64()
+        .expect("closed results carry `until`");
+    assert_eq!(until, shown["at"].as_u64().unwrap() + 30_000, "{shown}");
+    let seen = ps[11].wait(closed).await;
+    assert_eq!(seen["event"]["totals"], shown["event"]["totals"]);
+    assert_eq!(
+        ps[11]
+            .refused(json!({"type": "vote", "choice": "Very hopeful"}))
+            .await,
+        "poll_closed"
+    );
+    assert!(!fac
+        .seen
+        .iter()
+        .any(|v| v["event"]["type"] == "phase_started" && v["event"]["id"] == "open-floor"));
+    fac.ok(json!({"type": "next_phase"})).await;
+    fac.wait(|v| v["event"]["type"] == "phase_started" && v["event"]["id"] == "open-floor")
+        .await;
 
     // One turn on the open floor.
     ps[0].ok(json!({"type": "raise_hand"})).await;
@@ -501,6 +524,10 @@ async fn a_joint_town_hall_with_breakouts_qa_and_polls() {
             && v["event"]["closed"] == true
     })
     .await;
+    // Moving on from the results starts the closing reflection.
+    fac.ok(json!({"type": "next_phase"})).await;
+    fac.wait(|v| v["event"]["type"] == "phase_started" && v["event"]["id"] == "closing")
+        .await;
 
     // Everyone saw every hall release; one of them serves as the record of what happened.
     let hall_seen = fac.seen.clone();
@@ -1491,7 +1518,8 @@ async fn a_mute_holds_in_every_room_of_the_event() {
     let dis = ps[0].id();
     fac.ok(json!({"type": "start"})).await;
     moder.ok(json!({"type": "mute", "member": dis})).await;
-    for _ in 0..3 {
+    // Opening, the poll, its results, the open floor.
+    for _ in 0..4 {
         fac.ok(json!({"type": "next_phase"})).await;
     }
     let opened = fac.event_in(&hall_id, "breakout_opened").await;

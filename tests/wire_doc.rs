@@ -116,3 +116,371 @@ fn the_error_code_table_matches_the_code() {
         "table codes the server never sends: {unknown:?}"
     );
 }
+
+mod events {
+    use commonground::engine::event::{EventKind, ReleaseReason, TurnKind};
+    use commonground::engine::member::{MemberId, Role};
+    use commonground::engine::moderation::ReportStatus;
+    use commonground::time::Millis;
+
+    /// How many `EventKind` variants there are: the match in [`index`] has one arm each.
+    pub const VARIANTS: usize = 56;
+
+    /// Each variant's position. The match has no wildcard, so a new variant does not compile
+    /// until it gets an arm here, and then [`samples`] must have one of it too.
+    pub fn index(k: &EventKind) -> usize {
+        match k {
+            EventKind::MemberJoined { .. } => 0,
+            EventKind::MemberLeft { .. } => 1,
+            EventKind::MemberRemoved { .. } => 2,
+            EventKind::SessionStarted => 3,
+            EventKind::SessionPaused => 4,
+            EventKind::SessionResumed { .. } => 5,
+            EventKind::SessionEnded => 6,
+            EventKind::PhaseStarted { .. } => 7,
+            EventKind::PhaseEnded { .. } => 8,
+            EventKind::PhaseOvertime { .. } => 9,
+            EventKind::Interlude { .. } => 10,
+            EventKind::FloorGranted { .. } => 11,
+            EventKind::FloorReleased { .. } => 12,
+            EventKind::FloorRevoked { .. } => 13,
+            EventKind::TurnOvertime { .. } => 14,
+            EventKind::Interjected { .. } => 15,
+            EventKind::Warning { .. } => 16,
+            EventKind::DeadlineExtended { .. } => 17,
+            EventKind::HandRaised { .. } => 18,
+            EventKind::HandLowered { .. } => 19,
+            EventKind::QueueChanged { .. } => 20,
+            EventKind::Passed { .. } => 21,
+            EventKind::ReflectionPending { .. } => 22,
+            EventKind::ReflectionConfirmed { .. } => 23,
+            EventKind::ClarificationRequested { .. } => 24,
+            EventKind::Invited { .. } => 25,
+            EventKind::InvitationDeclined { .. } => 26,
+            EventKind::Muted { .. } => 27,
+            EventKind::Unmuted { .. } => 28,
+            EventKind::Said { .. } => 29,
+            EventKind::Noted { .. } => 30,
+            EventKind::Hidden { .. } => 31,
+            EventKind::Broadcast { .. } => 32,
+            EventKind::SideChanged { .. } => 33,
+            EventKind::QuestionAsked { .. } => 34,
+            EventKind::QuestionUpvoted { .. } => 35,
+            EventKind::QuestionApproved { .. } => 36,
+            EventKind::QuestionOnFloor { .. } => 37,
+            EventKind::Voted { .. } => 38,
+            EventKind::QuestionsMerged { .. } => 39,
+            EventKind::QuestionOrder { .. } => 40,
+            EventKind::BreakoutOpened { .. } => 41,
+            EventKind::BreakoutMoved { .. } => 42,
+            EventKind::BreakoutClosing { .. } => 43,
+            EventKind::BreakoutClosed => 44,
+            EventKind::HelpRequested { .. } => 45,
+            EventKind::HelpResolved { .. } => 46,
+            EventKind::Nudged { .. } => 47,
+            EventKind::MoveOnOffered => 48,
+            EventKind::MoveOnTally { .. } => 49,
+            EventKind::MoveOnCarried { .. } => 50,
+            EventKind::EquityUpdated { .. } => 51,
+            EventKind::ReportFiled { .. } => 52,
+            EventKind::ReportClosed { .. } => 53,
+            EventKind::MessageFlagged { .. } => 54,
+            EventKind::PollResults { .. } => 55,
+        }
+    }
+
+    /// One of each variant with every optional field set, so its serde form has every field.
+    pub fn samples() -> Vec<EventKind> {
+        let m = || MemberId::new("m-1");
+        let t = Millis(1_764_345_600_000);
+        let s = |x: &str| x.to_string();
+        vec![
+            EventKind::MemberJoined {
+                member: m(),
+                name: s("Ana"),
+                role: Role::Participant,
+                community: Some(s("Dayton, OH")),
+            },
+            EventKind::MemberLeft { member: m() },
+            EventKind::MemberRemoved {
+                member: m(),
+                by: m(),
+            },
+            EventKind::SessionStarted,
+            EventKind::SessionPaused,
+            EventKind::SessionResumed { shifted_ms: 1 },
+            EventKind::SessionEnded,
+            EventKind::PhaseStarted {
+                index: 0,
+                id: s("p"),
+                kind: s("queue"),
+                title: s("P"),
+                prompt: Some(s("?")),
+                deadline: Some(t),
+            },
+            EventKind::PhaseEnded {
+                index: 0,
+                id: s("p"),
+            },
+            EventKind::PhaseOvertime { index: 0 },
+            EventKind::Interlude {
+                until: t,
+                think: true,
+            },
+            EventKind::FloorGranted {
+                member: m(),
+                name: s("Ana"),
+                turn: TurnKind::Own,
+                deadline: Some(t),
+                responding_to: Some(m()),
+                by: Some(m()),
+            },
+            EventKind::FloorReleased {
+                member: m(),
+                turn: TurnKind::Own,
+                reason: ReleaseReason::Yielded,
+                held_ms: 1,
+            },
+            EventKind::FloorRevoked {
+                member: m(),
+                by: m(),
+            },
+            EventKind::TurnOvertime { member: m() },
+            EventKind::Interjected {
+                member: m(),
+                on: true,
+                held_ms: 0,
+            },
+            EventKind::Warning {
+                deadline: t,
+                phase: true,
+            },
+            EventKind::DeadlineExtended {
+                deadline: t,
+                phase: true,
+            },
+            EventKind::HandRaised {
+                member: m(),
+                name: s("Ana"),
+                stance: Some(s("for")),
+                position: 0,
+            },
+            EventKind::HandLowered { member: m() },
+            EventKind::QueueChanged {
+                order: vec![m()],
+                by: Some(m()),
+            },
+            EventKind::Passed {
+                member: m(),
+                for_now: true,
+            },
+            EventKind::ReflectionPending {
+                speaker: m(),
+                listener: m(),
+                until: t,
+                attempt: 1,
+            },
+            EventKind::ReflectionConfirmed {
+                speaker: m(),
+                listener: m(),
+                by_timeout: false,
+            },
+            EventKind::ClarificationRequested {
+                speaker: m(),
+                listener: m(),
+            },
+            EventKind::Invited {
+                member: m(),
+                by: m(),
+            },
+            EventKind::InvitationDeclined { member: m() },
+            EventKind::Muted {
+                member: m(),
+                by: m(),
+            },
+            EventKind::Unmuted {
+                member: m(),
+                by: m(),
+            },
+            EventKind::Said {
+                message: 1,
+                member: m(),
+                text: s("hi"),
+            },
+            EventKind::Noted {
+                message: 1,
+                member: Some(m()),
+                text: s("hi"),
+            },
+            EventKind::Hidden {
+                message: 1,
+                by: m(),
+            },
+            EventKind::Broadcast {
+                by: m(),
+                text: s("hi"),
+            },
+            EventKind::SideChanged {
+                side: s("Dayton, OH"),
+                until: t,
+            },
+            EventKind::QuestionAsked {
+                question: 1,
+                member: m(),
+                text: s("?"),
+            },
+            EventKind::QuestionUpvoted {
+                question: 1,
+                votes: 1,
+            },
+            EventKind::QuestionApproved {
+                question: 1,
+                by: m(),
+                member: m(),
+                text: s("?"),
+                votes: 0,
+            },
+            EventKind::QuestionOnFloor {
+                question: 1,
+                asker: m(),
+                text: s("?"),
+            },
+            EventKind::Voted {
+                member: m(),
+                choice: s("yes"),
+            },
+            EventKind::QuestionsMerged {
+                question: 2,
+                into: 1,
+                votes: 1,
+                by: Some(m()),
+            },
+            EventKind::QuestionOrder {
+                order: vec![1],
+                by: Some(m()),
+            },
+            EventKind::BreakoutOpened {
+                protocol: s("small-group-round"),
+                groups: vec![vec![m()]],
+                until: Some(t),
+            },
+            EventKind::BreakoutMoved {
+                member: m(),
+                group: 0,
+            },
+            EventKind::BreakoutClosing { until: t },
+            EventKind::BreakoutClosed,
+            EventKind::HelpRequested { member: m() },
+            EventKind::HelpResolved {
+                member: m(),
+                by: m(),
+            },
+            EventKind::Nudged { member: m() },
+            EventKind::MoveOnOffered,
+            EventKind::MoveOnTally {
+                votes: 1,
+                eligible: 2,
+                threshold_pct: 60,
+            },
+            EventKind::MoveOnCarried {
+                votes: 2,
+                eligible: 2,
+            },
+            EventKind::EquityUpdated {
+                gini: 0.0,
+                gini_within: 0.0,
+                gini_between: 0.0,
+                total_speaking_ms: 0,
+                total_voiced_ms: 0,
+                by_community: vec![(s("Dayton, OH"), 0)],
+                not_spoken: 0,
+            },
+            EventKind::ReportFiled {
+                report: 1,
+                by: m(),
+                message: Some(1),
+                member: Some(m()),
+                reason: s("rude"),
+            },
+            EventKind::ReportClosed {
+                report: 1,
+                by: m(),
+                status: ReportStatus::Dismissed,
+            },
+            EventKind::MessageFlagged {
+                message: 1,
+                member: Some(m()),
+                words: vec![s("idiot")],
+            },
+            EventKind::PollResults {
+                phase: s("poll"),
+                totals: vec![(s("yes"), 1)],
+                by_community: vec![(s("Dayton, OH"), vec![(s("yes"), 1)])],
+                closed: true,
+                until: Some(t),
+            },
+        ]
+    }
+}
+
+/// The wire doc's event table lists every `EventKind` variant, each with every field, an
+/// audience and when it is sent; and nothing that is not an event.
+#[test]
+fn the_event_table_lists_every_event_and_field() {
+    let samples = events::samples();
+    let covered: std::collections::BTreeSet<usize> = samples.iter().map(events::index).collect();
+    assert_eq!(
+        covered,
+        (0..events::VARIANTS).collect(),
+        "`events::samples` needs exactly one of each EventKind variant"
+    );
+    assert_eq!(samples.len(), events::VARIANTS);
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/wire-protocol.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let section = doc
+        .split("### Event types")
+        .nth(1)
+        .and_then(|rest| rest.split("\n#").next())
+        .expect("the doc has an `Event types` section");
+    let mut rows = std::collections::BTreeMap::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert_eq!(
+            cells.len(),
+            4,
+            "a row needs event, fields, audience, when: {row}"
+        );
+        let name = cells[0]
+            .trim_start_matches("| ")
+            .trim_matches('`')
+            .to_string();
+        assert!(
+            cells[2].trim().len() > 3 && cells[3].trim_end_matches('|').trim().len() > 3,
+            "`{name}` needs an audience and when it is sent"
+        );
+        assert!(
+            rows.insert(name.clone(), cells[1].to_string()).is_none(),
+            "`{name}` is listed twice"
+        );
+    }
+    let mut missing = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for kind in &samples {
+        let v = serde_json::to_value(kind).unwrap();
+        let ty = v["type"].as_str().unwrap().to_string();
+        names.insert(ty.clone());
+        let Some(fields) = rows.get(&ty) else {
+            missing.push(format!("event `{ty}`"));
+            continue;
+        };
+        for key in v.as_object().unwrap().keys().filter(|k| *k != "type") {
+            if !fields.contains(&format!("`{key}`")) && !fields.contains(&format!("`{key}?`")) {
+                missing.push(format!("`{ty}`.`{key}`"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "missing from the wire doc: {missing:?}");
+    let unknown: Vec<&String> = rows.keys().filter(|k| !names.contains(*k)).collect();
+    assert!(unknown.is_empty(), "not events: {unknown:?}");
+}

@@ -67,9 +67,15 @@ impl Engine {
         if !self.core.roster.is_present(member) {
             return;
         }
+        // Counted with the member still present, as their arrival was.
+        let audience = match self.core.roster.get(member) {
+            Some(m) => self.join_audience(&m.id, m.role),
+            None => Audience::Everyone,
+        };
         self.core.roster.leave(member);
-        self.core.emit(
+        self.core.emit_to(
             at,
+            audience,
             EventKind::MemberLeft {
                 member: member.clone(),
             },

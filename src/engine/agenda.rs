@@ -118,6 +118,17 @@ impl Engine {
 
     /// Ends the current phase and starts the next, or ends the session after the last.
     pub(super) fn advance_phase(&mut self, at: Millis) {
+        let held = match self.phase.as_mut() {
+            Some(p) => p.rules().hold_open(&mut self.core, at),
+            None => false,
+        };
+        if held {
+            self.core.release(at, ReleaseReason::PhaseEnded);
+            self.core.phase_timer = None;
+            self.core.phase_overtime = false;
+            self.core.invitation = None;
+            return;
+        }
         self.close_phase(at);
         let next = self.core.phase_idx.map_or(0, |i| i + 1);
         if next < self.core.protocol.phases.len() {

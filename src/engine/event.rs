@@ -260,9 +260,14 @@ pub enum EventKind {
         question: u64,
         votes: u32,
     },
+    /// Carries the question itself (asker, text, up-votes so far), so that in a moderated
+    /// phase, where only its asker and staff got `question_asked`, everyone can now show it.
     QuestionApproved {
         question: u64,
         by: MemberId,
+        member: MemberId,
+        text: String,
+        votes: u32,
     },
     /// The approved question now being answered.
     QuestionOnFloor {
@@ -373,5 +378,9 @@ pub enum EventKind {
         totals: Vec<(String, u32)>,
         by_community: Vec<(String, Vec<(String, u32)>)>,
         closed: bool,
+        /// With `reveal = at_close`: the results stay up until then (or until the facilitator
+        /// moves on), and the next phase starts after them.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        until: Option<Millis>,
     },
 }

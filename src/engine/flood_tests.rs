@@ -150,6 +150,7 @@ fn a_flood_of_questions_and_upvotes_counts_each_vote_once() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut e = engine(vec![phase("qa", PhaseKind::Qa(qa))]);
     let now = T0;

@@ -40,6 +40,8 @@ mod interject_tests;
 #[cfg(test)]
 mod moderation_tests;
 #[cfg(test)]
+mod poll_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;

@@ -297,6 +297,7 @@ fn the_word_list_flags_questions_and_shared_notes_but_not_private_ones() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = flagging(vec![
         phase("private", reflection(60, NoteVisibility::Private)),
@@ -420,6 +421,7 @@ fn question_order_and_merges_name_the_moderator() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(qa))]);
     h.room(&TWO_CITIES);

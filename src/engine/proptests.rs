@@ -146,6 +146,7 @@ fn protocol() -> Vec<PhaseSpec> {
                 duration_ms: Some(200_000),
                 answer_ms: 30_000,
                 max_question_chars: 100,
+                moderated: false,
             }),
         ),
         phase(
@@ -155,6 +156,7 @@ fn protocol() -> Vec<PhaseSpec> {
                 choices: vec!["yes".into(), "no".into()],
                 duration_ms: Some(30_000),
                 reveal: Reveal::Live,
+                show_results_ms: 30_000,
                 pairs_with: None,
             }),
         ),

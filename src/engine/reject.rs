@@ -56,6 +56,8 @@ pub enum RejectCode {
     /// The member already asked the most questions allowed in this phase, or the phase holds
     /// the most questions allowed: a bound on what every snapshot and the record carry.
     TooManyQuestions,
+    /// The poll has closed and its results are being shown: no more votes.
+    PollClosed,
 }
 
 impl RejectCode {
@@ -82,10 +84,11 @@ impl RejectCode {
             RejectCode::Duplicate => "duplicate",
             RejectCode::TooManyReports => "too_many_reports",
             RejectCode::TooManyQuestions => "too_many_questions",
+            RejectCode::PollClosed => "poll_closed",
         }
     }
 
-    pub const ALL: [RejectCode; 21] = [
+    pub const ALL: [RejectCode; 22] = [
         RejectCode::Forbidden,
         RejectCode::NotYourTurn,
         RejectCode::WrongPhase,
@@ -107,6 +110,7 @@ impl RejectCode {
         RejectCode::Duplicate,
         RejectCode::TooManyReports,
         RejectCode::TooManyQuestions,
+        RejectCode::PollClosed,
     ];
 }
 

@@ -916,6 +916,7 @@ fn qa_questions_upvotes_approval_and_answer_time() {
         duration_ms: None,
         answer_ms: 120_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
     h.room(&TWO_CITIES);
@@ -961,6 +962,66 @@ fn qa_questions_upvotes_approval_and_answer_time() {
     assert_eq!(h.holder(), None);
 }
 
+/// Moderated Q&A (issue #19): until a moderator approves a question, only its asker and staff
+/// see it, live and in snapshots; other residents cannot up-vote it. `question_approved`
+/// brings the question to everyone.
+#[test]
+fn moderated_questions_are_seen_by_asker_and_staff_until_approved() {
+    use crate::engine::event::Audience;
+    let spec = QaSpec {
+        duration_ms: None,
+        answer_ms: 120_000,
+        max_question_chars: 280,
+        moderated: true,
+    };
+    let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
+    h.room(&TWO_CITIES);
+    h.join("m", Role::Moderator, None);
+    h.start();
+    let text = "Who pays for the new bridge?";
+    h.ok("a1", Command::Ask { text: text.into() });
+    let asked: Vec<Audience> = h
+        .log
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::QuestionAsked { .. }))
+        .map(|e| e.audience.clone())
+        .collect();
+    assert_eq!(asked, vec![Audience::MemberAndStaff(id("a1"))]);
+    let ids = |h: &Harness, who: &str, role: Role| -> Vec<u64> {
+        let v = h.engine.view(h.now, &id(who), role);
+        assert_eq!(v.questions_total, v.questions.len());
+        v.questions.iter().map(|q| q.id).collect()
+    };
+    assert_eq!(ids(&h, "b1", Role::Participant), Vec::<u64>::new());
+    assert_eq!(ids(&h, "a1", Role::Participant), vec![1]);
+    assert_eq!(ids(&h, "m", Role::Moderator), vec![1]);
+    // To other residents it does not exist yet.
+    h.refused(
+        "b1",
+        Command::Upvote { question: 1 },
+        RejectCode::UnknownItem,
+    );
+    h.ok("m", Command::Approve { question: 1 });
+    let approved = h
+        .log
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::QuestionApproved { .. }))
+        .unwrap();
+    assert_eq!(approved.audience, Audience::Everyone);
+    assert_eq!(
+        approved.kind,
+        EventKind::QuestionApproved {
+            question: 1,
+            by: id("m"),
+            member: id("a1"),
+            text: text.into(),
+            votes: 0,
+        }
+    );
+    assert_eq!(ids(&h, "b1", Role::Participant), vec![1]);
+    h.ok("b1", Command::Upvote { question: 1 });
+}
+
 #[test]
 fn poll_counts_one_changeable_vote_per_member_by_community() {
     let spec = PollSpec {
@@ -968,6 +1029,7 @@ fn poll_counts_one_changeable_vote_per_member_by_community() {
         choices: vec!["yes".into(), "no".into(), "unsure".into()],
         duration_ms: Some(60_000),
         reveal: Reveal::AtClose,
+        show_results_ms: 30_000,
         pairs_with: None,
     };
     // A threshold of 1 voter shows every community (the default, 3, is tested below).
@@ -1427,6 +1489,7 @@ fn qa_merge_and_order() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
     h.room(&TWO_CITIES);
@@ -1673,6 +1736,18 @@ fn large_halls_announce_arrivals_to_staff_and_snapshot_only_what_matters() {
         .view(h.now, &id("f"), Role::Facilitator)
         .equity
         .is_some());
+    // A departure is announced like the arrival was (issue #19: the wire doc says so).
+    h.leave("p5");
+    let left = h
+        .log
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind, EventKind::MemberLeft { .. }))
+        .unwrap();
+    assert_eq!(
+        left.audience,
+        crate::engine::event::Audience::MemberAndStaff(id("p5"))
+    );
 }
 
 /// A pass is not speaking: time held before passing is credited to nobody, so the person who
@@ -1717,6 +1792,7 @@ fn qa_answers_by_upvotes_and_the_moderators_order_wins() {
         duration_ms: None,
         answer_ms: 60_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut h = Harness::new(vec![phase("qa", PhaseKind::Qa(spec))]);
     h.room(&TWO_CITIES);
@@ -1779,6 +1855,7 @@ fn poll_hides_the_breakdown_of_communities_with_few_voters() {
         choices: vec!["yes".into(), "no".into()],
         duration_ms: Some(60_000),
         reveal: Reveal::Live,
+        show_results_ms: 30_000,
         pairs_with: None,
     };
     let mut h = Harness::new(vec![phase("poll", PhaseKind::Poll(spec))]);
@@ -1836,5 +1913,161 @@ fn poll_hides_the_breakdown_of_communities_with_few_voters() {
     match view.poll.and_then(|p| p.results) {
         Some(EventKind::PollResults { by_community, .. }) => assert_eq!(by_community.len(), 1),
         other => panic!("{other:?}"),
+    }
+}
+
+/// Issue #19: one input never sends two `queue_changed` (each replaces the whole order, so the
+/// first would be stale at once). Driven through every ordering with pins, first-timers-first,
+/// served hands, moderator grants, mutes and leaves; each input's events are checked.
+#[test]
+fn one_input_sends_at_most_one_queue_changed() {
+    let orderings = [
+        QueueOrdering::Fifo,
+        QueueOrdering::AlternateCommunities,
+        QueueOrdering::Progressive,
+    ];
+    for ordering in orderings {
+        for first_timers_first in [false, true] {
+            for reflect in [false, true] {
+                let mut q = queue(ordering);
+                q.first_timers_first = first_timers_first;
+                q.reflect_back = reflect.then(reflect_back);
+                let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
+                h.room(&TWO_CITIES);
+                h.join("a3", Role::Participant, Some("Dayton"));
+                h.join("b3", Role::Participant, Some("Boulder"));
+                h.join("m", Role::Moderator, None);
+                h.start();
+                let mv = |who: &str, position: u32| Command::MoveInQueue {
+                    member: id(who),
+                    position,
+                };
+                let script: Vec<(&str, Command)> = vec![
+                    ("a1", Command::RaiseHand { stance: None }),
+                    ("a2", Command::RaiseHand { stance: None }),
+                    ("a3", Command::RaiseHand { stance: None }),
+                    ("b1", Command::RaiseHand { stance: None }),
+                    ("b2", Command::RaiseHand { stance: None }),
+                    ("m", mv("b2", 1)),
+                    ("a1", Command::YieldFloor { to: None }),
+                    ("m", mv("a3", 0)),
+                    ("m", Command::RevokeFloor),
+                    ("b3", Command::RaiseHand { stance: None }),
+                    ("m", Command::GrantFloor { member: id("b3") }),
+                    ("m", Command::Mute { member: id("b1") }),
+                    ("m", mv("b2", 2)),
+                    ("a1", Command::RaiseHand { stance: None }),
+                ];
+                let label = format!("{ordering:?} ftf={first_timers_first} reflect={reflect}");
+                let check = |h: &Harness, mark: usize, what: &str| {
+                    let n = h.log[mark..]
+                        .iter()
+                        .filter(|e| matches!(e.kind, EventKind::QueueChanged { .. }))
+                        .count();
+                    assert!(
+                        n <= 1,
+                        "{label}: {what} sent {n} queue_changed: {:#?}",
+                        &h.log[mark..]
+                    );
+                    // What clients rebuilt is the engine's order.
+                    let last = h.log[mark..].iter().rev().find_map(|e| match &e.kind {
+                        EventKind::QueueChanged { order, .. } => Some(order.clone()),
+                        _ => None,
+                    });
+                    if let Some(order) = last {
+                        assert_eq!(order, h.engine.queue(), "{label}: {what}");
+                    }
+                };
+                for (who, cmd) in script {
+                    let mark = h.log.len();
+                    let what = format!("{who} {cmd:?}");
+                    // Refusals are fine here (a reflect-back may hold the floor); they emit
+                    // nothing.
+                    let _ = h.cmd(who, cmd);
+                    check(&h, mark, &what);
+                    // Let reflect-backs and their confirmations run out, up to an own turn.
+                    for _ in 0..5 {
+                        if h.turn() == Some(TurnKind::Own) {
+                            break;
+                        }
+                        let mark = h.log.len();
+                        if !h.step() {
+                            break;
+                        }
+                        check(&h, mark, "a timer");
+                    }
+                }
+                let mark = h.log.len();
+                h.leave("a2");
+                check(&h, mark, "a2 leaves");
+                let n = h.count(|k| matches!(k, EventKind::QueueChanged { .. }));
+                assert!(n >= 3, "{label}: the script moved the queue only {n} times");
+            }
+        }
+    }
+}
+
+/// The example in `docs/protocol-files.md` ("Alternating communities"): Dayton spoke last,
+/// hands D1, D2, B1, D3 queue as B1 D1 D2 D3, and a later B2 goes between D1 and D2.
+#[test]
+fn alternating_communities_on_an_open_floor_as_documented() {
+    let mut h = Harness::new(vec![phase(
+        "q",
+        PhaseKind::Queue(queue(QueueOrdering::AlternateCommunities)),
+    )]);
+    h.room(&[
+        ("d0", "Dayton"),
+        ("d1", "Dayton"),
+        ("d2", "Dayton"),
+        ("b1", "Boulder"),
+        ("d3", "Dayton"),
+        ("b2", "Boulder"),
+    ]);
+    h.start();
+    raise(&mut h, "d0");
+    assert_eq!(h.holder().as_deref(), Some("d0"));
+    for who in ["d1", "d2", "b1", "d3"] {
+        raise(&mut h, who);
+    }
+    assert_eq!(h.queue(), ["b1", "d1", "d2", "d3"]);
+    raise(&mut h, "b2");
+    assert_eq!(h.queue(), ["b1", "d1", "b2", "d2", "d3"]);
+}
+
+/// The go-round example: three from Dayton and two from Boulder speak D B D B D; with four
+/// and one, D B D D D.
+#[test]
+fn alternating_communities_in_a_go_round_as_documented() {
+    for (people, want) in [
+        (
+            vec![
+                ("d1", "D"),
+                ("d2", "D"),
+                ("b1", "B"),
+                ("d3", "D"),
+                ("b2", "B"),
+            ],
+            vec!["d1", "b1", "d2", "b2", "d3"],
+        ),
+        (
+            vec![
+                ("d1", "D"),
+                ("d2", "D"),
+                ("d3", "D"),
+                ("b1", "B"),
+                ("d4", "D"),
+            ],
+            vec!["d1", "b1", "d2", "d3", "d4"],
+        ),
+    ] {
+        let mut spec = round(10);
+        spec.order = RoundOrder::AlternateCommunities;
+        let mut h = Harness::new(vec![phase("r", PhaseKind::Round(spec))]);
+        h.room(&people);
+        h.start();
+        for _ in 0..people.len() {
+            h.advance(10_000);
+        }
+        assert_eq!(h.own_turns(), want);
     }
 }

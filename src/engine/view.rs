@@ -267,7 +267,7 @@ impl Engine {
         };
         let (questions, questions_total, current_question) = match &self.phase {
             Some(PhaseState::Qa(qa)) => {
-                let (questions, total) = snapshot_questions(qa, &core.hidden, viewer);
+                let (questions, total) = snapshot_questions(qa, &core.hidden, viewer, staff);
                 (questions, total, qa.current.map(|(id, _)| id))
             }
             _ => (Vec::new(), 0, None),
@@ -277,7 +277,8 @@ impl Engine {
                 question: p.spec.question.clone(),
                 choices: p.spec.choices.clone(),
                 my_vote: p.votes.get(viewer).cloned(),
-                results: (staff || p.spec.reveal == Reveal::Live).then(|| p.results(core, false)),
+                results: (staff || p.spec.reveal == Reveal::Live || p.showing())
+                    .then(|| p.results(core, p.showing())),
             }),
             _ => None,
         };
@@ -409,13 +410,16 @@ fn snapshot_questions(
     qa: &crate::engine::phase::Qa,
     hidden: &[u64],
     viewer: &MemberId,
+    staff: bool,
 ) -> (Vec<QuestionView>, usize) {
     use crate::engine::phase::Question;
+    // In a moderated phase a question is its asker's and staff's until it is approved.
+    let seen = |q: &Question| staff || !qa.spec.moderated || q.approved || &q.asker == viewer;
     let visible: Vec<(usize, &Question)> = qa
         .questions
         .iter()
         .enumerate()
-        .filter(|(_, q)| !hidden.contains(&q.id))
+        .filter(|(_, q)| !hidden.contains(&q.id) && seen(q))
         .collect();
     let total = visible.len();
     let current = qa.current.as_ref().map(|(id, _)| *id);
@@ -702,6 +706,7 @@ mod tests {
             duration_ms: None,
             answer_ms: 60_000,
             max_question_chars: 280,
+            moderated: false,
         }
     }
 

@@ -161,6 +161,7 @@ fn qa_answerer_is_heard_and_the_asker_is_not() {
         duration_ms: None,
         answer_ms: 120_000,
         max_question_chars: 280,
+        moderated: false,
     };
     let mut f = Followed::new(
         vec![phase("qa", PhaseKind::Qa(spec))],

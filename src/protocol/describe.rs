@@ -202,9 +202,14 @@ fn describe_phase(out: &mut String, idx: usize, p: &PhaseSpec, n: u64) {
         }
         PhaseKind::Qa(q) => vec![
             format!(
-                "Audience questions (up to {} characters) with up-votes; moderators approve them and each approved question gets {} for the answer.",
+                "Audience questions (up to {} characters) with up-votes; moderators approve them and each approved question gets {} for the answer.{}",
                 q.max_question_chars,
-                d(q.answer_ms)
+                d(q.answer_ms),
+                if q.moderated {
+                    " Moderated: a question is seen only by its asker and staff until it is approved."
+                } else {
+                    ""
+                }
             ),
             match q.duration_ms {
                 Some(t) => format!("Lasts {}.", d(t)),
@@ -223,6 +228,12 @@ fn describe_phase(out: &mut String, idx: usize, p: &PhaseSpec, n: u64) {
                     }
                 ),
             ];
+            if q.reveal == Reveal::AtClose && q.show_results_ms > 0 {
+                v.push(format!(
+                    "Results stay up for {} (or until the facilitator moves on) before the next phase.",
+                    d(q.show_results_ms)
+                ));
+            }
             if let Some(pair) = &q.pairs_with {
                 v.push(format!("Repeats `{pair}` so the two can be compared."));
             }

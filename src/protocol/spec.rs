@@ -258,6 +258,10 @@ pub struct QaSpec {
     pub duration_ms: Option<u64>,
     pub answer_ms: u64,
     pub max_question_chars: u32,
+    /// Moderated questions: a question is seen by its asker and staff only until a moderator
+    /// approves it; then everyone sees it (`question_approved` carries it).
+    #[serde(default)]
+    pub moderated: bool,
 }
 
 /// A short question with fixed choices.
@@ -268,8 +272,31 @@ pub struct PollSpec {
     pub choices: Vec<String>,
     pub duration_ms: Option<u64>,
     pub reveal: Reveal,
+    /// With `reveal = at_close`: how long the results stay up before the next phase starts,
+    /// unless the facilitator moves on sooner. Default [`DEFAULT_SHOW_RESULTS_MS`].
+    #[serde(default = "default_show_results_ms")]
+    pub show_results_ms: u64,
     /// Id of an earlier poll phase this one repeats (before/after), whose choices are the same.
     pub pairs_with: Option<String>,
+}
+
+/// How long a poll's results stay up at close when the protocol does not say: long enough
+/// to read them aloud and for a screen reader to get through them.
+pub const DEFAULT_SHOW_RESULTS_MS: u64 = 30_000;
+
+fn default_show_results_ms() -> u64 {
+    DEFAULT_SHOW_RESULTS_MS
+}
+
+impl PollSpec {
+    /// How long the closed results hold the agenda: `show_results` for an `at_close` poll,
+    /// nothing for a live one.
+    pub fn held_ms(&self) -> u64 {
+        match self.reveal {
+            Reveal::AtClose => self.show_results_ms,
+            Reveal::Live => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,7 +332,7 @@ impl PhaseSpec {
             PhaseKind::Reflection(r) => r.duration_ms,
             PhaseKind::Breakout(b) => b.duration_ms,
             PhaseKind::Qa(q) => q.duration_ms.unwrap_or(0),
-            PhaseKind::Poll(p) => p.duration_ms.unwrap_or(0),
+            PhaseKind::Poll(p) => p.duration_ms.unwrap_or(0).saturating_add(p.held_ms()),
         }
     }
 }

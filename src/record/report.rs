@@ -256,6 +256,7 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
                 totals,
                 by_community,
                 closed: true,
+                ..
             } => {
                 let question = protocol
                     .phases

@@ -140,3 +140,40 @@ fn reports_render_every_figure() {
     assert!(html.contains("<svg"));
     assert!(html.starts_with("<!doctype html>"));
 }
+
+/// A rehearsed `at_close` poll lasts its time plus the time its results are shown (issue
+/// #19), timed or closed by the simulated facilitator, and nobody's vote is refused.
+#[test]
+fn rehearsed_polls_show_their_results_before_moving_on() {
+    let models = Models::default();
+    let poll = |duration_ms: Option<u64>, reveal: Reveal| {
+        protocol(
+            "poll",
+            PhaseKind::Poll(PollSpec {
+                question: "Hopeful?".into(),
+                choices: vec!["yes".into(), "no".into()],
+                duration_ms,
+                reveal,
+                show_results_ms: DEFAULT_SHOW_RESULTS_MS,
+                pairs_with: None,
+            }),
+        )
+    };
+    for (p, want) in [
+        (
+            poll(Some(60_000), Reveal::AtClose),
+            60_000 + DEFAULT_SHOW_RESULTS_MS,
+        ),
+        // Untimed: the simulated facilitator closes it after 30 s.
+        (
+            poll(None, Reveal::AtClose),
+            30_000 + DEFAULT_SHOW_RESULTS_MS,
+        ),
+        (poll(Some(60_000), Reveal::Live), 60_000),
+    ] {
+        let r = simulate(p, &crowd(), &models, 3);
+        assert!(r.ended);
+        assert_eq!(r.refusals, 0);
+        assert_eq!(r.phases[0].ms, want, "{:?}", r.phases[0]);
+    }
+}

@@ -112,6 +112,13 @@ pub(crate) trait Rules {
         )
     }
 
+    /// The agenda is about to move on (time is up, or the facilitator moved on). A phase with
+    /// something to show before the next starts (a poll's results at close) shows it and
+    /// returns true: the phase then stays, without its phase timer, until its own timer says
+    /// `Flow::Done` or the facilitator moves on again. Not asked when the session ends.
+    fn hold_open(&mut self, _core: &mut Core, _at: Millis) -> bool {
+        false
+    }
     /// The phase is ending (time, facilitator, session end): publish what closes with it.
     fn close(&mut self, _core: &mut Core, _at: Millis) {}
 

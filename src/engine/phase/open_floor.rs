@@ -239,21 +239,37 @@ impl OpenFloor {
     /// Takes the next hand to serve, if any.
     pub fn pop_next(&mut self, core: &mut Core, at: Millis) -> Option<Hand> {
         let idx = self.hands.iter().position(|h| core.can_speak(&h.member))?;
-        let hand = self.hands.remove(idx);
-        core.ledger
-            .count_wait(&hand.member, at.since(hand.raised_at));
-        self.emit_order(core, at);
-        Some(hand)
+        Some(self.serve_hand(core, at, idx))
     }
 
     /// Takes a specific member's hand (a moderator grant to someone who raised a hand).
     pub fn take(&mut self, core: &mut Core, at: Millis, member: &MemberId) -> Option<Hand> {
         let idx = self.hands.iter().position(|h| &h.member == member)?;
+        Some(self.serve_hand(core, at, idx))
+    }
+
+    /// Takes the hand at `idx` out to be served and announces the order the others are in
+    /// once it has been: sorted as if its own turn were already noted (`note_turn`), so the
+    /// re-sort when that turn starts changes nothing and one input never sends two
+    /// `queue_changed` (say, a hand pinned at position 1 moves up to 0 as the hand ahead of
+    /// it is served, then back to 1 when that turn is noted).
+    fn serve_hand(&mut self, core: &mut Core, at: Millis, idx: usize) -> Hand {
         let hand = self.hands.remove(idx);
         core.ledger
             .count_wait(&hand.member, at.since(hand.raised_at));
+        let noted = (self.last_community.clone(), self.last_stance.clone());
+        self.last_community = core
+            .roster
+            .get(&hand.member)
+            .and_then(|m| m.community.clone());
+        if hand.stance.is_some() {
+            self.last_stance = hand.stance.clone();
+        }
+        self.sort(core);
+        // Alternation follows turns taken, which `note_turn` records when the turn starts.
+        (self.last_community, self.last_stance) = noted;
         self.emit_order(core, at);
-        Some(hand)
+        hand
     }
 
     /// Records that `member` spoke (own view), for alternation and first-timers-first.

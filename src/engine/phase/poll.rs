@@ -2,6 +2,11 @@
 //! until the poll closes), results by community, shown live or at close. A community with
 //! fewer than `EngineConfig::poll_min_voters` voters (default 3) gets no breakdown, in every
 //! `poll_results` and so in snapshots, the report and the API.
+//!
+//! With `reveal = at_close`, the agenda does not move straight on when the poll closes (its
+//! time is up or the facilitator moves on): the poll stops taking votes, everyone gets the
+//! closed results with `until`, and the next phase starts at `until` (`show_results` in the
+//! protocol) or when the facilitator moves on again, whichever comes first.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +27,9 @@ pub struct Poll {
     pub phase_id: String,
     pub spec: PollSpec,
     pub votes: BTreeMap<MemberId, String>,
+    /// Set while the closed results are shown: when the next phase starts.
+    #[serde(default)]
+    pub shown_until: Option<Millis>,
 }
 
 impl Poll {
@@ -30,6 +38,7 @@ impl Poll {
             phase_id,
             spec: spec.clone(),
             votes: BTreeMap::new(),
+            shown_until: None,
         }
     }
 
@@ -81,7 +90,13 @@ impl Poll {
             totals: count(&|_| true),
             by_community,
             closed,
+            until: if closed { self.shown_until } else { None },
         }
+    }
+
+    /// Whether the results are showing after the poll closed.
+    pub fn showing(&self) -> bool {
+        self.shown_until.is_some()
     }
 
     fn vote(
@@ -91,6 +106,12 @@ impl Poll {
         from: &MemberId,
         choice: &str,
     ) -> Result<Flow, Rejection> {
+        if self.showing() {
+            return reject(
+                RejectCode::PollClosed,
+                "the poll has closed; its results are being shown",
+            );
+        }
         if !self.spec.choices.iter().any(|c| c == choice) {
             return reject(
                 RejectCode::Invalid,
@@ -130,7 +151,38 @@ impl Rules for Poll {
         }
     }
 
+    fn hold_open(&mut self, core: &mut Core, at: Millis) -> bool {
+        if self.spec.held_ms() == 0 || self.showing() {
+            return false;
+        }
+        self.shown_until = Some(at + self.spec.held_ms());
+        let results = self.results(core, true);
+        core.emit(at, results);
+        true
+    }
+
+    fn next_deadline(&self) -> Option<Millis> {
+        self.shown_until
+    }
+
+    fn fire(&mut self, _core: &mut Core, at: Millis) -> Flow {
+        match self.shown_until {
+            Some(until) if until <= at => Flow::Done,
+            _ => Flow::Continue,
+        }
+    }
+
+    fn shift(&mut self, ms: u64) {
+        if let Some(u) = self.shown_until.as_mut() {
+            *u = *u + ms;
+        }
+    }
+
+    /// Results already shown at close are not sent again.
     fn close(&mut self, core: &mut Core, at: Millis) {
+        if self.showing() {
+            return;
+        }
         let results = self.results(core, true);
         core.emit(at, results);
     }

@@ -6,12 +6,16 @@
 //! a question a moderator placed (`order_question`) keeps its place whatever the votes, so the
 //! moderator's explicit order wins. Every change of that order is announced
 //! (`question_order`) and the snapshot carries it (`answer_order`).
+//!
+//! Moderated phases (`moderated = true`): a question is seen by its asker and staff only
+//! (`question_asked` and snapshots) until it is approved; `question_approved`, which carries
+//! the question, tells everyone else. Until then nobody can up-vote it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::command::Command;
 use crate::engine::core::{Core, Released};
-use crate::engine::event::{EventKind, TurnKind};
+use crate::engine::event::{Audience, EventKind, TurnKind};
 use crate::engine::member::MemberId;
 use crate::engine::phase::{Flow, Rules};
 use crate::engine::reject::{reject, RejectCode, Rejection};
@@ -156,8 +160,15 @@ impl Qa {
             approved: false,
             answered: false,
         });
-        core.emit(
+        // A moderated question is seen by its asker and staff until it is approved.
+        let audience = if self.spec.moderated {
+            Audience::MemberAndStaff(from.clone())
+        } else {
+            Audience::Everyone
+        };
+        core.emit_to(
             at,
+            audience,
             EventKind::QuestionAsked {
                 question: id,
                 member: from.clone(),
@@ -188,7 +199,15 @@ impl Qa {
         from: &MemberId,
         id: u64,
     ) -> Result<Flow, Rejection> {
+        let moderated = self.spec.moderated;
         let q = self.find(core, id)?;
+        if moderated && !q.approved {
+            // Nobody but its asker and staff has seen it: to everyone else it does not exist.
+            return reject(
+                RejectCode::UnknownItem,
+                format!("there is no approved question {id} yet"),
+            );
+        }
         if &q.asker == from {
             return reject(
                 RejectCode::NotAllowed,
@@ -224,6 +243,7 @@ impl Qa {
             return reject(RejectCode::Duplicate, "this question is already approved");
         }
         q.approved = true;
+        let (member, text, votes) = (q.asker.clone(), q.text.clone(), q.voters.len() as u32);
         // Clients append an approved question; `question_order` follows when votes put it
         // elsewhere.
         let mut before = self.approved.clone();
@@ -234,6 +254,9 @@ impl Qa {
             EventKind::QuestionApproved {
                 question: id,
                 by: from.clone(),
+                member,
+                text,
+                votes,
             },
         );
         self.resort(core, at, &before);

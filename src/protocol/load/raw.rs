@@ -74,6 +74,7 @@ pub(super) struct RawPhase {
     pub(super) question_turn: Option<Spanned<RawDur>>,
     pub(super) answer_turn: Option<Spanned<RawDur>>,
     pub(super) max_question_chars: Option<Spanned<i64>>,
+    pub(super) moderated: Option<Spanned<bool>>,
     // reflection
     pub(super) notes: Option<Spanned<String>>,
     // breakout
@@ -85,6 +86,7 @@ pub(super) struct RawPhase {
     pub(super) question: Option<Spanned<String>>,
     pub(super) choices: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) reveal: Option<Spanned<String>>,
+    pub(super) show_results: Option<Spanned<RawDur>>,
     pub(super) pairs_with: Option<Spanned<String>>,
 }
 
@@ -117,6 +119,7 @@ impl RawPhase {
             ("question_turn", s(&self.question_turn)),
             ("answer_turn", s(&self.answer_turn)),
             ("max_question_chars", s(&self.max_question_chars)),
+            ("moderated", s(&self.moderated)),
             ("notes", s(&self.notes)),
             ("group_size", s(&self.group_size)),
             ("min_group_size", s(&self.min_group_size)),
@@ -125,6 +128,7 @@ impl RawPhase {
             ("question", s(&self.question)),
             ("choices", s(&self.choices)),
             ("reveal", s(&self.reveal)),
+            ("show_results", s(&self.show_results)),
             ("pairs_with", s(&self.pairs_with)),
         ]
         .into_iter()
@@ -170,8 +174,15 @@ pub(super) fn allowed_keys(kind: &str) -> &'static [&'static str] {
             "protocol",
             "closing_countdown",
         ],
-        "qa" => &["duration", "answer_turn", "max_question_chars"],
-        "poll" => &["question", "choices", "duration", "reveal", "pairs_with"],
+        "qa" => &["duration", "answer_turn", "max_question_chars", "moderated"],
+        "poll" => &[
+            "question",
+            "choices",
+            "duration",
+            "reveal",
+            "show_results",
+            "pairs_with",
+        ],
         _ => &[],
     }
 }

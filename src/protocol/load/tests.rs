@@ -224,6 +224,44 @@ fn alternate_stance_without_stances() {
 }
 
 #[test]
+fn qa_moderated_flag() {
+    let qa = |extra: &str| {
+        let text =
+            format!("{HEAD}[[phase]]\nid = \"q\"\nkind = \"qa\"\nanswer_turn = \"2m\"\n{extra}");
+        match parse(Path::new("p.toml"), &text).map(|p| p.phases[0].kind.clone()) {
+            Ok(PhaseKind::Qa(s)) => s.moderated,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(!qa(""));
+    assert!(qa("moderated = true\n"));
+}
+
+/// `show_results`: 30 s by default on an `at_close` poll, `0s` allowed (no hold), nothing on a
+/// live poll, where setting it is an error.
+#[test]
+fn poll_show_results() {
+    let poll = |extra: &str| {
+        format!("{HEAD}[[phase]]\nid = \"p\"\nkind = \"poll\"\nquestion = \"Q?\"\nchoices = [\"yes\", \"no\"]\n{extra}")
+    };
+    let held = |extra: &str| match parse(Path::new("p.toml"), &poll(extra)) {
+        Ok(p) => match &p.phases[0].kind {
+            PhaseKind::Poll(s) => (s.show_results_ms, s.held_ms()),
+            k => panic!("not a poll: {k:?}"),
+        },
+        Err(d) => panic!("{d:?}"),
+    };
+    assert_eq!(held(""), (30_000, 30_000));
+    assert_eq!(held("show_results = \"1m\"\n"), (60_000, 60_000));
+    assert_eq!(held("show_results = \"0s\"\n"), (0, 0));
+    assert_eq!(held("reveal = \"live\"\n").1, 0);
+    assert_eq!(
+        errs(&poll("reveal = \"live\"\nshow_results = \"10s\"\n")),
+        ["8:16: `show_results` applies to `reveal = \"at_close\"` only: a live poll shows its results all along and moves on when it closes"]
+    );
+}
+
+#[test]
 fn bad_poll_pairing() {
     let poll = |id: &str, choices: &str, extra: &str| {
         format!("[[phase]]\nid = \"{id}\"\nkind = \"poll\"\nquestion = \"Q?\"\nchoices = {choices}\n{extra}")

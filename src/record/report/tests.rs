@@ -14,6 +14,7 @@ fn poll(id: &str, pairs_with: Option<&str>) -> PhaseSpec {
             choices: vec!["yes".into(), "no".into()],
             duration_ms: Some(60_000),
             reveal: Reveal::AtClose,
+            show_results_ms: DEFAULT_SHOW_RESULTS_MS,
             pairs_with: pairs_with.map(str::to_string),
         }),
     )
@@ -46,6 +47,8 @@ fn report_and_transcript_match_what_happened() {
         h.ok(who, Command::Vote { choice: v.into() });
     }
     h.advance(60_000);
+    // The poll closed and its results are up; the facilitator moves on to the round.
+    h.ok("f", Command::NextPhase);
     h.ok(
         "a1",
         Command::Speak {
@@ -91,6 +94,16 @@ fn report_and_transcript_match_what_happened() {
         h.ok(who, Command::Vote { choice: v.into() });
     }
     h.advance(60_000);
+    // The last poll's results stay up for their time, then the session ends.
+    assert!(!matches!(
+        h.engine.session(),
+        crate::engine::core::Session::Ended
+    ));
+    h.advance(DEFAULT_SHOW_RESULTS_MS);
+    assert!(matches!(
+        h.engine.session(),
+        crate::engine::core::Session::Ended
+    ));
     let log = logged(&h);
 
     let t = transcript::build(&log, h.engine.roster());

@@ -16,7 +16,7 @@ use crate::protocol::load::DEFAULT_MAX_QUESTION_CHARS;
 use crate::protocol::{
     BreakoutSpec, CuriositySpec, FishbowlSides, FishbowlSpec, MoveOnSpec, NoteVisibility,
     OnTimeout, PhaseKind, PollSpec, PresentationSpec, Presenter, QaSpec, QueueOrdering, QueueSpec,
-    ReflectBackSpec, ReflectionSpec, Reveal, RoundOrder, RoundSpec,
+    ReflectBackSpec, ReflectionSpec, Reveal, RoundOrder, RoundSpec, DEFAULT_SHOW_RESULTS_MS,
 };
 use crate::time::format_duration;
 
@@ -522,6 +522,7 @@ impl KindCx<'_, '_, '_> {
             duration_ms: duration?,
             answer_ms: answer?,
             max_question_chars: max_chars?,
+            moderated: Self::flag(&p.moderated, false),
         }))
     }
 
@@ -551,6 +552,15 @@ impl KindCx<'_, '_, '_> {
             ),
             None => Some(Reveal::AtClose),
         };
+        // Zero is allowed: the results go to everyone as the poll closes and the agenda moves
+        // on at once. Only `at_close` polls hold the agenda; a live poll has shown them all along.
+        let show_results = self.opt_dur(&p.show_results, "show_results", true);
+        if let (Some(Reveal::Live), Some(v)) = (reveal, &p.show_results) {
+            self.cx.err(
+                v.span(),
+                "`show_results` applies to `reveal = \"at_close\"` only: a live poll shows its results all along and moves on when it closes".to_string(),
+            );
+        }
         let pairs_with = match &p.pairs_with {
             None => Some(None),
             Some(v) => {
@@ -582,6 +592,7 @@ impl KindCx<'_, '_, '_> {
             choices: choices?,
             duration_ms: duration?,
             reveal: reveal?,
+            show_results_ms: show_results?.unwrap_or(DEFAULT_SHOW_RESULTS_MS),
             pairs_with: pairs_with?,
         }))
     }
