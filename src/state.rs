@@ -56,7 +56,7 @@ pub struct Shared {
     pub cluster: Option<Arc<ClusterNode>>,
     /// The audio SFU's signaling handle; `None` with `--media off`.
     pub media: Option<crate::media::MediaHandle>,
-    /// Every room's audio gate (and voiced time, for the report).
+    /// Every room's audio gate, and the voiced time not yet journaled by its room.
     pub gates: Arc<crate::media::Gates>,
 }
 

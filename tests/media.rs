@@ -962,16 +962,16 @@ async fn voiced_time_counts_forwarded_voice_not_silence_on_the_floor() {
     })
     .await;
     assert_eq!(
-        s.gates.voiced_ms(&s.room, &id("a")),
+        s.gates.pending_voiced_ms(&s.room, &id("a")),
         200,
         "10 frames of 20 ms"
     );
     assert_eq!(
-        s.gates.voiced_ms(&s.room, &id("b")),
+        s.gates.pending_voiced_ms(&s.room, &id("b")),
         0,
         "silence is not voiced"
     );
-    assert_eq!(s.gates.voiced_ms(&s.room, &id("o")), 0);
+    assert_eq!(s.gates.pending_voiced_ms(&s.room, &id("o")), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1004,6 +1004,9 @@ async fn the_report_shows_voiced_time_beside_floor_time() {
     })
     .await;
     wa.ok(serde_json::json!({"type": "yield_floor"})).await;
+    // The live equity view has the voice as soon as the turn ends.
+    let eq = wf.event("equity_updated").await;
+    assert_eq!(eq["event"]["total_voiced_ms"], 120, "{eq}");
     wb.ok(serde_json::json!({"type": "raise_hand"})).await;
     wb.event("floor_granted").await;
     b.send_silence(6);
@@ -1045,4 +1048,67 @@ async fn the_report_shows_voiced_time_beside_floor_time() {
         html.body.contains("s voiced)"),
         "voiced time in the HTML report"
     );
+}
+
+/// A server keeping its journal in `dir` (the SQLite default), media on.
+fn durable_config(dir: &std::path::Path) -> commonground::config::Config {
+    let mut config = common::test_config();
+    config.ephemeral = false;
+    config.data_dir = dir.to_path_buf();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voiced_time_is_journaled_and_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!(
+        "cg-voiced-{}-{}",
+        std::process::id(),
+        T0 + u64::from(std::process::id() % 1000)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = common::start_server(durable_config(&dir)).await;
+    let event = server.create_event("test-open").await;
+    let tf = server.invite(&event, "facilitator", "Fay", None).await;
+    let ta = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let mut wf = server.join(&tf).await;
+    let mut wa = server.join(&ta).await;
+    let mut f = ws_audio(&mut wf, "f", 4, false).await;
+    let mut a = ws_audio(&mut wa, "a", 1, true).await;
+    drive_until(&mut [&mut f, &mut a], "connected", |cs| {
+        cs.iter().all(|c| c.connected)
+    })
+    .await;
+    wf.ok(serde_json::json!({"type": "start"})).await;
+    wa.ok(serde_json::json!({"type": "raise_hand"})).await;
+    wa.event("floor_granted").await;
+    a.send(7);
+    drive_until(&mut [&mut f, &mut a], "Ana heard", |cs| {
+        cs[0].count_from(1) == 7
+    })
+    .await;
+    // Acknowledged after the voice before it was journaled.
+    wa.ok(serde_json::json!({"type": "yield_floor"})).await;
+    let ana = wa.member.clone();
+    drop((wf, wa, f, a));
+    server.stop().await.unwrap();
+
+    let server = common::start_server(durable_config(&dir)).await;
+    let res = server
+        .org("GET", &format!("/api/events/{event}/report"), None)
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let report = res.json();
+    let person = report["equity"]["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["member"] == ana.as_str())
+        .unwrap_or_else(|| panic!("Ana in {report}"))
+        .clone();
+    assert_eq!(person["voiced_ms"], 140, "{person}");
+    assert_eq!(report["equity"]["total_voiced_ms"], 140);
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,23 +68,6 @@ pub fn event_report(rec: &EventRecord) -> report::Report {
     r
 }
 
-/// Voiced floor time comes from the media layer, not the event log: the engine never hears
-/// audio. Hall figures use the hall's room, each group its own.
-fn fill_voiced(r: &mut report::Report, gates: &crate::media::Gates, event: &str) {
-    let hall = crate::wire::RoomId::hall(event);
-    for p in &mut r.equity.people {
-        p.voiced_ms = gates.voiced_ms(&hall, &p.member);
-    }
-    for g in &mut r.groups {
-        let Some(room) = crate::wire::RoomId::parse(event, &g.room) else {
-            continue;
-        };
-        for p in &mut g.equity.people {
-            p.voiced_ms = gates.voiced_ms(&room, &p.member);
-        }
-    }
-}
-
 /// `GET /api/events/{id}/report`: JSON, or HTML with `?format=html` or `Accept: text/html`.
 pub async fn get_report(
     State(app): State<AppState>,
@@ -106,8 +89,7 @@ pub async fn get_report(
         }
     };
     let rec = app.hub.record(&id).await.map_err(hub_error)?;
-    let mut r = event_report(&rec);
-    fill_voiced(&mut r, &app.gates, &id);
+    let r = event_report(&rec);
     if html {
         return Ok(typed("text/html; charset=utf-8", report::to_html(&r)));
     }

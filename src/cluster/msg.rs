@@ -155,6 +155,9 @@ pub enum WireInput {
         muted: bool,
         by: MemberId,
     },
+    Voiced {
+        voiced: Vec<(MemberId, u64)>,
+    },
 }
 
 impl From<&Input> for WireInput {
@@ -178,6 +181,7 @@ impl From<&Input> for WireInput {
             Input::HallModeration { member, muted, by } => {
                 WireInput::HallModeration { member, muted, by }
             }
+            Input::Voiced { voiced } => WireInput::Voiced { voiced },
         }
     }
 }
@@ -203,6 +207,7 @@ impl From<WireInput> for Input {
             WireInput::HallModeration { member, muted, by } => {
                 Input::HallModeration { member, muted, by }
             }
+            WireInput::Voiced { voiced } => Input::Voiced { voiced },
         }
     }
 }

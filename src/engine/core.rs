@@ -371,6 +371,7 @@ impl Core {
                 gini_within: e.gini_within,
                 gini_between: e.gini_between,
                 total_speaking_ms: e.total_speaking_ms,
+                total_voiced_ms: e.total_voiced_ms,
                 by_community: e
                     .communities
                     .iter()

@@ -29,7 +29,7 @@ pub struct PersonFigures {
     pub queue_wait_ms: u64,
     /// Voiced time on the floor as the audio SFU measured it (RFC 6464 voice activity), so
     /// talking can be told from holding the floor in silence. The engine never hears audio:
-    /// it is always 0 here and filled in by the report endpoint from the media layer.
+    /// the room reports it as `Input::Voiced`, which the ledger accounts.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub voiced_ms: u64,
 }
@@ -55,6 +55,9 @@ pub struct Equity {
     pub communities: Vec<CommunityFigures>,
     pub total_speaking_ms: u64,
     pub total_reflect_ms: u64,
+    /// Voiced floor time of the participants listed (see `PersonFigures::voiced_ms`).
+    #[serde(default)]
+    pub total_voiced_ms: u64,
     pub gini: f64,
     pub gini_within: f64,
     pub gini_between: f64,
@@ -81,12 +84,13 @@ pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
                 turns: s.turns,
                 passes: s.passes,
                 queue_wait_ms: s.queue_wait_ms,
-                voiced_ms: 0,
+                voiced_ms: s.voiced_ms,
             }
         })
         .collect();
     let total_speaking_ms: u64 = people.iter().map(|p| p.speaking_ms).sum();
     let total_reflect_ms: u64 = people.iter().map(|p| p.reflect_ms).sum();
+    let total_voiced_ms: u64 = people.iter().map(|p| p.voiced_ms).sum();
 
     let mut by_comm: BTreeMap<String, CommunityFigures> = BTreeMap::new();
     for p in &people {
@@ -136,6 +140,7 @@ pub fn compute(roster: &Roster, ledger: &Ledger) -> Equity {
         communities,
         total_speaking_ms,
         total_reflect_ms,
+        total_voiced_ms,
         gini,
         gini_within,
         gini_between,

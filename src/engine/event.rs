@@ -335,6 +335,9 @@ pub enum EventKind {
         gini_within: f64,
         gini_between: f64,
         total_speaking_ms: u64,
+        /// Voiced floor time of the participants (audio; see `docs/media.md`).
+        #[serde(default)]
+        total_voiced_ms: u64,
         /// Own-view speaking time per community.
         by_community: Vec<(String, u64)>,
         not_spoken: u32,

@@ -27,6 +27,11 @@ pub struct MemberStats {
     /// Total time spent with a raised hand before getting the floor.
     pub queue_wait_ms: u64,
     pub queue_waits: u32,
+    /// Voiced floor time the audio SFU measured (RFC 6464 voice activity on forwarded floor
+    /// frames), reported to the engine as `Input::Voiced` so it is journaled and replayed like
+    /// any input. It never changes a turn: floor time stays the rule.
+    #[serde(default)]
+    pub voiced_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +54,11 @@ impl Ledger {
 
     pub fn iter(&self) -> impl Iterator<Item = (&MemberId, &MemberStats)> {
         self.members.iter()
+    }
+
+    /// Total voiced floor time of everyone.
+    pub fn total_voiced_ms(&self) -> u64 {
+        self.members.values().map(|s| s.voiced_ms).sum()
     }
 
     /// Total of all floor time credited, own and reflect-back.
@@ -83,6 +93,12 @@ impl Ledger {
 
     pub(crate) fn count_pass(&mut self, id: &MemberId) {
         self.entry(id).passes += 1;
+    }
+
+    /// Adds voiced time the media layer measured; saturating, since the input is the shell's.
+    pub(crate) fn credit_voiced(&mut self, id: &MemberId, ms: u64) {
+        let s = self.entry(id);
+        s.voiced_ms = s.voiced_ms.saturating_add(ms);
     }
 
     pub(crate) fn count_wait(&mut self, id: &MemberId, ms: u64) {

@@ -43,6 +43,8 @@ mod moderation_tests;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod voiced_tests;
 
 use std::sync::Arc;
 
@@ -89,6 +91,13 @@ pub enum Input {
         member: MemberId,
         muted: bool,
         by: MemberId,
+    },
+    /// Voiced floor time the audio SFU measured since its last report, per member (RFC 6464
+    /// voice activity on forwarded floor frames). The engine never hears audio; it only
+    /// accounts the figure, so it is journaled and replayed like any input and is in the
+    /// equity view and the report after a restart. It never changes a turn.
+    Voiced {
+        voiced: Vec<(MemberId, u64)>,
     },
 }
 
@@ -221,6 +230,7 @@ impl Engine {
                 self.hall_moderation(now, &member, muted, &by);
                 Ok(())
             }
+            Input::Voiced { voiced } => self.voiced(&voiced),
         };
         if result.is_ok() {
             self.settle(now);
@@ -229,6 +239,26 @@ impl Engine {
         Handled {
             events: std::mem::take(&mut self.core.out),
             result,
+        }
+    }
+
+    /// Credits measured voice to members the room knows; a report naming nobody it knows
+    /// changed nothing and is refused, so it is not journaled.
+    fn voiced(&mut self, voiced: &[(MemberId, u64)]) -> Result<(), Rejection> {
+        let mut credited = false;
+        for (member, ms) in voiced {
+            if *ms > 0 && self.core.roster.get(member).is_some() {
+                self.core.ledger.credit_voiced(member, *ms);
+                credited = true;
+            }
+        }
+        if credited {
+            Ok(())
+        } else {
+            reject(
+                RejectCode::UnknownMember,
+                "no voiced time for a member of this room",
+            )
         }
     }
 

@@ -21,10 +21,10 @@ use crate::wire::RoomId;
 #[derive(Debug, Default)]
 pub struct Gates {
     rooms: Mutex<HashMap<RoomId, RoomGate>>,
-    /// Voiced floor milliseconds per room and member, for the report. Kept apart from the
-    /// gates because it outlives the session (the report is read after the end); bounded by
-    /// the members who were heard on this node.
-    voiced: Mutex<HashMap<RoomId, HashMap<MemberId, u64>>>,
+    /// Voiced floor milliseconds per room and member not yet reported to the room, which
+    /// journals them as `Input::Voiced` (see `room/voiced.rs`) and takes them out of here; so
+    /// this holds about a second of talk per room and is bounded by the rooms being heard.
+    pending: Mutex<HashMap<RoomId, HashMap<MemberId, u64>>>,
 }
 
 /// One Opus frame: the voiced time one forwarded frame with voice activity stands for.
@@ -42,6 +42,9 @@ impl Gates {
         // bounded by the live rooms.
         if let EventKind::SessionEnded = event.kind {
             rooms.remove(room);
+            // The room reported before the ending input unless it had just reported; what a
+            // quarter of a second held goes with the gate.
+            self.lock_pending().remove(room);
             return;
         }
         rooms.entry(room.clone()).or_default().apply(event);
@@ -64,8 +67,8 @@ impl Gates {
     ) -> Result<Voice, DropReason> {
         let res = self.with(room, |g| g.may_forward(member, now));
         if res == Ok(Voice::Floor) && voice_activity {
-            let mut voiced = self.voiced.lock().unwrap_or_else(|e| e.into_inner());
-            *voiced
+            *self
+                .lock_pending()
                 .entry(room.clone())
                 .or_default()
                 .entry(member.clone())
@@ -74,14 +77,43 @@ impl Gates {
         res
     }
 
-    /// Voiced floor milliseconds of `member` in `room` so far.
-    pub fn voiced_ms(&self, room: &RoomId, member: &MemberId) -> u64 {
-        let voiced = self.voiced.lock().unwrap_or_else(|e| e.into_inner());
-        voiced
+    /// Voiced floor milliseconds of `member` in `room` not yet reported to the room.
+    pub fn pending_voiced_ms(&self, room: &RoomId, member: &MemberId) -> u64 {
+        self.lock_pending()
             .get(room)
             .and_then(|m| m.get(member))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Whether `room` has voiced time waiting to be reported.
+    pub fn has_voiced(&self, room: &RoomId) -> bool {
+        self.lock_pending().contains_key(room)
+    }
+
+    /// Takes the voiced time measured in `room` since the last take, per member, in a stable
+    /// order (the journaled input is the same however the map iterates).
+    pub fn take_voiced(&self, room: &RoomId) -> Vec<(MemberId, u64)> {
+        let mut v: Vec<(MemberId, u64)> = self
+            .lock_pending()
+            .remove(room)
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Puts back what `take_voiced` returned when the room could not store it.
+    pub fn restore_voiced(&self, room: &RoomId, voiced: Vec<(MemberId, u64)>) {
+        let mut pending = self.lock_pending();
+        let m = pending.entry(room.clone()).or_default();
+        for (member, ms) in voiced {
+            *m.entry(member).or_default() += ms;
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, HashMap<MemberId, u64>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomGate>> {

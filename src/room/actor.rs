@@ -196,6 +196,8 @@ const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(250);
 enum Next {
     Msg(RoomMsg),
     Deadline,
+    /// Voiced time is waiting to be journaled (`voiced.rs`).
+    Voiced,
     Idle,
     Stop,
 }
@@ -240,6 +242,10 @@ pub struct RoomActor {
     pub(super) groups_dirty: bool,
     /// Hall only: the group rooms staff were last told of (`groups` frame).
     pub(super) announced: Vec<(u32, RoomId)>,
+    /// When the voiced time the SFU measured is next journaled (`voiced.rs`).
+    pub(super) voiced_due: Option<Instant>,
+    /// When voiced time was last journaled.
+    pub(super) voiced_flushed: Option<Instant>,
 }
 
 impl std::fmt::Debug for RoomActor {
@@ -295,6 +301,8 @@ impl RoomActor {
             since_snapshot: 0,
             groups_dirty: false,
             announced: Vec::new(),
+            voiced_due: None,
+            voiced_flushed: None,
         }
     }
 
@@ -356,6 +364,7 @@ impl RoomActor {
                     break;
                 }
                 Next::Msg(msg) => self.handle(msg).await,
+                Next::Voiced => self.flush_voiced().await,
                 Next::Deadline => {
                     let _ = self.apply(Input::Tick).await;
                     self.reconcile_groups();
@@ -373,6 +382,7 @@ impl RoomActor {
                     self.idle_since = Some(self.ctx.clock.instant());
                 }
                 Next::Idle => {
+                    self.flush_voiced().await;
                     if self.hub.park(&self.event, &mut self.state, &self.rx) {
                         tracing::debug!(room = %self.id, "room idle: parked");
                         break;
@@ -419,10 +429,8 @@ impl RoomActor {
             .next_deadline()
             .map(|d| self.ctx.clock.instant_at(d));
         let idle = self.idle_since.map(|t| t + self.ctx.idle);
-        let wake = match (deadline, idle) {
-            (Some(d), Some(i)) => Some(d.min(i)),
-            (d, i) => d.or(i),
-        };
+        let voiced = self.voiced_wake();
+        let wake = [deadline, idle, voiced].into_iter().flatten().min();
         if let Some(w) = wake {
             self.sleep.as_mut().reset(w);
         }
@@ -437,6 +445,8 @@ impl RoomActor {
             () = &mut self.sleep, if wake.is_some() => {
                 if deadline.is_some() && deadline == wake {
                     Next::Deadline
+                } else if voiced.is_some() && voiced == wake {
+                    Next::Voiced
                 } else {
                     Next::Idle
                 }
@@ -506,6 +516,8 @@ impl RoomActor {
                 let _ = reply.send(self.state.summary(present));
             }
             RoomMsg::Record { reply } => {
+                // The report reads the ledger: the voice measured so far goes in first.
+                self.flush_voiced().await;
                 let _ = reply.send(Box::new(self.state.to_record(&self.id)));
             }
         }
@@ -589,7 +601,14 @@ impl RoomActor {
 
     /// Feeds the engine, makes the input durable (cluster owner: Redis; single node: the
     /// journal) and only then publishes what it emitted.
+    /// Applies one input (after journaling any voiced time it must follow, `voiced.rs`).
     pub(super) async fn apply(&mut self, input: Input) -> Result<(), Refusal> {
+        self.flush_voiced_before_input().await;
+        self.apply_input(input).await
+    }
+
+    /// Makes `input` durable in the room's store, then publishes its events.
+    pub(super) async fn apply_input(&mut self, input: Input) -> Result<(), Refusal> {
         let now = self.ctx.clock.now();
         if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
             return self.apply_owned(node, epoch, now, input).await;

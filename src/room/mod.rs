@@ -14,6 +14,7 @@ pub mod host;
 mod journaled;
 mod owner;
 pub mod recover;
+mod voiced;
 
 use std::sync::Arc;
 
