@@ -56,6 +56,9 @@ pub enum RejectCode {
     /// The member already asked the most questions allowed in this phase, or the phase holds
     /// the most questions allowed: a bound on what every snapshot and the record carry.
     TooManyQuestions,
+    /// The member has written their share of the room's record, or the record is full
+    /// (`engine::budget`); staff have been told.
+    OverBudget,
 }
 
 impl RejectCode {
@@ -82,10 +85,11 @@ impl RejectCode {
             RejectCode::Duplicate => "duplicate",
             RejectCode::TooManyReports => "too_many_reports",
             RejectCode::TooManyQuestions => "too_many_questions",
+            RejectCode::OverBudget => "over_budget",
         }
     }
 
-    pub const ALL: [RejectCode; 21] = [
+    pub const ALL: [RejectCode; 22] = [
         RejectCode::Forbidden,
         RejectCode::NotYourTurn,
         RejectCode::WrongPhase,
@@ -107,6 +111,7 @@ impl RejectCode {
         RejectCode::Duplicate,
         RejectCode::TooManyReports,
         RejectCode::TooManyQuestions,
+        RejectCode::OverBudget,
     ];
 }
 
