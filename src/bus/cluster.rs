@@ -6,11 +6,9 @@
 //! connections on some node) for `disconnect`, and telling each connection's node, in order
 //! with the connection's frames, from which sequence number on it gets the room's events.
 
-use axum::extract::ws::Utf8Bytes;
-
 use crate::bus::registry::Registry;
 use crate::bus::{Bus, ConnId, Sequenced, Subscriber};
-use crate::cluster::msg::{ToNode, CONTROL_MARK};
+use crate::cluster::msg::ToNode;
 use crate::engine::member::MemberId;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
@@ -26,12 +24,6 @@ impl ClusterBus {
     }
 }
 
-/// A control message queued among a proxy's frames (its forwarder fills in the connection).
-fn control(msg: &ToNode) -> Utf8Bytes {
-    let json = serde_json::to_string(msg).unwrap_or_default();
-    Utf8Bytes::from(format!("{CONTROL_MARK}{json}"))
-}
-
 impl Bus for ClusterBus {
     fn publish(&self, _room: &RoomId, _event: &std::sync::Arc<Sequenced>) {}
 
@@ -40,20 +32,21 @@ impl Bus for ClusterBus {
     }
 
     fn subscribe_at(&self, room: &RoomId, sub: Subscriber, after: u64) {
-        let _ = sub.out.push_forced(control(&ToNode::Sub {
+        // The forwarder fills in the connection.
+        let _ = sub.out.push_control(ToNode::Sub {
             conn: 0,
             room: room.to_string(),
             after,
-        }));
+        });
         self.rooms.add(room, sub);
     }
 
     fn unsubscribe(&self, room: &RoomId, conn: ConnId) {
         if let Some(s) = self.rooms.remove(room, conn) {
-            let _ = s.out.push_forced(control(&ToNode::Unsub {
+            let _ = s.out.push_control(ToNode::Unsub {
                 conn: 0,
                 room: room.to_string(),
-            }));
+            });
         }
     }
 

@@ -13,6 +13,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::msg::ToNode;
 use crate::wire::CloseReason;
 
 /// Why a push did not queue the frame.
@@ -24,12 +25,25 @@ pub enum PushError {
     Closed,
 }
 
+/// One queued item: a WebSocket message for the client or, on a cluster proxy's queue only,
+/// a control message for the proxy's forwarder, kept in order with the frames around it
+/// (a `sub` must reach the connection's node after the snapshot it follows). A typed value,
+/// so nothing in one process is serialized to be parsed back.
+#[derive(Debug)]
+pub enum Queued {
+    Ws(Message),
+    Control(Box<ToNode>),
+}
+
 /// What the writer should do next.
 #[derive(Debug)]
 pub enum Next {
-    Send(Vec<Message>),
+    Send(Vec<Queued>),
     Close(CloseReason),
 }
+
+/// What a control message counts against the byte limit: about its JSON size.
+const CONTROL_BYTES: usize = 64;
 
 /// Frames' worth of queue capacity a connection keeps between batches.
 const KEEP_CAPACITY: usize = 16;
@@ -48,7 +62,7 @@ pub struct Outbound {
 
 #[derive(Debug, Default)]
 struct State {
-    items: VecDeque<Message>,
+    items: VecDeque<Queued>,
     bytes: usize,
     /// The close reason, and whether queued frames go out first.
     closing: Option<(CloseReason, bool)>,
@@ -80,12 +94,22 @@ impl Outbound {
         self.push_inner(frame, true)
     }
 
+    /// Queues a control message for a cluster proxy's forwarder (forced, like the frames it
+    /// travels with).
+    pub fn push_control(&self, msg: ToNode) -> Result<(), PushError> {
+        self.push_item(Queued::Control(Box::new(msg)), CONTROL_BYTES, true)
+    }
+
     fn push_inner(&self, frame: Utf8Bytes, forced: bool) -> Result<(), PushError> {
+        let len = frame.len();
+        self.push_item(Queued::Ws(Message::Text(frame)), len, forced)
+    }
+
+    fn push_item(&self, item: Queued, len: usize, forced: bool) -> Result<(), PushError> {
         let mut st = self.lock();
         if st.closing.is_some() {
             return Err(PushError::Closed);
         }
-        let len = frame.len();
         if !forced && st.bytes + len > self.limit {
             st.items.clear();
             st.bytes = 0;
@@ -97,7 +121,7 @@ impl Outbound {
             return Err(PushError::Overflow);
         }
         st.bytes += len;
-        st.items.push_back(Message::Text(frame));
+        st.items.push_back(item);
         drop(st);
         self.notify.notify_one();
         Ok(())
@@ -107,7 +131,8 @@ impl Outbound {
     pub fn ping(&self) {
         let mut st = self.lock();
         if st.closing.is_none() {
-            st.items.push_back(Message::Ping(Default::default()));
+            st.items
+                .push_back(Queued::Ws(Message::Ping(Default::default())));
         }
         drop(st);
         self.notify.notify_one();
@@ -219,5 +244,25 @@ mod tests {
         q.push(Utf8Bytes::from_static("1234567890")).unwrap();
         assert!(matches!(q.next().await, Next::Send(_)));
         q.push(Utf8Bytes::from_static("1234567890")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_control_message_keeps_its_place_among_the_frames() {
+        let q = Outbound::new(100);
+        q.push(Utf8Bytes::from_static("a")).unwrap();
+        q.push_control(ToNode::Probe { n: 7 }).unwrap();
+        q.push(Utf8Bytes::from_static("b")).unwrap();
+        let Next::Send(items) = q.next().await else {
+            panic!("frames expected")
+        };
+        let kinds: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                Queued::Ws(Message::Text(t)) => t.as_str().to_string(),
+                Queued::Control(c) => format!("{c:?}"),
+                Queued::Ws(m) => format!("{m:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["a", "Probe { n: 7 }", "b"]);
     }
 }

@@ -14,7 +14,7 @@ use crate::engine::member::{MemberId, Role};
 use crate::engine::Input;
 use crate::time::Millis;
 use crate::token::Claims;
-use crate::wire::{ClientId, Code, Refusal, Resume};
+use crate::wire::{ClientId, Code, Refusal, Resume, RoomSummary};
 
 /// Forwarded to a room's owner on the room's inbox channel. `node` is where the connection
 /// lives; `conn` is its id there.
@@ -109,20 +109,17 @@ pub enum ToNode {
         conn: u64,
         refused: Option<Code>,
     },
-    /// Reply to a request (`End`, `Summary`).
+    /// Reply to a request: `End` (no summary) or `Summary` (the hall's, typed; `None` when
+    /// the owner does not run it).
     Reply {
         req: u64,
-        body: Option<serde_json::Value>,
+        summary: Option<RoomSummary>,
     },
     /// The node's own pub/sub probe.
     Probe {
         n: u64,
     },
 }
-
-/// Marks a control message travelling in a proxy connection's outbound queue among its text
-/// frames; it never reaches a client (the forwarder turns it into a [`ToNode`] message).
-pub const CONTROL_MARK: char = '\u{0}';
 
 /// An engine input in the room's input log, with the time it was applied.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::bus::queue::Next;
+use crate::bus::queue::{Next, Queued};
 use crate::bus::{ConnId, Outbound, Subscriber};
 use crate::engine::reject::RejectCode;
 use crate::hub::HubError;
@@ -81,7 +81,11 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, out: Arc<Outbound>)
             Next::Send(msgs) => {
                 let send = async {
                     for m in msgs {
-                        sink.feed(m).await?;
+                        // A client's queue holds only WebSocket messages; controls are for
+                        // cluster proxies.
+                        if let Queued::Ws(m) = m {
+                            sink.feed(m).await?;
+                        }
                     }
                     sink.flush().await
                 };

@@ -133,32 +133,17 @@ impl Hub {
                 Slot::Parked(state) => return Ok(state.summary(0)),
                 Slot::Ended(state) => return Ok(state.summary(0)),
                 _ if self.ctx.cluster.is_some() => None,
-                _ => {
-                    return Ok(RoomSummary {
-                        session: "not_started",
-                        phase: None,
-                        present: 0,
-                        seq: 0,
-                    })
-                }
+                _ => return Ok(RoomSummary::not_started()),
             }
         };
         let Some(handle) = handle else {
             // Cluster mode: the hall runs on another node (or nowhere, while idle).
             let node = self.cluster.as_ref().ok_or(HubError::Unavailable)?;
-            let body = node
+            let summary = node
                 .summary(event)
                 .await
                 .map_err(|_| HubError::Unavailable)?;
-            return Ok(body
-                .as_ref()
-                .and_then(RoomSummary::from_json)
-                .unwrap_or(RoomSummary {
-                    session: "not_started",
-                    phase: None,
-                    present: 0,
-                    seq: 0,
-                }));
+            return Ok(summary.unwrap_or_else(RoomSummary::not_started));
         };
         let (reply, rx) = oneshot::channel();
         handle

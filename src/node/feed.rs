@@ -217,9 +217,9 @@ impl ClusterNode {
                     });
                 }
             }
-            ToNode::Reply { req, body } => {
+            ToNode::Reply { req, summary } => {
                 if let Some(tx) = self.lock().pending_reqs.remove(&req) {
-                    let _ = tx.send(body);
+                    let _ = tx.send(summary);
                 }
             }
             ToNode::Probe { .. } => {}

@@ -55,7 +55,7 @@ impl ClusterNode {
                                 },
                             };
                             // After the welcome and snapshot, in the same queue.
-                            let _ = out.push_forced(control(&m));
+                            let _ = out.push_control(m);
                             let field = format!("{node}/{conn}");
                             let body = serde_json::to_vec(&claims).unwrap_or_default();
                             if let Err(e) = this.store.put_conn(hall.as_str(), &field, &body).await
@@ -128,10 +128,10 @@ impl ClusterNode {
                     let _ = out.push(Utf8Bytes::from(
                         ServerMsg::error(id.clone(), code, text).to_json(),
                     ));
-                    let _ = out.push_forced(control(&ToNode::Done {
+                    let _ = out.push_control(ToNode::Done {
                         conn,
                         refused: Some(code.into()),
-                    }));
+                    });
                 };
                 let Some(target) = target else {
                     refuse(
@@ -164,7 +164,7 @@ impl ClusterNode {
                             Some(ErrorCode::Unavailable.into())
                         }
                     };
-                    let _ = out.push_forced(control(&ToNode::Done { conn, refused }));
+                    let _ = out.push_control(ToNode::Done { conn, refused });
                 });
             }
             ToOwner::DropIn {
@@ -210,17 +210,14 @@ impl ClusterNode {
             ToOwner::End { node, req, event } => {
                 self.tracker.spawn(async move {
                     let _ = hub.end_local(event).await;
-                    this.reply_to(&node, &ToNode::Reply { req, body: None })
-                        .await;
+                    let reply = ToNode::Reply { req, summary: None };
+                    this.reply_to(&node, &reply).await;
                 });
             }
             ToOwner::Summary { node, req, event } => {
                 self.tracker.spawn(async move {
-                    let body = hub
-                        .summary(event)
-                        .await
-                        .and_then(|s| serde_json::to_value(s).ok());
-                    this.reply_to(&node, &ToNode::Reply { req, body }).await;
+                    let summary = hub.summary(event).await;
+                    this.reply_to(&node, &ToNode::Reply { req, summary }).await;
                 });
             }
         }

@@ -108,7 +108,10 @@ impl ClusterNode {
 
     /// The hall's summary from its owner; `None` when no node runs it (it is idle) or the
     /// owner did not answer in time. Never starts the room.
-    pub async fn summary(&self, event: &str) -> Result<Option<serde_json::Value>, ClusterError> {
+    pub async fn summary(
+        &self,
+        event: &str,
+    ) -> Result<Option<crate::wire::RoomSummary>, ClusterError> {
         let hall = RoomId::hall(event);
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();

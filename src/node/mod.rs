@@ -44,12 +44,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::queue::Next;
+use crate::bus::queue::{Next, Queued};
 use crate::bus::{ConnId, Outbound, Sequenced, Subscriber};
 use crate::clock::Clock;
-use crate::cluster::msg::{
-    self, decode_event, JoinOutcome, LoggedInput, ToNode, ToOwner, CONTROL_MARK,
-};
+use crate::cluster::msg::{self, decode_event, JoinOutcome, LoggedInput, ToNode, ToOwner};
 use crate::cluster::store::{NodeKeys, Store, StoreError};
 use crate::engine::member::{MemberId, Role};
 use crate::engine::{Engine, Input};
@@ -146,7 +144,7 @@ struct NodeState {
     conns: HashMap<u64, LocalConn>,
     pending_joins: HashMap<u64, oneshot::Sender<Result<JoinReply, Refusal>>>,
     pending_cmds: HashMap<u64, oneshot::Sender<Result<(), Refusal>>>,
-    pending_reqs: HashMap<u64, oneshot::Sender<Option<serde_json::Value>>>,
+    pending_reqs: HashMap<u64, oneshot::Sender<Option<crate::wire::RoomSummary>>>,
     links: HashMap<RoomId, RoomHandle>,
     owned: HashMap<RoomId, Owned>,
     proxies: HashMap<(String, u64), Proxy>,
@@ -197,11 +195,6 @@ fn tag_of(name: &str) -> Option<&str> {
 
 fn event_of(room: &str) -> &str {
     room.split('/').next().unwrap_or(room)
-}
-
-fn control(msg: &ToNode) -> Utf8Bytes {
-    let json = serde_json::to_string(msg).unwrap_or_default();
-    Utf8Bytes::from(format!("{CONTROL_MARK}{json}"))
 }
 
 impl ClusterNode {

@@ -205,15 +205,13 @@ impl Forwarder {
                 Next::Send(msgs) => {
                     let mut frames = Vec::new();
                     for m in msgs {
-                        let Message::Text(t) = m else { continue };
-                        if let Some(json) = t.as_str().strip_prefix(CONTROL_MARK) {
-                            self.flush(&mut frames).await;
-                            match serde_json::from_str::<ToNode>(json) {
-                                Ok(c) => self.send(&self.with_conn(c)).await,
-                                Err(e) => tracing::warn!("bad control message: {e}"),
+                        match m {
+                            Queued::Control(c) => {
+                                self.flush(&mut frames).await;
+                                self.send(&self.with_conn(*c)).await;
                             }
-                        } else {
-                            frames.push(t.as_str().to_string());
+                            Queued::Ws(Message::Text(t)) => frames.push(t.as_str().to_string()),
+                            Queued::Ws(_) => {}
                         }
                     }
                     self.flush(&mut frames).await;

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +46,7 @@ use crate::token::Claims;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
 use crate::wire::{self, ClientId, ErrorCode, LeftReason, Refusal, ServerMsg, WIRE_VERSION};
+use crate::wire::{PhaseSummary, RoomSummary, SessionState};
 
 /// Member id of the organizer who ends an event through the HTTP API.
 pub const API_ORGANIZER: &str = "organizer-api";
@@ -95,10 +95,10 @@ impl RoomState {
     /// A short public summary for `GET /api/events/{id}`.
     pub fn summary(&self, present: usize) -> RoomSummary {
         let session = match self.engine.session() {
-            Session::NotStarted => "not_started",
-            Session::Running => "running",
-            Session::Paused { .. } => "paused",
-            Session::Ended => "ended",
+            Session::NotStarted => SessionState::NotStarted,
+            Session::Running => SessionState::Running,
+            Session::Paused { .. } => SessionState::Paused,
+            Session::Ended => SessionState::Ended,
         };
         let phase = self.engine.phase_index().and_then(|i| {
             self.engine.protocol().phases.get(i).map(|p| PhaseSummary {
@@ -114,49 +114,6 @@ impl RoomState {
             seq: self.last_seq,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RoomSummary {
-    pub session: &'static str,
-    pub phase: Option<PhaseSummary>,
-    /// Members present in the room.
-    pub present: usize,
-    pub seq: u64,
-}
-
-impl RoomSummary {
-    /// Reads a summary another node sent (cluster mode).
-    pub fn from_json(v: &serde_json::Value) -> Option<RoomSummary> {
-        let session = match v.get("session")?.as_str()? {
-            "not_started" => "not_started",
-            "running" => "running",
-            "paused" => "paused",
-            "ended" => "ended",
-            _ => return None,
-        };
-        let phase = match v.get("phase") {
-            Some(p) if !p.is_null() => Some(PhaseSummary {
-                index: usize::try_from(p.get("index")?.as_u64()?).ok()?,
-                id: p.get("id")?.as_str()?.to_string(),
-                title: p.get("title")?.as_str()?.to_string(),
-            }),
-            _ => None,
-        };
-        Some(RoomSummary {
-            session,
-            phase,
-            present: usize::try_from(v.get("present")?.as_u64()?).ok()?,
-            seq: v.get("seq")?.as_u64()?,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PhaseSummary {
-    pub index: usize,
-    pub id: String,
-    pub title: String,
 }
 
 /// What every room actor shares with the server.

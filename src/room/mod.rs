@@ -30,7 +30,8 @@ use crate::record::Logged;
 use crate::token::Claims;
 use crate::wire::{ClientId, LeftReason, Refusal, Resume, RoomId};
 
-pub use actor::{RoomState, RoomSummary};
+pub use crate::wire::RoomSummary;
+pub use actor::RoomState;
 pub use host::{Ownership, RoomHost};
 
 /// What a room is, which decides how it ends and whom it answers to.

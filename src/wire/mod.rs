@@ -15,10 +15,12 @@ mod close;
 mod code;
 mod room_id;
 pub mod strict;
+mod summary;
 
 pub use close::CloseReason;
 pub use code::{Code, ErrorCode, Refusal};
 pub use room_id::RoomId;
+pub use summary::{PhaseSummary, RoomSummary, SessionState};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
