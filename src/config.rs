@@ -66,8 +66,9 @@ pub struct ServeArgs {
     /// Create the demo event and print its invite links [default: true].
     #[arg(long, env = "COMMONGROUND_DEMO")]
     pub demo: Option<bool>,
-    /// Comma-separated Origins allowed to open a WebSocket, or `*` [default: same host only;
-    /// a missing Origin (non-browser client) is always allowed].
+    /// Comma-separated Origins allowed to open a WebSocket, or `*` [default: the origin of
+    /// --public-url; without one, http://127.0.0.1:PORT and http://localhost:PORT; never the
+    /// request's Host; a missing Origin (non-browser client) is always allowed].
     #[arg(long, env = "COMMONGROUND_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
     /// Time a new connection has to send `hello` [default: 10s].
@@ -244,7 +245,8 @@ pub struct Config {
     pub token_secret_generated: bool,
     pub protocols_dir: PathBuf,
     pub demo: bool,
-    /// Allowed `Origin` values; empty means "same host as the request"; `*` allows any.
+    /// Allowed `Origin` values; empty means the default (`gateway::allowed_origins`: the
+    /// public URL's origin, else the bound address's); `*` allows any.
     pub allowed_origins: Vec<String>,
     pub hello_timeout: Duration,
     pub idle_timeout: Duration,
