@@ -59,8 +59,8 @@ fn recorded(kind: &EventKind) -> u64 {
         EventKind::Said { text, .. }
         | EventKind::Noted { text, .. }
         | EventKind::QuestionAsked { text, .. }
-        | EventKind::Broadcast { text, .. } => text.len() as u64 + ITEM_OVERHEAD_BYTES,
-        EventKind::ReportFiled { .. } => ITEM_OVERHEAD_BYTES,
+        | EventKind::Broadcast { text, .. }
+        | EventKind::ReportFiled { reason: text, .. } => text.len() as u64 + ITEM_OVERHEAD_BYTES,
         _ => 0,
     }
 }
