@@ -108,6 +108,8 @@ mod tests {
             r#"{"type":"hello","token":"a","token":"b"}"#,
             r#"{"a":{"b":1,"b":1}}"#,
             r#"[{"x":1},{"y":2,"y":3}]"#,
+            // The same key spelled with an escape is the same key.
+            r#"{"type":"ping","t\u0079pe":"end"}"#,
         ] {
             let e = from_str(text).unwrap_err();
             assert!(e.to_string().contains("twice"), "{text}: {e}");
