@@ -32,7 +32,7 @@ fn config(data_dir: Option<PathBuf>) -> Config {
     let protocols = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols");
     let mut c = Config::resolve(ServeArgs {
         bind: Some("127.0.0.1:0".parse().unwrap()),
-        organizer_key: Some("bench-organizer-key".into()),
+        organizer_key: Some("bench-organizer-key-0123456789".into()),
         token_secret: Some("bench-token-secret-0123456789".into()),
         protocols: Some(protocols),
         demo: Some(false),

@@ -20,7 +20,7 @@ TURN_MS=${TURN_MS:-3000}
 SAMPLE_SECS=${SAMPLE_SECS:-60}
 PORT=${PORT:-18480}
 OUT=${OUT:-loadtest/results}
-KEY=soak-organizer-key
+KEY=soak-organizer-key-0123456789
 
 case $MINUTES in '' | *[!0-9]*) echo "soak.sh: MINUTES must be a whole number" >&2; exit 64 ;; esac
 [ "$MINUTES" -ge 1 ] || { echo "soak.sh: MINUTES must be at least 1" >&2; exit 64; }

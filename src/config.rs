@@ -23,6 +23,12 @@ pub const MIN_RETENTION_SECS: u64 = 1;
 /// Longest retention: a year. Anything longer is an archive, which this server is not.
 pub const MAX_RETENTION_SECS: u64 = 365 * 24 * 3600;
 
+/// Default most events one server holds (`max_events`): running, or ended and kept for their
+/// retention. An organization running a town hall a day with the default 30-day retention
+/// holds about 30; 10,000 is far past any real use, and bounds the registry, the journal's
+/// recovery at start and `GET /api/events` against a script creating events in a loop.
+pub const DEFAULT_MAX_EVENTS: usize = 10_000;
+
 /// Largest word-list file read. A list is for a few hundred terms; a file far larger is
 /// almost certainly the wrong file, and the list travels with every engine snapshot in
 /// cluster mode.
@@ -42,8 +48,14 @@ pub struct ServeArgs {
     #[arg(long, env = "COMMONGROUND_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Organizer API key (Bearer token for /api/events) [default: random, printed at start].
+    /// The environment variable keeps it out of `ps`; so does `--organizer-key-file`. At
+    /// least 22 characters of `A-Z a-z 0-9 - _` (128 bits as base64url or 32 hex digits).
     #[arg(long, env = "COMMONGROUND_ORGANIZER_KEY", hide_env_values = true)]
     pub organizer_key: Option<String>,
+    /// File holding the organizer key (one line; a trailing newline is ignored), so the key
+    /// shows neither in `ps` nor in the environment. Not together with `--organizer-key`.
+    #[arg(long, env = "COMMONGROUND_ORGANIZER_KEY_FILE")]
+    pub organizer_key_file: Option<PathBuf>,
     /// Secret that signs invite tokens (at least 16 bytes) [default: generated once and kept
     /// in the data dir, so invite links survive restarts; random per start with --ephemeral].
     #[arg(long, env = "COMMONGROUND_TOKEN_SECRET", hide_env_values = true)]
@@ -54,8 +66,9 @@ pub struct ServeArgs {
     /// Create the demo event and print its invite links [default: true].
     #[arg(long, env = "COMMONGROUND_DEMO")]
     pub demo: Option<bool>,
-    /// Comma-separated Origins allowed to open a WebSocket, or `*` [default: same host only;
-    /// a missing Origin (non-browser client) is always allowed].
+    /// Comma-separated Origins allowed to open a WebSocket, or `*` [default: the origin of
+    /// --public-url; without one, http://127.0.0.1:PORT and http://localhost:PORT; never the
+    /// request's Host; a missing Origin (non-browser client) is always allowed].
     #[arg(long, env = "COMMONGROUND_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
     /// Time a new connection has to send `hello` [default: 10s].
@@ -93,6 +106,15 @@ pub struct ServeArgs {
     /// refused for a minute [default: 30].
     #[arg(long, env = "COMMONGROUND_HELLO_FAILURES_PER_MINUTE")]
     pub hello_failures_per_minute: Option<u32>,
+    /// Wrong organizer keys per minute per client address; beyond it, wrong keys from the
+    /// address are answered `429 rate_limited` for a minute (the right key always works)
+    /// [default: 10].
+    #[arg(long, env = "COMMONGROUND_KEY_FAILURES_PER_MINUTE")]
+    pub key_failures_per_minute: Option<u32>,
+    /// Most events this server holds, running or ended and not yet purged; beyond it
+    /// `POST /api/events` is `409 too_many_events` [default: 10000].
+    #[arg(long, env = "COMMONGROUND_MAX_EVENTS")]
+    pub max_events: Option<usize>,
     /// A room with nobody connected for this long is parked (its task ends) [default: 10m].
     #[arg(long, env = "COMMONGROUND_ROOM_IDLE", value_parser = parse_duration)]
     pub room_idle: Option<Duration>,
@@ -169,6 +191,7 @@ struct FileConfig {
     bind: Option<String>,
     public_url: Option<String>,
     organizer_key: Option<String>,
+    organizer_key_file: Option<PathBuf>,
     token_secret: Option<String>,
     protocols: Option<PathBuf>,
     demo: Option<bool>,
@@ -184,6 +207,8 @@ struct FileConfig {
     connect_rate: Option<u32>,
     connect_burst: Option<u32>,
     hello_failures_per_minute: Option<u32>,
+    key_failures_per_minute: Option<u32>,
+    max_events: Option<usize>,
     room_idle: Option<String>,
     header_timeout: Option<String>,
     max_connections_per_address: Option<usize>,
@@ -220,7 +245,8 @@ pub struct Config {
     pub token_secret_generated: bool,
     pub protocols_dir: PathBuf,
     pub demo: bool,
-    /// Allowed `Origin` values; empty means "same host as the request"; `*` allows any.
+    /// Allowed `Origin` values; empty means the default (`gateway::allowed_origins`: the
+    /// public URL's origin, else the bound address's); `*` allows any.
     pub allowed_origins: Vec<String>,
     pub hello_timeout: Duration,
     pub idle_timeout: Duration,
@@ -233,6 +259,10 @@ pub struct Config {
     pub connect_rate: u32,
     pub connect_burst: u32,
     pub hello_failures_per_minute: u32,
+    /// Wrong organizer keys per minute per address before further wrong keys get 429.
+    pub key_failures_per_minute: u32,
+    /// Most events held (running, or ended and not purged yet).
+    pub max_events: usize,
     pub room_idle: Duration,
     /// A connection that has not sent whole request headers this long after it opened (or
     /// after its last response) is dropped.
@@ -354,11 +384,19 @@ impl Config {
                 .map_err(|e| invalid("bind", format!("`{s}`: {e}")))?,
             (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
-        let (organizer_key, organizer_key_generated) =
-            match args.organizer_key.or(file.organizer_key) {
-                Some(k) => (k, false),
-                None => (random_hex(16), true),
-            };
+        let key_file = args.organizer_key_file.or(file.organizer_key_file);
+        let key = args.organizer_key.or(file.organizer_key);
+        let (organizer_key, organizer_key_generated) = match (key, key_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "organizer_key_file",
+                    "give the organizer key or a file holding it, not both",
+                ))
+            }
+            (Some(k), None) => (k, false),
+            (None, Some(path)) => (read_key_file(&path)?, false),
+            (None, None) => (random_hex(16), true),
+        };
         let word_list = match args.word_list.or(file.word_list) {
             Some(path) => Arc::new(read_word_list(&path)?),
             None => Arc::default(),
@@ -453,6 +491,14 @@ impl Config {
                 .hello_failures_per_minute
                 .or(file.hello_failures_per_minute)
                 .unwrap_or(30),
+            key_failures_per_minute: args
+                .key_failures_per_minute
+                .or(file.key_failures_per_minute)
+                .unwrap_or(crate::limits::KEY_FAILURES_PER_MINUTE),
+            max_events: args
+                .max_events
+                .or(file.max_events)
+                .unwrap_or(DEFAULT_MAX_EVENTS),
             room_idle: pick(args.room_idle, dur("room_idle", file.room_idle)?, 600_000),
             header_timeout: pick(
                 args.header_timeout,
@@ -499,8 +545,14 @@ impl Config {
     /// Checks every value; the first bad one is reported with its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_media()?;
-        if self.organizer_key.len() < 8 {
-            return Err(invalid("organizer_key", "use at least 8 characters"));
+        if !organizer_key_strong(&self.organizer_key) {
+            return Err(invalid(
+                "organizer_key",
+                format!(
+                    "use at least {MIN_ORGANIZER_KEY_CHARS} characters of A-Z, a-z, 0-9, `-` and `_` \
+                     (128 bits), such as the output of `openssl rand -hex 16`"
+                ),
+            ));
         }
         if !self.ephemeral && self.data_dir.as_os_str().is_empty() {
             return Err(invalid(
@@ -569,6 +621,11 @@ impl Config {
                 "hello_failures_per_minute",
                 self.hello_failures_per_minute as usize,
             ),
+            (
+                "key_failures_per_minute",
+                self.key_failures_per_minute as usize,
+            ),
+            ("max_events", self.max_events),
             ("event_log_len", self.event_log_len),
             ("room_inbox", self.room_inbox),
         ];
@@ -610,6 +667,30 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Fewest characters of an organizer key: 22 base64url characters are 132 bits.
+pub const MIN_ORGANIZER_KEY_CHARS: usize = 22;
+
+/// Whether a key is at least [`MIN_ORGANIZER_KEY_CHARS`] characters, all of `A-Z a-z 0-9 -
+/// _` (base64url or hex): at least 128 bits when it is random, and nothing that a header
+/// could mangle (no spaces, no padding).
+pub fn organizer_key_strong(key: &str) -> bool {
+    key.len() >= MIN_ORGANIZER_KEY_CHARS
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reads `--organizer-key-file`: its one line, without the trailing newline.
+fn read_key_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        invalid(
+            "organizer_key_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn pick(flag: Option<Duration>, file: Option<Duration>, default_ms: u64) -> Duration {
@@ -865,6 +946,36 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("word_list"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn organizer_keys_need_128_bits_and_the_new_limits_have_defaults() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert!(
+            organizer_key_strong(&c.organizer_key),
+            "generated keys pass"
+        );
+        assert_eq!((c.key_failures_per_minute, c.max_events), (10, 10_000));
+        for (key, ok) in [
+            ("0123456789abcdef0123456789abcdef", true),
+            ("AbC-_0123456789xyzXYZ0", true),
+            ("AbC-_0123456789xyzXYZ", false),
+            ("0123456789abcdef 0123456789abcdef", false),
+            ("0123456789abcdef+0123456789abcdef", false),
+        ] {
+            assert_eq!(organizer_key_strong(key), ok, "{key}");
+            let args = ServeArgs {
+                organizer_key: Some(key.into()),
+                ..ServeArgs::default()
+            };
+            let err = Config::resolve(args).err();
+            assert_eq!(err.is_none(), ok, "{key}: {err:?}");
+        }
+        let zero = ServeArgs {
+            max_events: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(Config::resolve(zero).is_err());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! All are governor keyed limiters (GCRA, one atomic per address). An address whose failed
 //! hellos exceed the quota has its failed hellos answered `rate_limited` for a minute; an
-//! address whose wrong organizer keys exceed theirs is refused every organizer request for a
-//! minute, right or wrong (otherwise the answer would still tell a guess apart). `retain` runs
+//! address whose wrong organizer keys exceed theirs has its wrong keys answered `429
+//! rate_limited` for a minute. Neither ever refuses the right credential: an attacker does not
+//! know it, and an organizer on the venue's shared Wi-Fi must still get in. `retain` runs
 //! periodically to forget addresses that went quiet.
 
 use std::collections::HashMap;
@@ -23,8 +24,9 @@ pub const BLOCK_MS: u64 = 60_000;
 /// trying settings clicks a few times a minute; each preview costs up to a few CPU-seconds.
 pub const PREVIEWS_PER_MINUTE: u32 = 12;
 pub const PREVIEW_BURST: u32 = 6;
-/// Wrong organizer keys per address per minute before the address is refused for a minute:
-/// a person mistyping retries a handful of times; 128-bit keys make guessing hopeless anyway.
+/// Default wrong organizer keys per address per minute (`key_failures_per_minute`) before
+/// the address's wrong keys are answered 429 for a minute: a person mistyping retries a
+/// handful of times; 128-bit keys make guessing hopeless anyway.
 pub const KEY_FAILURES_PER_MINUTE: u32 = 10;
 
 #[derive(Debug)]
@@ -62,8 +64,8 @@ impl Limits {
                 Quota::per_minute(nz(PREVIEWS_PER_MINUTE)).allow_burst(nz(PREVIEW_BURST)),
             ),
             key_failures: RateLimiter::keyed(
-                Quota::per_minute(nz(KEY_FAILURES_PER_MINUTE))
-                    .allow_burst(nz(KEY_FAILURES_PER_MINUTE)),
+                Quota::per_minute(nz(config.key_failures_per_minute))
+                    .allow_burst(nz(config.key_failures_per_minute)),
             ),
             blocked: Mutex::new(HashMap::new()),
             key_blocked: Mutex::new(HashMap::new()),
@@ -81,19 +83,26 @@ impl Limits {
         self.previews.check_key(&ip).is_ok()
     }
 
-    /// Whether the address is refused organizer requests (too many wrong keys).
+    /// Whether the address's wrong organizer keys are answered `rate_limited` (too many of
+    /// them lately). The right key is never refused because of it.
     pub fn is_key_blocked(&self, ip: IpAddr, now: Millis) -> bool {
         let blocked = self.key_blocked.lock().unwrap_or_else(|e| e.into_inner());
         blocked.get(&ip).is_some_and(|until| *until > now)
     }
 
-    /// Counts a wrong organizer key; past the quota the address is refused for a minute.
-    pub fn key_failed(&self, ip: IpAddr, now: Millis) {
-        if self.key_failures.check_key(&ip).is_err() {
-            tracing::warn!(%ip, "too many wrong organizer keys; refusing this address for a minute");
-            let mut blocked = self.key_blocked.lock().unwrap_or_else(|e| e.into_inner());
-            blocked.insert(ip, now + BLOCK_MS);
+    /// Counts a wrong organizer key; past the quota the address's wrong keys are refused
+    /// for a minute. True when this one is over the quota (or the address already was).
+    pub fn key_failed(&self, ip: IpAddr, now: Millis) -> bool {
+        if self.is_key_blocked(ip, now) {
+            return true;
         }
+        if self.key_failures.check_key(&ip).is_ok() {
+            return false;
+        }
+        tracing::warn!(%ip, "too many wrong organizer keys; refusing this address's guesses for a minute");
+        let mut blocked = self.key_blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.insert(ip, now + BLOCK_MS);
+        true
     }
 
     pub fn allow_connect(&self, ip: IpAddr) -> bool {

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub commands_total: AtomicU64,
     pub slow_consumer_disconnects: AtomicU64,
     pub hello_failures: AtomicU64,
+    /// Wrong organizer keys, and those answered 429 because their address had too many.
+    pub key_failures: AtomicU64,
+    pub key_failures_refused: AtomicU64,
     pub bad_frames: AtomicU64,
     /// Rehearsal previews running now, and those stopped because their client went away.
     pub previews_running: AtomicI64,
@@ -132,6 +135,18 @@ impl Metrics {
             "commonground_hello_failures_total",
             "Failed hellos (bad, expired or foreign tokens).",
             load(&self.hello_failures),
+        );
+        counter(
+            &mut out,
+            "commonground_organizer_key_failures_total",
+            "Organizer requests with a wrong key.",
+            load(&self.key_failures),
+        );
+        counter(
+            &mut out,
+            "commonground_organizer_key_rate_limited_total",
+            "Wrong organizer keys answered 429 (too many from the address).",
+            load(&self.key_failures_refused),
         );
         counter(
             &mut out,

@@ -218,6 +218,7 @@ impl AppState {
             config.room_inbox,
         );
         hub.set_default_retention(config.retention.as_secs());
+        hub.set_max_events(config.max_events);
         let recovered = hub.recover().map_err(ServerError::Recovery)?;
         if recovered > 0 {
             tracing::info!(recovered, "events recovered from the journal");
@@ -237,7 +238,24 @@ impl AppState {
                 .replacen("https://", "wss://", 1)
                 .replacen("http://", "ws://", 1)
         );
+        let origins = gateway::allowed_origins(
+            &config.allowed_origins,
+            config.public_url.as_deref(),
+            local_addr,
+        );
+        if config.allowed_origins.is_empty()
+            && config.public_url.is_none()
+            && local_addr.ip().is_unspecified()
+        {
+            tracing::warn!(
+                "listening on a wildcard address without --public-url: browsers may open \
+                 WebSockets only from http://127.0.0.1:{0} and http://localhost:{0}; set \
+                 --public-url (or --allowed-origins) for the address people use",
+                local_addr.port()
+            );
+        }
         Ok(AppState(Arc::new(Shared {
+            origins,
             tokens: TokenKey::new(&config.token_secret),
             limits: Limits::new(&config),
             conn_permits: Arc::new(Semaphore::new(config.max_connections)),

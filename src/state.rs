@@ -50,6 +50,8 @@ pub struct Shared {
     /// Base of invite links, without a trailing slash.
     pub base_url: String,
     pub ws_url: String,
+    /// The Origins that may open a WebSocket (`gateway::allowed_origins`).
+    pub origins: Vec<String>,
     /// Cluster mode: this node's side of the cluster.
     pub cluster: Option<Arc<ClusterNode>>,
     /// The audio SFU's signaling handle; `None` with `--media off`.

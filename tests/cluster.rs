@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const SHARED_REDIS: &str = "redis://127.0.0.1:6379/";
-const ORG_KEY: &str = "cluster-organizer-key";
+const ORG_KEY: &str = "cluster-organizer-key-0123456789";
 const SECRET: &str = "cluster-token-secret-0123456789";
 
 fn unique(test: &str) -> String {

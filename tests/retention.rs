@@ -171,7 +171,7 @@ async fn an_ended_event_is_purged_when_its_retention_runs_out() {
     assert_gone(&server, &short).await;
     assert_token_refused(&server, &tokens[0]).await;
     let events = server.org("GET", "/api/events", None).await.json();
-    let ids: Vec<&str> = events
+    let ids: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
         .iter()

@@ -124,7 +124,7 @@ mod events {
     use commonground::time::Millis;
 
     /// How many `EventKind` variants there are: the match in [`index`] has one arm each.
-    pub const VARIANTS: usize = 56;
+    pub const VARIANTS: usize = 57;
 
     /// Each variant's position. The match has no wildcard, so a new variant does not compile
     /// until it gets an arm here, and then [`samples`] must have one of it too.
@@ -186,6 +186,7 @@ mod events {
             EventKind::ReportClosed { .. } => 53,
             EventKind::MessageFlagged { .. } => 54,
             EventKind::PollResults { .. } => 55,
+            EventKind::BudgetWarning { .. } => 56,
         }
     }
 
@@ -418,6 +419,11 @@ mod events {
                 by_community: vec![(s("Dayton, OH"), vec![(s("yes"), 1)])],
                 closed: true,
                 until: Some(t),
+            },
+            EventKind::BudgetWarning {
+                member: Some(m()),
+                used_bytes: 240_000,
+                limit_bytes: 262_144,
             },
         ]
     }

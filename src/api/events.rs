@@ -1,12 +1,13 @@
 //! Organizer endpoints: create, list, end and delete events; mint invite tokens.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{require_organizer, ApiError, ApiJson};
+use crate::api::{ApiError, ApiJson, Organizer};
 use crate::engine::member::{MemberId, Role};
 use crate::engine::MAX_NAME_CHARS;
 use crate::hub::{EventInfo, HubError};
@@ -86,16 +87,21 @@ pub fn hub_error(e: HubError) -> ApiError {
         HubError::InvalidRetention(_) => {
             ApiError::bad_request(ErrorCode::InvalidRetention, e.to_string())
         }
+        HubError::TooManyEvents(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::TooManyEvents,
+            &e.to_string(),
+        ),
     }
 }
 
 pub async fn create_event(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _key: Organizer,
     body: Result<ApiJson<CreateEvent>, ApiError>,
 ) -> Result<Response, ApiError> {
-    // The key first: a caller without it learns nothing about what a valid body looks like.
-    require_organizer(&app, &headers)?;
+    // The key first (`Organizer` is extracted before the body): a caller without it learns
+    // nothing about what a valid body looks like.
     let ApiJson(req) = body?;
     let info = app
         .hub
@@ -113,20 +119,74 @@ pub async fn create_event(
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
+/// Events per page of `GET /api/events` unless `limit` says otherwise, and the most it may.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// One page of events, oldest first; `next` is the `after` of the following page, `null` on
+/// the last.
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    pub events: Vec<EventInfo>,
+    pub next: Option<String>,
+}
+
+/// A page cursor: the last event's creation time and id (stable while events come and go).
+fn cursor(e: &EventInfo) -> String {
+    format!("{}.{}", e.created_at.as_u64(), e.id)
+}
+
+fn parse_cursor(s: &str) -> Option<(Millis, &str)> {
+    let (at, id) = s.split_once('.')?;
+    Some((Millis(at.parse().ok()?), id))
+}
+
+/// `GET /api/events?limit=&after=`: the server's events, oldest first, a page at a time.
 pub async fn list_events(
     State(app): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<EventInfo>>, ApiError> {
-    require_organizer(&app, &headers)?;
-    Ok(Json(app.hub.events()))
+    _key: Organizer,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<EventPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(ErrorCode::Invalid, e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            ErrorCode::Invalid,
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(s) => Some(parse_cursor(s).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::Invalid,
+                "`after` must be the `next` of a previous page",
+            )
+        })?),
+    };
+    let (events, more) = app.hub.events_page(after, limit);
+    let next = if more {
+        events.last().map(cursor)
+    } else {
+        None
+    };
+    Ok(Json(EventPage { events, next }))
 }
 
 pub async fn end_event(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _key: Organizer,
     Path(id): Path<String>,
 ) -> Result<Json<EventInfo>, ApiError> {
-    require_organizer(&app, &headers)?;
     app.hub.end_event(&id).await.map_err(hub_error)?;
     let mut info = app
         .hub
@@ -140,11 +200,10 @@ pub async fn end_event(
 /// (see `Hub::delete_event`). 204; an unknown (or already deleted) event is 404.
 pub async fn delete_event(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _key: Organizer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    // The key first, before anything about the event is looked up.
-    require_organizer(&app, &headers)?;
+    // The key first (`Organizer`), before anything about the event is looked up.
     if !app.hub.verify_shared(&id).await {
         return Err(hub_error(HubError::UnknownEvent(id)));
     }
@@ -154,11 +213,10 @@ pub async fn delete_event(
 
 pub async fn create_invite(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _key: Organizer,
     Path(id): Path<String>,
     body: Result<ApiJson<CreateInvite>, ApiError>,
 ) -> Result<Response, ApiError> {
-    require_organizer(&app, &headers)?;
     let ApiJson(req) = body?;
     app.hub.verify_shared(&id).await;
     let invite = mint_invite(&app, &id, req)?;

@@ -10,8 +10,11 @@ pub mod preview;
 pub mod public;
 pub mod report;
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -125,14 +128,52 @@ pub fn organizer_key_ok(app: &AppState, headers: &HeaderMap) -> bool {
         .is_some_and(|key| constant_time_eq(key.as_bytes(), app.config.organizer_key.as_bytes()))
 }
 
-/// Checks `Authorization: Bearer <organizer key>`.
-pub fn require_organizer(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checks `Authorization: Bearer <organizer key>` from the client address `peer`.
+///
+/// The right key is always accepted. A wrong one (any `Authorization` header that is not the
+/// key) is counted against the address (`key_failures_per_minute`); beyond the quota it is
+/// answered `429 rate_limited` for a minute instead of `401`, so guessing from one address
+/// runs at a few keys a minute. A request without `Authorization` is not a guess and is not
+/// counted.
+pub fn require_organizer(
+    app: &AppState,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Result<(), ApiError> {
     if organizer_key_ok(app, headers) {
         return Ok(());
+    }
+    if let (Some(ip), true) = (peer, headers.contains_key("authorization")) {
+        crate::metrics::Metrics::inc(&app.metrics.key_failures);
+        if app.limits.key_failed(ip, app.clock.now()) {
+            crate::metrics::Metrics::inc(&app.metrics.key_failures_refused);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                "too many wrong organizer keys from this address; try again in a minute",
+            ));
+        }
     }
     Err(ApiError::new(
         StatusCode::UNAUTHORIZED,
         ErrorCode::Unauthorized,
         "send the organizer key as `Authorization: Bearer <key>`",
     ))
+}
+
+/// An extractor that admits only the organizer: [`require_organizer`] with the client's
+/// address (from `ConnectInfo`). Put it before the body so the key is checked first.
+#[derive(Debug, Clone, Copy)]
+pub struct Organizer;
+
+impl FromRequestParts<AppState> for Organizer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        require_organizer(app, &parts.headers, peer).map(|()| Organizer)
+    }
 }

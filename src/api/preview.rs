@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::api::{organizer_key_ok, ApiError};
+use crate::api::{require_organizer, ApiError};
 use crate::metrics::Metrics;
 use crate::rehearse::crowd::{CrowdError, Models};
 use crate::rehearse::{Request, Summary};
@@ -112,15 +112,21 @@ pub async fn rehearse(
             ),
         ));
     }
-    if cost > OPEN_COST && !organizer_key_ok(&app, &headers) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            &format!(
-                "this preview costs {cost} (people x runs x phases); above {OPEN_COST} it \
-                 needs the organizer key as `Authorization: Bearer <key>`"
-            ),
-        ));
+    if cost > OPEN_COST {
+        // A wrong key here is a guess like any other: counted, and 429 past the quota.
+        require_organizer(&app, &headers, Some(peer.ip())).map_err(|e| {
+            if e.status != StatusCode::UNAUTHORIZED {
+                return e;
+            }
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                &format!(
+                    "this preview costs {cost} (people x runs x phases); above {OPEN_COST} it \
+                     needs the organizer key as `Authorization: Bearer <key>`"
+                ),
+            )
+        })?;
     }
     let Ok(permit) = Arc::clone(&app.previews).try_acquire_owned() else {
         return Err(ApiError::new(

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::api::events::hub_error;
-use crate::api::{require_organizer, ApiError};
+use crate::api::{ApiError, Organizer};
 use crate::hub::EventRecord;
 use crate::record::{report, transcript};
 use crate::state::AppState;
@@ -72,11 +72,11 @@ pub fn event_report(rec: &EventRecord) -> report::Report {
 /// `GET /api/events/{id}/report`: JSON, or HTML with `?format=html` or `Accept: text/html`.
 pub async fn get_report(
     State(app): State<AppState>,
+    _key: Organizer,
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    require_organizer(&app, &headers)?;
     let format = format_param(query.as_deref())?;
     let html = match format.as_deref() {
         Some("html") => true,
@@ -101,11 +101,10 @@ pub async fn get_report(
 /// with `?format=md`.
 pub async fn get_transcript(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _key: Organizer,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    require_organizer(&app, &headers)?;
     let markdown = match format_param(query.as_deref())?.as_deref() {
         None | Some("jsonl") => false,
         Some("md") => true,

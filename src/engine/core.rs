@@ -172,6 +172,9 @@ pub struct Core {
     /// Staff interjecting now, with when each started (`interject`).
     #[serde(default)]
     pub interjecting: Vec<(MemberId, Millis)>,
+    /// Bytes members' texts added to the room's record (`engine::budget`).
+    #[serde(default)]
+    pub record_bytes: u64,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
@@ -203,6 +206,7 @@ impl Core {
             last_groups: None,
             recent: VecDeque::new(),
             interjecting: Vec::new(),
+            record_bytes: 0,
             out: Vec::new(),
         }
     }

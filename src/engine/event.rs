@@ -372,6 +372,14 @@ pub enum EventKind {
         member: Option<MemberId>,
         words: Vec<String>,
     },
+    /// Staff only: a member (`None`: the room) has used `WARN_PERCENT` of its share of the
+    /// room's record (`engine::budget`); past the share their texts are refused
+    /// `over_budget`.
+    BudgetWarning {
+        member: Option<MemberId>,
+        used_bytes: u64,
+        limit_bytes: u64,
+    },
     /// Poll counts per choice, overall and by community.
     PollResults {
         phase: String,

@@ -85,6 +85,9 @@ pub struct Member {
     pub muted: bool,
     /// Position in join order (first join only; a reconnect keeps it).
     pub joined_idx: u64,
+    /// Bytes this member added to the room's record (`engine::budget`).
+    #[serde(default)]
+    pub record_bytes: u64,
 }
 
 /// All members a room has seen, in join order.
@@ -150,6 +153,7 @@ impl Roster {
             present: true,
             muted: false,
             joined_idx,
+            record_bytes: 0,
         });
         self.n_present += 1;
         true

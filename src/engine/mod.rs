@@ -15,6 +15,7 @@
 
 mod admission;
 mod agenda;
+pub mod budget;
 pub mod command;
 pub mod core;
 pub mod equity;
@@ -266,7 +267,7 @@ impl Engine {
 
     fn command(&mut self, at: Millis, from: &MemberId, cmd: &Command) -> Result<(), Rejection> {
         let mark = self.core.out.len();
-        self.apply_command(at, from, cmd)?;
+        self.budgeted(at, from, cmd)?; // apply_command within the record budget (budget.rs)
         if cmd.capability() == Capability::Moderate {
             self.sign(mark, from, cmd);
         }

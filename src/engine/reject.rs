@@ -58,6 +58,9 @@ pub enum RejectCode {
     TooManyQuestions,
     /// The poll has closed and its results are being shown: no more votes.
     PollClosed,
+    /// The member has written their share of the room's record, or the record is full
+    /// (`engine::budget`); staff have been told.
+    OverBudget,
 }
 
 impl RejectCode {
@@ -85,10 +88,11 @@ impl RejectCode {
             RejectCode::TooManyReports => "too_many_reports",
             RejectCode::TooManyQuestions => "too_many_questions",
             RejectCode::PollClosed => "poll_closed",
+            RejectCode::OverBudget => "over_budget",
         }
     }
 
-    pub const ALL: [RejectCode; 22] = [
+    pub const ALL: [RejectCode; 23] = [
         RejectCode::Forbidden,
         RejectCode::NotYourTurn,
         RejectCode::WrongPhase,
@@ -111,6 +115,7 @@ impl RejectCode {
         RejectCode::TooManyReports,
         RejectCode::TooManyQuestions,
         RejectCode::PollClosed,
+        RejectCode::OverBudget,
     ];
 }
 

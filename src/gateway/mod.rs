@@ -74,7 +74,7 @@ pub async fn ws_handler(
             "too many connection attempts from this address",
         );
     }
-    if !origin_allowed(&headers, &app.config.allowed_origins) {
+    if !origin_allowed(&headers, &app.origins) {
         return refuse(
             StatusCode::FORBIDDEN,
             ErrorCode::ForbiddenOrigin,
@@ -119,26 +119,63 @@ pub fn hard_frame_cap(max_message_bytes: usize) -> usize {
 /// How many times the message limit the transport accepts before failing the connection.
 pub const HARD_CAP_FACTOR: usize = 4;
 
-/// Whether the request's `Origin` may open a socket. A missing Origin (a non-browser
-/// client) is allowed; `*` allows any; an empty list means the same host as the request.
+/// The Origins allowed to open a WebSocket: `--allowed-origins` when given; otherwise the
+/// origin of `--public-url`; without one, the origins of the bound address
+/// (`http://127.0.0.1:PORT` and, for loopback or wildcard binds, `http://localhost:PORT`).
+///
+/// Never the request's own `Host`: a DNS-rebinding page (`evil.example` resolving to the
+/// server) sends `Host: evil.example` and `Origin: http://evil.example`, which would match.
+pub fn allowed_origins(
+    configured: &[String],
+    public_url: Option<&str>,
+    local: SocketAddr,
+) -> Vec<String> {
+    if !configured.is_empty() {
+        return configured
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+    }
+    if let Some(url) = public_url {
+        return vec![url_origin(url)];
+    }
+    let port = local.port();
+    let ip = local.ip();
+    let mut v = Vec::new();
+    if ip.is_unspecified() {
+        v.push(format!("http://127.0.0.1:{port}"));
+    } else {
+        v.push(format!("http://{local}"));
+    }
+    if ip.is_loopback() || ip.is_unspecified() {
+        v.push(format!("http://localhost:{port}"));
+    }
+    v
+}
+
+/// The origin (`scheme://host[:port]`, lower case, without a default port) of a URL that
+/// starts with `http://` or `https://` (the config checks that).
+pub fn url_origin(url: &str) -> String {
+    let url = url.trim().to_ascii_lowercase();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url.as_str()));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+    format!("{scheme}://{authority}")
+}
+
+/// Whether the request's `Origin` may open a socket: it must be on `allowed` (see
+/// [`allowed_origins`]), compared without case and a trailing slash. A missing Origin (a
+/// non-browser client) is allowed; `*` allows any.
 pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
         return true;
     };
     let origin = origin.trim().trim_end_matches('/');
-    if allowed.iter().any(|a| a == "*") {
-        return true;
-    }
-    if allowed.is_empty() {
-        let host = headers.get("host").and_then(|v| v.to_str().ok());
-        let origin_host = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"));
-        return matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o));
-    }
     allowed
         .iter()
-        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 #[cfg(test)]
@@ -156,13 +193,34 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert!(origin_allowed(&headers(None), &[]));
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let default = allowed_origins(&[], None, local);
+        assert_eq!(default, ["http://127.0.0.1:8080", "http://localhost:8080"]);
+        assert!(origin_allowed(&headers(None), &default));
         assert!(origin_allowed(
-            &headers(Some("http://example.org:8080")),
-            &[]
+            &headers(Some("http://localhost:8080")),
+            &default
         ));
-        assert!(!origin_allowed(&headers(Some("http://evil.test")), &[]));
-        let list = vec!["https://town.example".to_string()];
+        // The request's Host does not vouch for its Origin (DNS rebinding).
+        assert!(!origin_allowed(
+            &headers(Some("http://example.org:8080")),
+            &default
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.test")),
+            &default
+        ));
+        let public = allowed_origins(&[], Some("https://Town.Example:443/hall/"), local);
+        assert_eq!(public, ["https://town.example"]);
+        assert!(origin_allowed(
+            &headers(Some("https://town.example")),
+            &public
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://127.0.0.1:8080")),
+            &public
+        ));
+        let list = allowed_origins(&["https://town.example/".to_string()], None, local);
         assert!(origin_allowed(
             &headers(Some("https://town.example")),
             &list
@@ -175,5 +233,11 @@ mod tests {
             &headers(Some("http://x")),
             &["*".to_string()]
         ));
+        let wild = allowed_origins(&[], None, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(wild, ["http://127.0.0.1:9000", "http://localhost:9000"]);
+        assert_eq!(
+            url_origin("http://a.example:8080/x?y"),
+            "http://a.example:8080"
+        );
     }
 }

@@ -72,7 +72,12 @@ impl Hub {
             ended_at: None,
             purge_at: None,
         };
-        self.lock().insert(
+        let mut map = self.lock();
+        let max = self.max_events();
+        if map.len() >= max {
+            return Err(HubError::TooManyEvents(max));
+        }
+        map.insert(
             id.clone(),
             Entry {
                 info: info.clone(),
@@ -84,6 +89,7 @@ impl Hub {
                 shared: false,
             },
         );
+        drop(map);
         // Cluster mode: shared with every node, so an invite works wherever it is opened.
         self.share_meta(&id);
         Ok(info)

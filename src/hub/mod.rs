@@ -36,7 +36,7 @@ mod spawn;
 pub use records::{EventRecord, GroupRecord};
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -114,6 +114,11 @@ pub enum HubError {
         "retention_secs must be between {MIN_RETENTION_SECS} and {MAX_RETENTION_SECS}, not {0}"
     )]
     InvalidRetention(u64),
+    #[error(
+        "this server holds {0} events, its limit: delete ended events (DELETE /api/events/{{id}}) \
+         or wait for their retention to run out"
+    )]
+    TooManyEvents(usize),
 }
 
 enum Slot {
@@ -171,6 +176,8 @@ pub struct Hub {
     inbox: usize,
     /// Retention of events created without one (`--retention`).
     default_retention: AtomicU64,
+    /// Most events held at once (`--max-events`).
+    max_events: AtomicUsize,
     /// Cluster mode: the registry sweep runs (started with the first event).
     sweeping: AtomicBool,
     /// Lets timer tasks reach the hub without keeping it alive.
@@ -201,6 +208,7 @@ impl Hub {
             tracker,
             inbox,
             default_retention: AtomicU64::new(DEFAULT_RETENTION_SECS),
+            max_events: AtomicUsize::new(crate::config::DEFAULT_MAX_EVENTS),
             sweeping: AtomicBool::new(false),
             me: me.clone(),
         })
@@ -213,6 +221,15 @@ impl Hub {
 
     pub fn default_retention(&self) -> u64 {
         self.default_retention.load(Ordering::Relaxed)
+    }
+
+    /// Sets the most events this server holds (`--max-events`).
+    pub fn set_max_events(&self, n: usize) {
+        self.max_events.store(n, Ordering::Relaxed);
+    }
+
+    pub fn max_events(&self) -> usize {
+        self.max_events.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -244,8 +261,31 @@ impl Hub {
 
     pub fn events(&self) -> Vec<EventInfo> {
         let mut v: Vec<EventInfo> = self.lock().values().map(|e| e.info.clone()).collect();
-        v.sort_by_key(|e| e.created_at);
+        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         v
+    }
+
+    /// One page of [`Hub::events`]: at most `limit` events after `after` (creation time,
+    /// id) in that order, and whether more follow. Only the page is cloned.
+    pub fn events_page(
+        &self,
+        after: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> (Vec<EventInfo>, bool) {
+        let map = self.lock();
+        let mut keys: Vec<(Millis, &str)> = map
+            .values()
+            .map(|e| (e.info.created_at, e.info.id.as_str()))
+            .filter(|k| after.is_none_or(|a| *k > a))
+            .collect();
+        keys.sort_unstable();
+        let more = keys.len() > limit;
+        let page = keys
+            .iter()
+            .take(limit)
+            .filter_map(|(_, id)| map.get(*id).map(|e| e.info.clone()))
+            .collect();
+        (page, more)
     }
 
     pub fn event(&self, id: &str) -> Option<EventInfo> {

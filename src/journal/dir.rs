@@ -94,7 +94,7 @@ mod tests {
 
     fn config_in(dir: &Path) -> Config {
         Config::resolve(ServeArgs {
-            organizer_key: Some("test-organizer-key".into()),
+            organizer_key: Some("test-organizer-key-0123456789".into()),
             data_dir: Some(dir.to_path_buf()),
             ..ServeArgs::default()
         })

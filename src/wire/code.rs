@@ -61,11 +61,13 @@ pub enum ErrorCode {
     TooCostly,
     /// Every rehearsal worker is busy.
     Busy,
+    /// HTTP: the server holds `max_events` events already.
+    TooManyEvents,
 }
 
 impl ErrorCode {
     /// Every code, for the documentation check.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::Unavailable,
         ErrorCode::Invalid,
         ErrorCode::TooLarge,
@@ -88,6 +90,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::TooCostly,
         ErrorCode::Busy,
+        ErrorCode::TooManyEvents,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -114,6 +117,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::TooCostly => "too_costly",
             ErrorCode::Busy => "busy",
+            ErrorCode::TooManyEvents => "too_many_events",
         }
     }
 
@@ -132,6 +136,7 @@ impl ErrorCode {
                 | ErrorCode::UnsupportedMediaType
                 | ErrorCode::TooCostly
                 | ErrorCode::Busy
+                | ErrorCode::TooManyEvents
         )
     }
 }

@@ -14,6 +14,7 @@
 mod close;
 mod code;
 mod room_id;
+pub mod strict;
 mod summary;
 
 pub use close::CloseReason;
@@ -121,10 +122,13 @@ fn bad(id: Option<ClientId>, message: impl Into<String>) -> BadFrame {
     }
 }
 
-/// Parses one client text frame.
+/// Parses one client text frame. A key repeated in any object is refused (`invalid`): the
+/// frame would mean one thing here and another to a reader that keeps the first key.
 pub fn parse_client(text: &str) -> Result<ClientMsg, BadFrame> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| bad(None, format!("the frame is not valid JSON: {e}")))?;
+    let value: Value = strict::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => bad(None, format!("the frame is refused: {e}")),
+        _ => bad(None, format!("the frame is not valid JSON: {e}")),
+    })?;
     let Value::Object(mut map) = value else {
         return Err(bad(None, "a frame must be a JSON object with a `type`"));
     };

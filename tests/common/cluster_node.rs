@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use super::{Client, WAIT};
 
 pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379/";
-pub const ORG_KEY: &str = "cluster-organizer-key";
+pub const ORG_KEY: &str = "cluster-organizer-key-0123456789";
 pub const SECRET: &str = "cluster-token-secret-0123456789";
 
 pub fn unique(test: &str) -> String {

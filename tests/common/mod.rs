@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const ORG_KEY: &str = "test-organizer-key";
+pub const ORG_KEY: &str = "test-organizer-key-0123456789";
 /// Bound on any single wait.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -94,6 +94,9 @@ pub fn test_config() -> Config {
         // In-process servers keep nothing on disk (never in the cwd); the restart tests run
         // the binary on a temp data dir.
         ephemeral: Some(true),
+        // The suite sends many wrong keys from 127.0.0.1 on purpose (`tests/auth_matrix.rs`);
+        // `tests/api_limits.rs` tests the quota itself.
+        key_failures_per_minute: Some(100_000),
         ..ServeArgs::default()
     };
     Config::resolve(args).unwrap()

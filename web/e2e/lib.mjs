@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const WAIT = 20000;
-export const ORG_KEY = 'web-e2e-organizer-key';
+export const ORG_KEY = 'web-e2e-organizer-key-0123456789';
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '..', '..');
 export const SHOTS = join(here, 'screenshots');
