@@ -599,7 +599,27 @@ async fn a_joint_town_hall_with_breakouts_qa_and_polls() {
         .await;
     assert_eq!(md.status, 200);
     assert!(md.body.contains("My family farms."), "{}", md.body);
-    assert!(md.body.contains(&format!("breakout group {room_a}")));
+    // Groups are numbered as people saw them, and nobody is named by an internal id (#19).
+    for n in 1..=3 {
+        assert!(
+            md.body.contains(&format!("\n# Breakout group {n}: ")),
+            "{}",
+            md.body
+        );
+    }
+    assert!(!md.body.contains("group 0"), "{}", md.body);
+    for room in [&room_a, &room_b, &room_c] {
+        assert!(!md.body.contains(room.as_str()), "{room} in {}", md.body);
+    }
+    for id in &ids {
+        assert!(
+            !md.body.contains(id.as_str()),
+            "member id {id} in {}",
+            md.body
+        );
+    }
+    assert!(md.body.contains("## Attendance"), "{}", md.body);
+    assert!(md.body.contains("## Phases"), "{}", md.body);
 
     // After the end the report is still there, with the same groups.
     let end = server
@@ -633,6 +653,25 @@ async fn a_joint_town_hall_with_breakouts_qa_and_polls() {
         .await;
     assert_eq!(html.status, 200);
     assert!(html.body.contains("Breakout groups"), "{}", html.body);
+    // A page to hand on (#19): landmarks, groups numbered as people saw them, names only.
+    for needle in [
+        "<html lang=\"en\">",
+        "<main>",
+        "<nav aria-label=",
+        "<th scope=\"row\">Group 1</th>",
+        "<th scope=\"row\">Group 3</th>",
+        "Who joined, when and for how long",
+        "Phases: planned and actual time",
+    ] {
+        assert!(html.body.contains(needle), "{needle} in {}", html.body);
+    }
+    for id in &ids {
+        assert!(
+            !html.body.contains(id.as_str()),
+            "member id {id} in the HTML report"
+        );
+    }
+    assert!(!html.body.contains(&room_a), "a room id in the HTML report");
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -22,7 +22,7 @@ import { Connection } from './js/conn.js';
 import {
   emptyClient, applyWelcome, applyRoomSnapshot, routeEvent, applyLeftRoom, dropStale, myGroupRoom,
   listenedGroups, pollFromSpec, nameOf, groupWord, applyGroups, roomOfIndex, member,
-  applyGroupEvent, groupReviewItems,
+  applyGroupEvent, groupReviewItems, activeNotices,
 } from './js/store.js';
 import * as R from './js/render.js';
 import { esc, clock, errorWords, reportErrorWords, isStaff, canFacilitate } from './js/util.js';
@@ -49,6 +49,15 @@ const ui = { report: null, reported: new Map(), moveError: null, focusKey: null 
 /** Waiters for a group room's snapshot, by room id. */
 const snapshotWaiters = new Map();
 let staleTimer = null;
+/**
+ * What the member typed in "What you want to say" and has not sent, by room id: kept when the
+ * floor is taken back or the turn runs out, and put back in the box at their next turn.
+ */
+const drafts = new Map();
+/** When the earliest notice on screen clears itself (server clock), so `tick` re-renders then. */
+let noticeUntil = null;
+/** An `accept_floor` on its way: the invitation card is gone and a second "yes" is not sent. */
+let accepting = false;
 
 // ---------------------------------------------------------------- token and start
 
@@ -407,7 +416,13 @@ function render() {
   document.body.classList.toggle('in-group', inGroup);
   document.title = `${v.floor && v.floor.member === hall.me.member ? '(Your turn) ' : ''}${hall.eventInfo?.title || hall.title || 'Town hall'} — Commonground`;
   setHTML($('who'), R.renderWho(hall));
-  setHTML($('notices'), R.renderNotices(hall, inGroup ? v : null));
+  const now = conn.now();
+  if (hall.backFromGroup && hall.backAt == null) hall.backAt = now;
+  const notices = activeNotices(hall, inGroup ? v : null, now);
+  for (const n of notices) if (n.kind === 'turn_ended') n.draft = Boolean(drafts.get(v.room));
+  const untils = notices.map((n) => n.until).filter((u) => u != null);
+  noticeUntil = untils.length ? Math.min(...untils) : null;
+  setHTML($('notices'), R.renderNotices(hall, inGroup ? v : null, notices));
   const strip = R.renderHallStrip(hall, inGroup ? v : null);
   $('hall-strip').hidden = !strip;
   setRoomOf('hall-strip', hall);
@@ -417,7 +432,7 @@ function render() {
   setText('now-h', inGroup ? 'Your group' : 'Now');
   setText('feed-h', inGroup ? 'What your group said' : 'What people said');
   setHTML($('now-body'), R.renderNow(v));
-  const mine = R.renderMine(v);
+  const mine = R.renderMine(v, { draft: drafts.get(v.room) || '' });
   $('mine').hidden = !mine;
   const myTurn = v.floor && v.floor.member === hall.me.member;
   const asked = v.invitation === hall.me.member || v.reflection?.speaker === hall.me.member;
@@ -425,6 +440,8 @@ function render() {
   setText('mine-h', myTurn ? 'Your turn' : inGroup ? 'What you can do in your group' : 'What you can do');
   $('queue').hidden = !(v.phase && ['queue', 'fishbowl', 'curiosity'].includes(v.phase.kind));
   setHTML($('mine-body'), mine);
+  const speakBox = $('speak-text');
+  if (speakBox && !speakBox.value && drafts.get(v.room)) speakBox.value = drafts.get(v.room);
   const extra = R.renderExtra(v);
   $('extra').hidden = !extra;
   setHTML($('extra-body'), extra);
@@ -454,6 +471,10 @@ function render() {
 
 function tick() {
   updateTimers();
+  if (noticeUntil != null && conn && conn.now() >= noticeUntil) {
+    noticeUntil = null;
+    scheduleRender();
+  }
   if (connStatus.state === 'waiting') updateConnText();
 }
 
@@ -744,6 +765,30 @@ document.addEventListener('click', async (e) => {
     scheduleRender();
     return;
   }
+  if (action === 'dismiss_turn_ended') {
+    client.hall.turnEnded = null;
+    for (const g of client.groups.values()) g.turnEnded = null;
+    scheduleRender();
+    return;
+  }
+  if (action === 'discard_draft') {
+    drafts.delete(r.room);
+    scheduleRender();
+    return;
+  }
+  if (action === 'accept_floor') {
+    // Once is enough: the card goes at once, and a second click never sends another "yes"
+    // (the server answers `no_invitation` to it).
+    if (accepting || r.invitation !== client.hall.me?.member) return;
+    accepting = true;
+    r.invitation = null;
+    scheduleRender();
+    // A refusal (muted, say) shows in the section it came from.
+    await send({ type: 'accept_floor' }, el);
+    accepting = false;
+    scheduleRender();
+    return;
+  }
   if (action === 'dismiss_notice') {
     client.hall.notice = null;
     scheduleRender();
@@ -823,6 +868,7 @@ document.addEventListener('submit', async (e) => {
   const ok = await send({ type, text }, form);
   if (ok) {
     field.value = '';
+    if (type === 'speak') drafts.delete(roomOf(form).room);
     if (type === 'note') announce('Your note is saved.');
     if (type === 'ask') announce('Your question was sent.');
   }
@@ -867,6 +913,11 @@ document.addEventListener('change', (e) => {
   if (radio && ui.report) ui.report.target = radio.value;
 });
 document.addEventListener('input', (e) => {
+  if (e.target.id === 'speak-text') {
+    const room = roomOf(e.target).room;
+    if (e.target.value) drafts.set(room, e.target.value);
+    else drafts.delete(room);
+  }
   if (ui.report?.error && e.target.closest?.('.report-form')) {
     ui.report.error = '';
     scheduleRender();

@@ -52,6 +52,7 @@ fn typed(content_type: &'static str, body: String) -> Response {
 /// The hall's report with a section per breakout group.
 pub fn event_report(rec: &EventRecord) -> report::Report {
     let mut r = report::build(&rec.hall.engine, &rec.hall.log);
+    r.event_title = Some(rec.info.title.clone());
     r.groups = rec
         .groups
         .iter()
@@ -126,15 +127,14 @@ pub async fn get_transcript(
         })
         .collect();
     if markdown {
-        let mut out = transcript::to_markdown(&rec.info.title, &hall);
-        for (room, t) in &groups {
-            out.push('\n');
-            out.push_str(&transcript::to_markdown(
-                &format!("breakout group {room}"),
-                t,
-            ));
-        }
-        return Ok(typed("text/markdown; charset=utf-8", out));
+        let r = event_report(&rec);
+        let named: Vec<_> = r
+            .groups
+            .iter()
+            .zip(groups.into_iter().map(|g| g.1))
+            .collect();
+        let md = transcript::event_markdown(&rec.info.title, &r, &hall, &named);
+        return Ok(typed("text/markdown; charset=utf-8", md));
     }
     let mut out = transcript::to_jsonl_in(rec.hall.room.as_str(), &hall);
     for (room, t) in &groups {

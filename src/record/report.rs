@@ -1,20 +1,24 @@
 //! The equity report: how fair the session was, per person and per community, with the Gini
 //! and its split, phase timings, poll results and their before/after shift, nudges, help
-//! requests and moderation counts. JSON for tools, a small HTML page with charts for people.
+//! requests and moderation counts, attendance (who was there, when, for how long, by
+//! community) and the phases' planned against actual time. JSON for tools, an accessible HTML
+//! page with charts for people (`render.rs`), and the same summary in Markdown for the
+//! transcript.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::engine::equity::Equity;
 use crate::engine::event::EventKind;
-use crate::engine::member::MemberId;
+use crate::engine::member::{MemberId, Role};
 use crate::engine::Engine;
-use crate::html::escape as esc;
 use crate::protocol::PhaseKind;
 use crate::record::{transcript, Logged};
 use crate::time::Millis;
+
+mod render;
+pub use render::{summary_markdown, to_html};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseTiming {
@@ -25,6 +29,43 @@ pub struct PhaseTiming {
     pub started: Millis,
     pub ended: Option<Millis>,
     pub ms: u64,
+    /// What the protocol planned for this phase with the participants present when it began
+    /// (`PhaseSpec::planned_ms`); absent for a phase without a set length (an open queue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned_ms: Option<u64>,
+}
+
+/// One member's presence in the room, from the log's `member_joined` / `member_left` (and
+/// `member_removed`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attendance {
+    pub member: MemberId,
+    pub name: String,
+    pub role: Role,
+    pub community: Option<String>,
+    /// When they first joined (Unix ms).
+    pub joined_at: Millis,
+    /// When they last left; absent while they are still in the room (or were at the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<Millis>,
+    /// Time in the room over all their visits, up to the end of the session (or the last
+    /// logged event while it runs).
+    pub present_ms: u64,
+    /// How many times they joined (a reconnect after leaving is a second visit).
+    pub visits: u32,
+    /// Removed by a moderator.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+}
+
+/// How many people of each community took part (participants only; staff and observers are
+/// in `attendance` with their role).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommunityAttendance {
+    pub community: String,
+    pub participants: u32,
+    /// Their time in the room added up.
+    pub present_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,9 +91,22 @@ pub struct PollShift {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub protocol: String,
+    /// The protocol's title.
     pub title: String,
+    /// The event's title, filled by whoever knows the event (`build` sees one room).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_title: Option<String>,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+    /// The day the session started, `YYYY-MM-DD` (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// From `session_started` to `session_ended` (or to the last logged event while it runs).
+    pub duration_ms: u64,
+    /// Everyone who joined, in order of first arrival.
+    pub attendance: Vec<Attendance>,
+    /// Participants per community, in the order the communities first appear.
+    pub attendance_by_community: Vec<CommunityAttendance>,
     pub phases: Vec<PhaseTiming>,
     pub equity: Equity,
     pub polls: Vec<PollOutcome>,
@@ -77,29 +131,47 @@ pub struct GroupReport {
     pub opening: u32,
     /// The group's number in the hall's breakout (0-based, as in `breakout_opened`).
     pub group: u32,
+    /// The group's number as people saw it ("group 1"): `group` + 1, as the web client shows.
+    pub number: u32,
     pub protocol: String,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
     /// Participants who were in the group, in join order.
     pub members: Vec<MemberId>,
+    /// Their display names, in the same order.
+    pub names: Vec<String>,
     pub equity: Equity,
+}
+
+impl GroupReport {
+    /// "Group 2", or "Group 2 (opening 3)" after breakouts were opened again.
+    pub fn label(&self) -> String {
+        if self.opening > 1 {
+            format!("Group {} (opening {})", self.number, self.opening)
+        } else {
+            format!("Group {}", self.number)
+        }
+    }
 }
 
 /// The figures of one breakout group room.
 pub fn group(room: &str, opening: u32, index: u32, engine: &Engine, log: &[Logged]) -> GroupReport {
     let r = build(engine, log);
+    let (members, names) = engine
+        .roster()
+        .participants()
+        .map(|m| (m.id.clone(), m.name.clone()))
+        .unzip();
     GroupReport {
         room: room.to_string(),
         opening,
         group: index,
+        number: index + 1,
         protocol: r.protocol,
         started_at: r.started_at,
         ended_at: r.ended_at,
-        members: engine
-            .roster()
-            .participants()
-            .map(|m| m.id.clone())
-            .collect(),
+        members,
+        names,
         equity: r.equity,
     }
 }
@@ -167,6 +239,11 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
                 started: at,
                 ended: None,
                 ms: 0,
+                planned_ms: protocol
+                    .phases
+                    .get(*index)
+                    .map(|p| p.planned_ms(present_participants(log, l.seq)))
+                    .filter(|ms| *ms > 0),
             }),
             EventKind::PhaseEnded { .. } => {
                 if let Some(p) = phases.last_mut() {
@@ -246,11 +323,20 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
             })
         })
         .collect();
+    let last_at = log.last().map_or(Millis::ZERO, |l| l.event.at);
+    let until = ended_at.unwrap_or(last_at);
+    let attendance = attendance(log, until);
+    let attendance_by_community = by_community(&attendance);
     Report {
         protocol: protocol.name.clone(),
         title: protocol.title.clone(),
+        event_title: None,
         started_at,
         ended_at,
+        date: started_at.map(|t| civil(t).date()),
+        duration_ms: started_at.map_or(0, |s| until.since(s)),
+        attendance,
+        attendance_by_community,
         phases,
         equity: engine.equity(),
         polls,
@@ -264,144 +350,147 @@ pub fn build(engine: &Engine, log: &[Logged]) -> Report {
     }
 }
 
-fn bar_chart(title: &str, rows: &[(String, f64, String)]) -> String {
-    let max = rows.iter().map(|r| r.1).fold(0.0_f64, f64::max).max(1e-9);
-    let h = 22 * rows.len() + 20;
-    let mut svg = format!(
-        r#"<figure><figcaption>{t}</figcaption><svg role="img" aria-label="{t}" width="680" height="{h}" viewBox="0 0 680 {h}">"#,
-        t = esc(title)
-    );
-    for (i, (label, v, shown)) in rows.iter().enumerate() {
-        let y = 5 + i * 22;
-        let w = (v / max * 380.0).max(1.0);
-        let _ = write!(
-            svg,
-            r##"<text x="0" y="{ty}" font-size="13">{l}</text><rect x="220" y="{y}" width="{w:.1}" height="16" fill="#1f5fa8"/><text x="{tx:.1}" y="{ty}" font-size="12">{s}</text>"##,
-            ty = y + 13,
-            l = esc(label),
-            tx = 225.0 + w,
-            s = esc(shown)
-        );
+/// Participants present just before the event numbered `seq`.
+fn present_participants(log: &[Logged], seq: u64) -> u64 {
+    let mut present = std::collections::BTreeSet::new();
+    for l in log.iter().take_while(|l| l.seq < seq) {
+        match &l.event.kind {
+            EventKind::MemberJoined { member, role, .. } if *role == Role::Participant => {
+                present.insert(member.clone());
+            }
+            EventKind::MemberLeft { member } | EventKind::MemberRemoved { member, .. } => {
+                present.remove(member);
+            }
+            _ => {}
+        }
     }
-    svg.push_str("</svg></figure>");
-    svg
+    present.len() as u64
 }
 
-/// A readable page with charts: speaking time by community and by person, poll shifts.
-pub fn to_html(r: &Report) -> String {
-    let e = &r.equity;
-    let mut out = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Report: {t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111}}\
-         table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;border-bottom:1px solid #ccc;text-align:right}}\
-         td:first-child,th:first-child{{text-align:left}}</style><h1>Report: {t}</h1>",
-        t = esc(&r.title)
-    );
-    let _ = write!(
-        out,
-        "<p>Gini of speaking time (every participant counted, silent ones as zero): <strong>{:.2}</strong>; \
-         within communities {:.2}, between communities {:.2}, overlap {:.2}. \
-         {} participant(s) never had a turn. Reflect-back time is counted apart ({:.0} s).</p>",
-        e.gini,
-        e.gini_within,
-        e.gini_between,
-        e.gini_overlap,
-        e.not_spoken.len(),
-        e.total_reflect_ms as f64 / 1000.0
-    );
-    let comms: Vec<(String, f64, String)> = e
-        .communities
-        .iter()
-        .map(|c| {
-            (
-                c.community.clone(),
-                c.speaking_ms as f64,
-                format!(
-                    "{:.0} s ({:.0}%)",
-                    c.speaking_ms as f64 / 1000.0,
-                    c.share * 100.0
-                ),
-            )
-        })
-        .collect();
-    out.push_str(&bar_chart("Speaking time by community", &comms));
-    let people: Vec<(String, f64, String)> = e
-        .people
-        .iter()
-        .map(|p| {
-            let label = format!("{} ({})", p.name, p.community.as_deref().unwrap_or("-"));
-            (
-                label,
-                p.speaking_ms as f64,
-                format!(
-                    "{:.0} s ({:.0} s voiced), {} turn(s)",
-                    p.speaking_ms as f64 / 1000.0,
-                    p.voiced_ms as f64 / 1000.0,
-                    p.turns
-                ),
-            )
-        })
-        .collect();
-    out.push_str(&bar_chart("Speaking time by person", &people));
-    out.push_str("<h2>Phases</h2><table><tr><th>phase</th><th>kind</th><th>minutes</th></tr>");
-    for p in &r.phases {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
-            esc(&p.title),
-            esc(&p.kind),
-            p.ms as f64 / 60_000.0
-        );
-    }
-    out.push_str("</table>");
-    for s in &r.poll_shifts {
-        let _ = write!(out, "<h2>Poll shift: {} → {}</h2><table><tr><th>choice</th><th>before</th><th>after</th></tr>", esc(&s.before), esc(&s.after));
-        for (c, b, a) in &s.choices {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{:.0}%</td><td>{:.0}%</td></tr>",
-                esc(c),
-                b * 100.0,
-                a * 100.0
-            );
+/// Who was in the room, from the log's joins and leaves; a visit still open is counted up to
+/// `until`.
+pub fn attendance(log: &[Logged], until: Millis) -> Vec<Attendance> {
+    let mut out: Vec<Attendance> = Vec::new();
+    let mut index: BTreeMap<MemberId, usize> = BTreeMap::new();
+    // Start of the open visit, by position in `out`.
+    let mut open: BTreeMap<usize, Millis> = BTreeMap::new();
+    for l in log {
+        let at = l.event.at;
+        match &l.event.kind {
+            EventKind::MemberJoined {
+                member,
+                name,
+                role,
+                community,
+            } => {
+                let i = *index.entry(member.clone()).or_insert_with(|| {
+                    out.push(Attendance {
+                        member: member.clone(),
+                        name: name.clone(),
+                        role: *role,
+                        community: community.clone(),
+                        joined_at: at,
+                        left_at: None,
+                        present_ms: 0,
+                        visits: 0,
+                        removed: false,
+                    });
+                    out.len() - 1
+                });
+                if let std::collections::btree_map::Entry::Vacant(v) = open.entry(i) {
+                    v.insert(at);
+                    let a = &mut out[i];
+                    a.visits += 1;
+                    a.left_at = None;
+                    a.name = name.clone();
+                }
+            }
+            EventKind::MemberLeft { member } | EventKind::MemberRemoved { member, .. } => {
+                let Some(&i) = index.get(member) else {
+                    continue;
+                };
+                if let Some(since) = open.remove(&i) {
+                    out[i].present_ms += at.since(since);
+                    out[i].left_at = Some(at);
+                }
+                if matches!(l.event.kind, EventKind::MemberRemoved { .. }) {
+                    out[i].removed = true;
+                }
+            }
+            _ => {}
         }
-        out.push_str("</table>");
     }
-    let _ = write!(
-        out,
-        "<h2>Moderation and support</h2><p>{} nudge(s), {} help request(s), {} question(s) asked, {} answered.</p><ul>",
-        r.nudged.len(),
-        r.help_requests,
-        r.questions_asked,
-        r.questions_answered
-    );
-    for (k, n) in &r.moderation {
-        let _ = write!(out, "<li>{}: {n}</li>", esc(k));
+    for (i, since) in open {
+        out[i].present_ms += until.since(since);
     }
-    out.push_str("</ul>");
-    if !r.groups.is_empty() {
-        out.push_str(
-            "<h2>Breakout groups</h2><table><tr><th>group</th><th>people</th><th>turns</th>\
-             <th>speaking s</th><th>Gini</th><th>not spoken</th></tr>",
-        );
-        for g in &r.groups {
-            let turns: u32 = g.equity.people.iter().map(|p| p.turns).sum();
-            let _ = write!(
-                out,
-                "<tr><td>{} (opening {}, group {})</td><td>{}</td><td>{turns}</td><td>{:.0}</td><td>{:.2}</td><td>{}</td></tr>",
-                esc(&g.room),
-                g.opening,
-                g.group,
-                g.members.len(),
-                g.equity.total_speaking_ms as f64 / 1000.0,
-                g.equity.gini,
-                g.equity.not_spoken.len()
-            );
-        }
-        out.push_str("</table>");
-    }
-    out.push_str("</html>\n");
     out
+}
+
+fn by_community(attendance: &[Attendance]) -> Vec<CommunityAttendance> {
+    let mut out: Vec<CommunityAttendance> = Vec::new();
+    for a in attendance.iter().filter(|a| a.role == Role::Participant) {
+        let name = a
+            .community
+            .clone()
+            .unwrap_or_else(|| crate::engine::equity::NO_COMMUNITY.to_string());
+        match out.iter_mut().find(|c| c.community == name) {
+            Some(c) => {
+                c.participants += 1;
+                c.present_ms += a.present_ms;
+            }
+            None => out.push(CommunityAttendance {
+                community: name,
+                participants: 1,
+                present_ms: a.present_ms,
+            }),
+        }
+    }
+    out
+}
+
+/// A UTC calendar date and time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+}
+
+impl Civil {
+    /// `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// `HH:MM`.
+    pub fn time(&self) -> String {
+        format!("{:02}:{:02}", self.hour, self.minute)
+    }
+}
+
+/// Unix milliseconds as a UTC date and time (days-from-civil inverted, proleptic Gregorian).
+pub fn civil(t: Millis) -> Civil {
+    let secs = t.as_u64() / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year,
+        month,
+        day,
+        hour: (rem / 3600) as u32,
+        minute: ((rem / 60) % 60) as u32,
+    }
 }
 
 #[cfg(test)]

@@ -81,10 +81,32 @@ pub struct Transcript {
     pub hidden: u32,
 }
 
-fn name_of(roster: &Roster, m: &MemberId) -> String {
-    roster
-        .get(m)
-        .map_or_else(|| m.0.clone(), |m| m.name.clone())
+/// Display names by member: the roster's, else the name a `member_joined` in the log gave.
+/// Someone the room never saw join is "a staff member", never an internal id.
+struct Names<'a> {
+    roster: &'a Roster,
+    joined: std::collections::BTreeMap<&'a MemberId, &'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn new(log: &'a [Logged], roster: &'a Roster) -> Self {
+        let joined = log
+            .iter()
+            .filter_map(|l| match &l.event.kind {
+                EventKind::MemberJoined { member, name, .. } => Some((member, name.as_str())),
+                _ => None,
+            })
+            .collect();
+        Names { roster, joined }
+    }
+
+    fn of(&self, m: &MemberId) -> String {
+        self.roster
+            .get(m)
+            .map(|m| m.name.clone())
+            .or_else(|| self.joined.get(m).map(|n| n.to_string()))
+            .unwrap_or_else(|| "a staff member".into())
+    }
 }
 
 /// Builds the transcript from a room's log.
@@ -96,6 +118,8 @@ pub fn build(log: &[Logged], roster: &Roster) -> Transcript {
             _ => None,
         })
         .collect();
+    let names = Names::new(log, roster);
+    let name_of = |_: &Roster, m: &MemberId| names.of(m);
     let mut lines = Vec::new();
     let mut n_hidden = 0u32;
     for l in log {
@@ -309,14 +333,51 @@ pub fn md_inline(text: &str) -> String {
 /// A readable Markdown transcript, times relative to the first line. Everything people wrote
 /// goes through [`md_inline`].
 pub fn to_markdown(title: &str, t: &Transcript) -> String {
+    let mut out = format!("# Transcript: {}\n\n", md_inline(title));
+    out.push_str(&markdown_body(t));
+    out
+}
+
+/// A whole event's Markdown transcript: the hall's, headed by the report's summary (date,
+/// duration, attendance, phases planned against actual time), then each breakout group's
+/// under the group's number as people saw it ("Group 1") and its members' names.
+pub fn event_markdown(
+    title: &str,
+    report: &crate::record::report::Report,
+    hall: &Transcript,
+    groups: &[(&crate::record::report::GroupReport, Transcript)],
+) -> String {
+    let mut out = format!("# Transcript: {}\n\n", md_inline(title));
+    out.push_str(&crate::record::report::summary_markdown(report));
+    out.push_str(&markdown_body(hall));
+    for (g, t) in groups {
+        let who = if g.names.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", g.names.join(", "))
+        };
+        let _ = write!(
+            out,
+            "\n# Breakout {}{}\n\n",
+            md_inline(&g.label().to_lowercase()),
+            md_inline(&who)
+        );
+        out.push_str(&markdown_body(t));
+    }
+    out
+}
+
+fn markdown_body(t: &Transcript) -> String {
     let e = md_inline;
-    let mut out = format!("# Transcript: {}\n\n", e(title));
+    let mut out = String::new();
+    let mut phase_title: Option<&str> = None;
     let start = t.lines.first().map_or(Millis::ZERO, line_at);
     let mut moderation = Vec::new();
     for l in &t.lines {
         let ts = clock(start, line_at(l));
         match l {
             Line::Phase { title, prompt, .. } => {
+                phase_title = Some(title);
                 let _ = writeln!(out, "\n## {ts} {}\n", e(title));
                 if let Some(p) = prompt {
                     let _ = writeln!(out, "> {}\n", e(p));
@@ -366,23 +427,22 @@ pub fn to_markdown(title: &str, t: &Transcript) -> String {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "- {ts} poll {} closed: {}",
-                    e(phase),
+                    "- {ts} poll \u{201c}{}\u{201d} closed: {}",
+                    e(phase_title.unwrap_or(phase)),
                     counts.join(", ")
                 );
             }
             Line::Moderation {
                 action,
-                member,
                 member_name,
                 by_name,
                 ..
             } => {
                 let whom = member_name
                     .as_deref()
-                    .or(member.as_ref().map(|m| m.0.as_str()))
                     .map(|m| format!(" {}", e(m)))
                     .unwrap_or_default();
+                let action = action.replace('_', " ");
                 moderation.push(format!("- {ts} {}: {action}{whom}", e(by_name)));
             }
         }

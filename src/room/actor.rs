@@ -3,8 +3,9 @@
 //! `run` is a loop of `next_input().await` (the only `select!`: the inbox, the one timer,
 //! cancellation) followed by synchronous handling: feed the engine, number each event, encode
 //! it once, append it to the bounded log (for resume) and publish it on the bus. Joins are
-//! handled here too, so a connection's snapshot and its subscription happen at the same
-//! sequence number: nothing is lost or sent twice in between.
+//! handled by the same actor (`conns.rs`), so a connection's snapshot and its subscription
+//! happen at the same sequence number: nothing is lost or sent twice in between. What the
+//! room keeps and shares is in `state.rs`.
 //!
 //! The same actor runs a hall and a breakout group ([`RoomKind`]). The hall owns the groups:
 //! after every input that touched the breakout it reconciles where each of its connections
@@ -18,7 +19,7 @@
 //! Redis in one fenced step (`owner.rs`). A refused write answers `unavailable`; in cluster
 //! mode a lost lease stops the actor at once, without applying anything further.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,117 +29,26 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, ConnId, Outbound, Sequenced, Subscriber};
-use crate::clock::Clock;
+use crate::bus::{ConnId, Outbound, Sequenced, Subscriber};
 use crate::engine::command::Command;
 use crate::engine::core::Session;
 use crate::engine::event::Event;
 use crate::engine::event::EventKind;
 use crate::engine::member::{MemberId, Role};
 use crate::engine::reject::{RejectCode, Rejection};
-use crate::engine::{Engine, Input};
-use crate::journal::Journal;
+use crate::engine::Input;
 use crate::metrics::Metrics;
 use crate::record::Logged;
-use crate::room::host::{Ownership, RoomHost};
-use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomKind, RoomMsg, RoomRecord};
+use crate::room::host::RoomHost;
+pub use crate::room::state::{RoomCtx, RoomState};
+use crate::room::{RoomKind, RoomMsg};
 use crate::token::Claims;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
-use crate::wire::{self, ClientId, ErrorCode, LeftReason, Refusal, ServerMsg, WIRE_VERSION};
-use crate::wire::{PhaseSummary, RoomSummary, SessionState};
+use crate::wire::{self, ClientId, ErrorCode, Refusal, ServerMsg};
 
 /// Member id of the organizer who ends an event through the HTTP API.
 pub const API_ORGANIZER: &str = "organizer-api";
-
-/// What a room keeps between inputs, and what is parked when it idles.
-#[derive(Debug)]
-pub struct RoomState {
-    pub engine: Engine,
-    /// The most recent events, oldest first, for resume.
-    pub log: VecDeque<Arc<Sequenced>>,
-    /// The sequence number of the last event (0 before the first).
-    pub last_seq: u64,
-    /// Every event since the room began, typed, for the report and the transcript. Unbounded
-    /// like the session itself; unlike `log` it holds no encoded frames.
-    pub record: Vec<Logged>,
-    /// Hall only: the live group rooms of the current breakout, by the engine's group index.
-    /// Kept here so a parked hall still knows its groups when it wakes.
-    pub groups: BTreeMap<u32, RoomHandle>,
-    /// Hall only: how many times breakouts were opened (assignments announced).
-    pub openings: u32,
-    /// The journal holds a snapshot of this room (so it can be rebuilt without its protocol).
-    pub journaled: bool,
-}
-
-impl RoomState {
-    pub fn new(engine: Engine) -> RoomState {
-        RoomState {
-            engine,
-            log: VecDeque::new(),
-            last_seq: 0,
-            record: Vec::new(),
-            groups: BTreeMap::new(),
-            openings: 0,
-            journaled: false,
-        }
-    }
-
-    pub fn to_record(&self, room: &RoomId) -> RoomRecord {
-        RoomRecord {
-            room: room.clone(),
-            engine: self.engine.clone(),
-            log: self.record.clone(),
-        }
-    }
-
-    /// A short public summary for `GET /api/events/{id}`.
-    pub fn summary(&self, present: usize) -> RoomSummary {
-        let session = match self.engine.session() {
-            Session::NotStarted => SessionState::NotStarted,
-            Session::Running => SessionState::Running,
-            Session::Paused { .. } => SessionState::Paused,
-            Session::Ended => SessionState::Ended,
-        };
-        let phase = self.engine.phase_index().and_then(|i| {
-            self.engine.protocol().phases.get(i).map(|p| PhaseSummary {
-                index: i,
-                id: p.id.clone(),
-                title: p.title.clone(),
-            })
-        });
-        RoomSummary {
-            session,
-            phase,
-            present,
-            seq: self.last_seq,
-        }
-    }
-}
-
-/// What every room actor shares with the server.
-#[derive(Debug, Clone)]
-pub struct RoomCtx {
-    pub bus: Arc<dyn Bus>,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
-    pub cancel: CancellationToken,
-    pub log_len: usize,
-    /// The most bytes of missed events one `resumed` frame may carry. A larger gap answers
-    /// `recovered: false` and a (bounded) snapshot: a frame over the connection's write
-    /// limit could never be written, and the client would retry the same resume forever.
-    pub resume_bytes: usize,
-    pub idle: Duration,
-    /// Set in cluster mode: rooms append to Redis and run only while this node owns them.
-    pub cluster: Option<Arc<dyn Ownership>>,
-    /// Single node: where every input is made durable before anyone hears of it.
-    pub journal: Arc<dyn Journal>,
-    /// Words and phrases that flag messages for moderators (`--word-list`), shared by every
-    /// engine this node builds.
-    pub word_list: Arc<crate::engine::moderation::WordList>,
-    /// The audio gates; `emit` feeds them every event (the media layer only follows).
-    pub media: Arc<crate::media::Gates>,
-}
 
 /// The most open sockets one member keeps in a room: a phone, a laptop and a tab or two. A
 /// reconnect's new socket may briefly overlap its dead one, so this is more than one.
@@ -184,7 +94,7 @@ pub struct RoomActor {
     /// The one timer, reset to the engine's next deadline or the idle deadline.
     sleep: Pin<Box<Sleep>>,
     /// Set while nobody is connected.
-    idle_since: Option<Instant>,
+    pub(super) idle_since: Option<Instant>,
     /// Cluster mode: the fencing epoch this node owns the room under.
     pub(super) epoch: Option<u64>,
     /// Cluster mode: cancelled when the lease is lost.
@@ -621,185 +531,6 @@ impl RoomActor {
                 self.close_all_groups();
                 self.state.openings += 1;
             }
-        }
-    }
-
-    async fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Refusal> {
-        let JoinRequest {
-            sub,
-            claims,
-            resume,
-        } = req;
-        self.apply(Input::Join {
-            member: claims.member.clone(),
-            name: claims.name.clone(),
-            role: claims.role,
-            community: claims.community.clone(),
-        })
-        .await?;
-        let now = self.ctx.clock.now();
-        let welcome = ServerMsg::Welcome {
-            v: WIRE_VERSION,
-            member: claims.member.clone(),
-            name: claims.name.clone(),
-            role: claims.role,
-            community: claims.community.clone(),
-            event: self.event.clone(),
-            room: self.id.to_string(),
-            server_time: now,
-        };
-        // The welcome, snapshot and resume frames go out whatever the queue's limit.
-        let _ = sub.out.push_forced(Utf8Bytes::from(welcome.to_json()));
-        let last = self.state.last_seq;
-        let recoverable = resume.as_ref().filter(|r| {
-            let oldest = self.state.log.front().map_or(last + 1, |e| e.seq);
-            r.room == self.id.as_str() && r.last_seq <= last && r.last_seq + 1 >= oldest
-        });
-        // The missed events this member may see, unless together they exceed the budget.
-        let missed = recoverable.and_then(|r| {
-            let mut bytes = 0usize;
-            let mut frames = Vec::new();
-            for e in self.state.log.iter().filter(|e| e.seq > r.last_seq) {
-                if e.audience.includes(&sub.member, sub.role) {
-                    bytes += e.frame.len() + 1;
-                    if bytes > self.ctx.resume_bytes {
-                        return None;
-                    }
-                    frames.push(e.frame.as_str());
-                }
-            }
-            Some(frames)
-        });
-        if recoverable.is_some() && missed.is_none() {
-            Metrics::inc(&self.ctx.metrics.resumes_too_large);
-        }
-        let recovered = match (&resume, missed) {
-            (_, Some(frames)) => {
-                let text = wire::encode_resumed(self.id.as_str(), true, frames.into_iter());
-                let _ = sub.out.push_forced(Utf8Bytes::from(text));
-                Some(true)
-            }
-            (Some(_), None) => {
-                let text = wire::encode_resumed(self.id.as_str(), false, std::iter::empty());
-                let _ = sub.out.push_forced(Utf8Bytes::from(text));
-                None
-            }
-            (None, None) => None,
-        };
-        if recovered != Some(true) {
-            let view = self.state.engine.view(now, &sub.member, sub.role);
-            let text = wire::encode_snapshot(self.id.as_str(), last, &view);
-            let _ = sub.out.push_forced(Utf8Bytes::from(text));
-        }
-        let conn = sub.conn;
-        self.conns.insert(
-            conn,
-            Conn {
-                sub: sub.clone(),
-                claims,
-            },
-        );
-        self.close_oldest_sockets(&sub.member);
-        self.idle_since = None;
-        let staff = sub.role.is_staff();
-        self.ctx.bus.subscribe_at(&self.id, sub, last);
-        // A member of a live group goes (back) into it, e.g. after a reconnect.
-        self.place(conn);
-        self.begin_new_groups();
-        if staff && !self.announce_groups() && !self.announced.is_empty() {
-            self.send_groups_to(conn);
-        }
-        if staff {
-            self.ask_open_reports(conn);
-        }
-        Ok(JoinReply {
-            seq: last,
-            recovered: resume.map(|_| recovered == Some(true)),
-        })
-    }
-
-    /// Keeps at most [`MAX_SOCKETS_PER_MEMBER`] open sockets per member: the newest win, the
-    /// oldest are closed (4012). One token's 300 sockets used to crowd everyone else out.
-    fn close_oldest_sockets(&self, member: &MemberId) {
-        let mut open: Vec<&Conn> = self
-            .conns
-            .values()
-            .filter(|c| &c.sub.member == member && !c.sub.out.is_closing())
-            .collect();
-        if open.len() <= MAX_SOCKETS_PER_MEMBER {
-            return;
-        }
-        open.sort_by_key(|c| c.sub.conn);
-        let extra = open.len() - MAX_SOCKETS_PER_MEMBER;
-        for c in open.into_iter().take(extra) {
-            c.sub.out.close(CloseReason::Replaced, true);
-        }
-    }
-
-    /// Cluster mode: a connection the previous owner served, still open on its node. It is
-    /// already receiving events; only the room's record of it is rebuilt.
-    async fn adopt(&mut self, req: JoinRequest) {
-        let JoinRequest { sub, claims, .. } = req;
-        if !self.state.engine.roster().is_present(&claims.member) {
-            let joined = self
-                .apply(Input::Join {
-                    member: claims.member.clone(),
-                    name: claims.name.clone(),
-                    role: claims.role,
-                    community: claims.community.clone(),
-                })
-                .await;
-            if joined.is_err() {
-                return;
-            }
-        }
-        let conn = sub.conn;
-        self.conns.insert(
-            conn,
-            Conn {
-                sub: sub.clone(),
-                claims,
-            },
-        );
-        self.idle_since = None;
-        self.ctx
-            .bus
-            .subscribe_at(&self.id, sub, self.state.last_seq);
-        self.place(conn);
-        self.begin_new_groups();
-    }
-
-    async fn leave(&mut self, conn: ConnId) {
-        self.ctx.bus.unsubscribe(&self.id, conn);
-        let Some(c) = self.conns.remove(&conn) else {
-            return;
-        };
-        // The connection is gone: out of every group too.
-        if let Some(room) = self.placed.remove(&conn) {
-            self.send_group(
-                &room,
-                RoomMsg::Detach {
-                    conn,
-                    reason: LeftReason::Left,
-                },
-            );
-        }
-        for room in self.listening.remove(&conn).unwrap_or_default() {
-            self.send_group(
-                &room,
-                RoomMsg::Detach {
-                    conn,
-                    reason: LeftReason::Left,
-                },
-            );
-        }
-        let member = c.sub.member;
-        if !self.conns.values().any(|c| c.sub.member == member) {
-            let _ = self.apply(Input::Leave { member }).await;
-            self.reconcile_groups();
-        }
-        if self.conns.is_empty() && self.is_hall() {
-            self.idle_since = Some(self.ctx.clock.instant());
         }
     }
 

@@ -9,11 +9,13 @@
 //! and ends them; a group room never closes a connection.
 
 pub mod actor;
+mod conns;
 mod groups;
 pub mod host;
 mod journaled;
 mod owner;
 pub mod recover;
+pub mod state;
 mod voiced;
 
 use std::sync::Arc;
@@ -31,8 +33,8 @@ use crate::token::Claims;
 use crate::wire::{ClientId, LeftReason, Refusal, Resume, RoomId};
 
 pub use crate::wire::RoomSummary;
-pub use actor::RoomState;
 pub use host::{Ownership, RoomHost};
+pub use state::{RoomCtx, RoomState};
 
 /// What a room is, which decides how it ends and whom it answers to.
 #[derive(Debug, Clone)]

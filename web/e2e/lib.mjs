@@ -160,6 +160,29 @@ ordering = "fifo"
 turn = "5m"
 `;
 
+/** A short-turn open floor (turns run out in seconds), then a long one: notices and drafts. */
+const TEST_NOTICES = `name = "web-test-notices"
+title = "Web test notices"
+description = "A short-turn open floor, then a long one, for the browser tests of notices."
+
+[[phase]]
+id = "short"
+kind = "queue"
+title = "Quick turns"
+prompt = "Say it in a few seconds."
+ordering = "fifo"
+turn = "5s"
+warn_before = "0s"
+
+[[phase]]
+id = "open"
+kind = "queue"
+title = "Open floor"
+prompt = "Take your time."
+ordering = "fifo"
+turn = "10m"
+`;
+
 export function protocolDir() {
   const dir = mkdtempSync(join(tmpdir(), 'commonground-web-e2e-'));
   writeFileSync(join(dir, 'web-test-hall.toml'), TEST_HALL);
@@ -168,6 +191,7 @@ export function protocolDir() {
   writeFileSync(join(dir, 'web-test-curiosity.toml'), TEST_CURIOSITY);
   writeFileSync(join(dir, 'web-test-breakout.toml'), TEST_BREAKOUT);
   writeFileSync(join(dir, 'web-test-breakout-group.toml'), TEST_BREAKOUT_GROUP);
+  writeFileSync(join(dir, 'web-test-notices.toml'), TEST_NOTICES);
   return dir;
 }
 

@@ -18,7 +18,9 @@ CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$CHROMIUM" ] || die "Chromium not found at $CHROMIUM: run scripts/ensure-chromium.sh (apt-get install -y chromium chromium-driver)"
 export CHROMIUM
 
-if [ ! -d node_modules/playwright-core ]; then
+# Install when any dev dependency (playwright-core, axe-core) is missing, so a checkout that
+# installed before a dependency was added gets it too.
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   command -v npm >/dev/null || die "npm is not installed (apt-get install -y npm)"
   npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed (is the npm registry reachable?)"
 fi

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import {
   emptyRoom, applySnapshot, applyEvent, floorSentence, emptyClient, applyWelcome, applyRoomSnapshot,
   routeEvent, applyLeftRoom, dropStale, myGroupRoom, listenedGroups, applyGroups, roomOfIndex, messageText,
-  applyGroupEvent, groupReviewItems,
+  applyGroupEvent, groupReviewItems, activeNotices, NOTICE_TTL,
 } from '../js/store.js';
 import { clock, ordinal, errorWords, reportErrorWords, spokenDuration } from '../js/util.js';
 
@@ -355,4 +355,60 @@ test('group_event: a report the listened group already lists is shown once, with
   routeEvent(c, { type: 'event', room: 'e/group-1', seq: 5, at: 6000, event: { type: 'report_closed', report: 1, by: 'm-mo', status: 'dismissed' } });
   assert.equal(c.groupReports.size, 0);
   assert.equal(c.groups.get('e/group-1').reports.length, 0);
+});
+
+test('notices clear themselves: the latest broadcast for a while, back in the hall, a turn cut short (#19)', () => {
+  const r = room();
+  r.members.push({ id: 'm-mo', name: 'Mo', role: 'moderator', community: null, present: true, muted: false });
+  applyEvent(r, ev(11, { type: 'broadcast', by: 'm-mo', text: 'First' }, 1000));
+  applyEvent(r, ev(12, { type: 'broadcast', by: 'm-mo', text: 'Second' }, 2000));
+  let n = activeNotices(r, null, 2500);
+  assert.deepEqual(n.map((x) => x.text), ['Second'], 'a new broadcast supersedes the old');
+  assert.equal(n[0].until, 2000 + NOTICE_TTL.broadcast);
+  assert.deepEqual(activeNotices(r, null, 2000 + NOTICE_TTL.broadcast), [], 'and goes after a while');
+  r.broadcasts = [];
+  // Back in the hall: shown from when it first showed, for a while.
+  r.backFromGroup = true;
+  r.backAt = 5000;
+  assert.deepEqual(activeNotices(r, null, 5000 + NOTICE_TTL.back - 1).map((x) => x.kind), ['back']);
+  assert.deepEqual(activeNotices(r, null, 5000 + NOTICE_TTL.back), []);
+  r.backFromGroup = false;
+  // A turn that ran out, or was taken back, is told to the speaker only, until the next turn.
+  applyEvent(r, ev(13, { type: 'floor_granted', member: 'm-ana', name: 'Ana', turn: 'own', deadline: 9000 }, 3000));
+  applyEvent(r, ev(14, { type: 'floor_released', member: 'm-ana', turn: 'own', reason: 'expired', held_ms: 6000 }, 9000));
+  n = activeNotices(r, null, 9100);
+  assert.deepEqual(n.map((x) => [x.kind, x.text]), [['turn_ended', 'Your time is up. Thank you.']]);
+  assert.deepEqual(activeNotices(r, null, 9000 + NOTICE_TTL.turnEnded), []);
+  applyEvent(r, ev(15, { type: 'floor_granted', member: 'm-ana', name: 'Ana', turn: 'own', deadline: 20000 }, 9500));
+  assert.deepEqual(activeNotices(r, null, 9600), [], 'the next turn clears it');
+  applyEvent(r, ev(16, { type: 'floor_released', member: 'm-ana', turn: 'own', reason: 'revoked', held_ms: 100 }, 9600));
+  assert.equal(activeNotices(r, null, 9700)[0].text, 'A moderator ended your turn.');
+  applyEvent(r, ev(17, { type: 'floor_granted', member: 'm-ben', name: 'Ben', turn: 'own', deadline: 20000 }, 9800));
+  applyEvent(r, ev(18, { type: 'floor_released', member: 'm-ben', turn: 'own', reason: 'expired', held_ms: 100 }, 9900));
+  assert.equal(activeNotices(r, null, 9950)[0].text, 'A moderator ended your turn.', "someone else's turn tells me nothing");
+});
+
+test('an accepted invitation is answered: the hand goes to the front and the card goes (#19)', () => {
+  const r = room();
+  applyEvent(r, ev(11, { type: 'floor_granted', member: 'm-ben', name: 'Ben', turn: 'own', deadline: 9000 }));
+  applyEvent(r, ev(12, { type: 'invited', member: 'm-ana', by: 'm-mo' }));
+  assert.equal(r.invitation, 'm-ana');
+  applyEvent(r, ev(13, { type: 'hand_raised', member: 'm-ana', stance: null, position: 0 }));
+  assert.equal(r.invitation, null);
+  // A hand already up moves to the front (no `by`): answered too; a moderator's move is not.
+  applyEvent(r, ev(14, { type: 'invited', member: 'm-cai', by: 'm-mo' }));
+  applyEvent(r, ev(15, { type: 'queue_changed', order: ['m-cai', 'm-ana'], by: 'm-mo' }));
+  assert.equal(r.invitation, 'm-cai');
+  applyEvent(r, ev(16, { type: 'queue_changed', order: ['m-cai', 'm-ana'] }));
+  assert.equal(r.invitation, null);
+});
+
+test('the muted member is told who muted, and it survives a snapshot (#19)', () => {
+  const r = room();
+  r.members.push({ id: 'm-mo', name: 'Mo', role: 'moderator', community: null, present: true, muted: false });
+  const said = applyEvent(r, ev(11, { type: 'muted', member: 'm-ana', by: 'm-mo' }));
+  assert.deepEqual(said, [{ text: 'Mo (moderator) has muted you for now.', urgent: true }]);
+  assert.equal(r.members.find((m) => m.id === 'm-ana').mutedBy, 'm-mo');
+  applySnapshot(r, { room: 'e/hall', seq: 20, state: { members: r.members.map(({ mutedBy, ...m }) => m) } });
+  assert.equal(r.members.find((m) => m.id === 'm-ana').mutedBy, 'm-mo');
 });

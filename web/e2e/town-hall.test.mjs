@@ -152,14 +152,16 @@ describe('a town hall in the browser', () => {
 
   it('lets the moderator mute and unmute, and the participant sees it kindly', async () => {
     await p.mod.page.getByRole('button', { name: 'Mute Ben' }).click();
-    await see(p.ben.page, 'A moderator has muted you for now');
+    await see(p.ben.page, 'Mo (moderator) has muted you for now');
     await see(p.mod.page.locator('#moderation'), 'muted');
+    // Staff see who muted (#19).
+    await see(p.fac.page.locator('#moderation'), 'muted by Mo');
     // Ben's hand is gone from the queue and he cannot raise it while muted.
     await notSee(p.ben.page, 'Your hand is raised');
     assert.equal(await p.ben.page.getByRole('button', { name: 'Raise my hand' }).count(), 0);
     await shot(p.ben.page, 'participant-muted-phone');
     await p.mod.page.getByRole('button', { name: 'Unmute Ben' }).click();
-    await notSee(p.ben.page, 'A moderator has muted you for now');
+    await notSee(p.ben.page, 'has muted you for now');
     await p.ben.page.getByRole('button', { name: 'Raise my hand' }).waitFor();
   });
 

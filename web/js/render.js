@@ -8,7 +8,7 @@
 import { esc, clock, ordinal, percent, roleWord, isStaff, canFacilitate } from './util.js';
 import {
   member, nameOf, labelOf, floorSentence, phaseSpec, groupPeople, groupOfMember, groupWord, messageText, messageAuthor,
-  reportTarget,
+  reportTarget, mutedByWords,
 } from './store.js';
 
 const KIND_WORDS = {
@@ -68,13 +68,16 @@ export function renderWho(room) {
 }
 
 /** Broadcasts and the kind nudge (the hall's; and the group's nudge while in one). */
-export function renderNotices(room, group = null) {
+export function renderNotices(room, group = null, notices = []) {
   let html = '';
-  for (const b of room.broadcasts.filter((x) => !x.dismissed).slice(-2)) {
-    html += `<div class="notice notice-broadcast"><p><strong>From the facilitator:</strong> ${esc(b.text)}</p>${btn('dismiss_broadcast', 'Dismiss', { 'data-at': b.at, 'data-key': `dismiss-${b.at}`, 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
-  }
-  if (room.backFromGroup && !group) {
-    html += `<div class="notice notice-back"><p><strong>You are back in the main hall.</strong> Thank you for your small-group conversation.</p>${btn('dismiss_back', 'Dismiss', { 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
+  for (const n of notices) {
+    if (n.kind === 'broadcast') {
+      html += `<div class="notice notice-broadcast"><p><strong>From the facilitator:</strong> ${esc(n.text)}</p>${btn('dismiss_broadcast', 'Dismiss', { 'data-at': n.at, 'data-key': `dismiss-${n.at}`, 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
+    } else if (n.kind === 'back') {
+      html += `<div class="notice notice-back"><p><strong>You are back in the main hall.</strong> Thank you for your small-group conversation.</p>${btn('dismiss_back', 'Dismiss', { 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
+    } else if (n.kind === 'turn_ended') {
+      html += `<div class="notice notice-turn" data-reason="${esc(n.reason)}"><p><strong>${esc(n.text)}</strong>${n.draft ? ' What you had not sent yet is kept for your next turn.' : ''}</p>${btn('dismiss_turn_ended', 'Dismiss', { 'aria-label': 'Dismiss this message' }, 'small secondary')}</div>`;
+    }
   }
   if (room.notice) {
     html += `<div class="notice notice-error"><p>${esc(room.notice)}</p>${btn('dismiss_notice', 'Dismiss', {}, 'small secondary')}</div>`;
@@ -244,7 +247,7 @@ function curiosityPicker(room, me) {
 }
 
 /** What I can do now (participants, and anyone who holds or is invited to the floor). */
-export function renderMine(room) {
+export function renderMine(room, opts = {}) {
   const me = room.me?.member;
   const role = room.me?.role;
   const f = room.floor;
@@ -258,7 +261,7 @@ export function renderMine(room) {
   const spec = phaseSpec(room);
   let html = '';
 
-  if (self?.muted) html += `<p class="banner muted" role="note">A moderator has muted you for now, so you cannot take the floor. You can still follow along.</p>`;
+  if (self?.muted) html += `<p class="banner muted" role="note">${esc(mutedByWords(room, self.mutedBy))} has muted you for now, so you cannot take the floor. You can still follow along.</p>`;
 
   if (invited) {
     html += `<div class="invite"><p><strong>You are invited to speak.</strong> Would you like the floor?</p>
@@ -283,6 +286,9 @@ export function renderMine(room) {
       </div></form>`;
     // Say the question first, then pass the floor to the person it is for.
     if (p?.kind === 'curiosity' && f.turn === 'question') html += curiosityPicker(room, me);
+  } else if (opts.draft) {
+    // The floor was taken back or the turn ran out before it was sent: nothing typed is lost.
+    html += `<div class="draft-kept"><p><strong>Your unsent text is kept</strong> for your next turn:</p><blockquote class="draft-text">${esc(opts.draft)}</blockquote>${btn('discard_draft', 'Discard it', {}, 'small secondary')}</div>`;
   }
 
   if (participant && p && room.session.state !== 'not_started') {
@@ -863,7 +869,7 @@ export function renderModeration(room, listened = [], groupItems = undefined, li
   html += `<h3>People (${people.filter((m) => m.present).length} here)</h3>`;
   html += '<ul class="people">';
   for (const m of people) {
-    html += `<li><span class="p-name">${esc(m.name)}</span>${communityTag(m.community)}${m.present ? '' : ' <span class="muted-text">(away)</span>'}${m.muted ? ' <span class="badge warn">muted</span>' : ''}<span class="p-actions">`;
+    html += `<li><span class="p-name">${esc(m.name)}</span>${communityTag(m.community)}${m.present ? '' : ' <span class="muted-text">(away)</span>'}${m.muted ? ` <span class="badge warn">${m.mutedBy ? `muted by ${esc(nameOf(room, m.mutedBy))}` : 'muted'}</span>` : ''}<span class="p-actions">`;
     html += btn('grant_floor', 'Invite to speak', { 'data-member': m.id, 'aria-label': `Invite ${m.name} to speak` }, 'small');
     html += m.muted
       ? btn('unmute', 'Unmute', { 'data-member': m.id, 'aria-label': `Unmute ${m.name}` }, 'small')

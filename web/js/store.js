@@ -47,6 +47,10 @@ export function emptyRoom(kind = 'hall') {
     pausedAt: null,
     eventInfo: null,
     notice: null,
+    /** When the member's own turn ended by time or by a moderator: `{reason, at}` (a notice). */
+    turnEnded: null,
+    /** When "You are back in the main hall" was first shown (page clock); see `activeNotices`. */
+    backAt: null,
     spec: null,
     /** Staff: open reports (snapshot `reports`, then `report_filed` / `report_closed`). */
     reports: [],
@@ -70,7 +74,9 @@ export function applySnapshot(room, msg) {
   room.phase = s.phase || null;
   room.floor = s.floor ? { ...s.floor, since: null } : null;
   room.queue = s.queue || [];
-  room.members = s.members || [];
+  // Who muted is only in the `muted` event: keep it across a snapshot (a reload starts without).
+  const mutedBy = new Map(room.members.filter((m) => m.muted && m.mutedBy).map((m) => [m.id, m.mutedBy]));
+  room.members = (s.members || []).map((m) => (m.muted && mutedBy.has(m.id) ? { ...m, mutedBy: mutedBy.get(m.id) } : m));
   room.invitation = s.invitation || null;
   room.interlude_until = s.interlude_until || null;
   room.reflection = s.reflection || null;
@@ -146,6 +152,49 @@ const CLOSED_WORDS = { dismissed: 'dismissed', hidden: 'the message was hidden',
 
 export function member(room, id) {
   return room.members.find((m) => m.id === id) || null;
+}
+
+/** What the member concerned is told when their turn is cut short (`floor_released.reason`). */
+export const TURN_ENDED_WORDS = {
+  expired: 'Your time is up. Thank you.',
+  revoked: 'A moderator ended your turn.',
+};
+
+/** How long notices stay before they clear themselves (ms on the server clock). */
+export const NOTICE_TTL = { broadcast: 120000, back: 20000, turnEnded: 30000 };
+
+/** "Mo (moderator)" or "A moderator": who muted, from `muted.by`. */
+export function mutedByWords(room, by) {
+  const m = by ? member(room, by) : null;
+  if (!m || (room.me && by === room.me.member)) return 'A moderator';
+  return `${m.name} (${m.role === 'facilitator' ? 'facilitator' : m.role === 'organizer' ? 'organizer' : 'moderator'})`;
+}
+
+/**
+ * The notices still worth showing at `now` (server clock), each with when it clears itself
+ * (`until`): the latest facilitator broadcast only (a new one supersedes the older ones), for
+ * two minutes; "You are back in the main hall" for 20 s after it first showed (stamped in
+ * `backAt`) and never inside a group; "Your time is up" / "A moderator ended your turn" to the
+ * member concerned for 30 s, or until they have the floor again. `group` is the participant's
+ * group room while placed (its own turn notices count).
+ */
+export function activeNotices(hall, group, now) {
+  const out = [];
+  const last = hall.broadcasts[hall.broadcasts.length - 1];
+  if (last && !last.dismissed && now - last.at < NOTICE_TTL.broadcast) {
+    out.push({ kind: 'broadcast', at: last.at, text: last.text, by: last.by, until: last.at + NOTICE_TTL.broadcast });
+  }
+  if (hall.backFromGroup && !group && (hall.backAt == null || now - hall.backAt < NOTICE_TTL.back)) {
+    out.push({ kind: 'back', until: hall.backAt == null ? null : hall.backAt + NOTICE_TTL.back });
+  }
+  for (const r of group ? [group, hall] : [hall]) {
+    const t = r.turnEnded;
+    if (t && now - t.at < NOTICE_TTL.turnEnded) {
+      out.push({ kind: 'turn_ended', reason: t.reason, text: TURN_ENDED_WORDS[t.reason], until: t.at + NOTICE_TTL.turnEnded });
+      break;
+    }
+  }
+  return out;
 }
 
 export function nameOf(room, id) {
@@ -278,6 +327,7 @@ export function applyEvent(room, frame) {
       // The server withdraws a move-on offer as soon as the floor is taken (no event says so).
       room.moveOn = null;
       if (room.invitation === e.member) room.invitation = null;
+      if (e.member === me) room.turnEnded = null;
       room.queue = room.queue.filter((h) => h.member !== e.member);
       say(floorSentence(room, room.floor), e.member === me);
       break;
@@ -293,8 +343,10 @@ export function applyEvent(room, frame) {
           room.equity.not_spoken = room.equity.not_spoken.filter((x) => x !== e.member);
         }
       }
-      if (e.member === me && e.reason === 'expired') say('Your time is up. Thank you.');
-      else if (e.member === me && e.reason === 'revoked') say('A moderator has ended your turn.');
+      if (e.member === me && (e.reason === 'expired' || e.reason === 'revoked')) {
+        room.turnEnded = { reason: e.reason, at };
+        say(TURN_ENDED_WORDS[e.reason]);
+      }
       break;
     }
     case 'floor_revoked':
@@ -325,6 +377,9 @@ export function applyEvent(room, frame) {
       break;
     case 'hand_raised':
       room.moveOn = null;
+      // An invited member who said yes while someone else speaks goes to the front of the
+      // queue: the invitation is answered (no event of its own says so).
+      if (room.invitation === e.member) room.invitation = null;
       room.queue = room.queue.filter((h) => h.member !== e.member);
       // `position` says where the hand went; `queue_changed` follows only if others moved.
       room.queue.splice(Math.min(e.position ?? room.queue.length, room.queue.length), 0, { member: e.member, stance: e.stance });
@@ -333,6 +388,8 @@ export function applyEvent(room, frame) {
       room.queue = room.queue.filter((h) => h.member !== e.member);
       break;
     case 'queue_changed': {
+      // An accepted invitation moves a hand that was already up to the front, with no `by`.
+      if (room.invitation && !e.by && e.order[0] === room.invitation) room.invitation = null;
       const stance = new Map(room.queue.map((h) => [h.member, h.stance]));
       room.queue = e.order.map((m) => ({ member: m, stance: stance.get(m) ?? null }));
       break;
@@ -365,14 +422,20 @@ export function applyEvent(room, frame) {
       break;
     case 'muted': {
       const m = member(room, e.member);
-      if (m) m.muted = true;
+      if (m) {
+        m.muted = true;
+        m.mutedBy = e.by || null;
+      }
       room.queue = room.queue.filter((h) => h.member !== e.member);
-      if (e.member === me) say('A moderator has muted you for now.', true);
+      if (e.member === me) say(`${mutedByWords(room, e.by)} has muted you for now.`, true);
       break;
     }
     case 'unmuted': {
       const m = member(room, e.member);
-      if (m) m.muted = false;
+      if (m) {
+        m.muted = false;
+        m.mutedBy = null;
+      }
       if (e.member === me) say('You are no longer muted.');
       break;
     }
@@ -412,6 +475,7 @@ export function applyEvent(room, frame) {
       break;
     }
     case 'broadcast':
+      // A new broadcast supersedes the older ones (see `activeNotices`).
       room.broadcasts.push({ by: e.by, text: e.text, at });
       if (room.broadcasts.length > 5) room.broadcasts.shift();
       say(`Message from the facilitator: ${e.text}`);
@@ -806,6 +870,7 @@ export function routeEvent(client, frame) {
   const out = applyEvent(client.hall, frame);
   if (frame.event?.type === 'breakout_opened') {
     client.hall.backFromGroup = false;
+    client.hall.backAt = null;
     client.hall.helpAsked = false;
   }
   if (frame.event?.type === 'breakout_opened' || frame.event?.type === 'breakout_moved') {
@@ -826,6 +891,7 @@ export function applyLeftRoom(client, msg) {
     if (msg.reason === 'moved') out.push({ text: 'You were moved to another small group.' });
     else {
       client.hall.backFromGroup = true;
+      client.hall.backAt = null;
       client.hall.helpAsked = false;
       out.push({ text: 'You are back in the main hall.' });
     }
@@ -842,6 +908,7 @@ export function dropStale(client) {
     if (client.myGroup === id) {
       client.myGroup = null;
       client.hall.backFromGroup = true;
+      client.hall.backAt = null;
       out.push({ text: 'You are back in the main hall.' });
     }
     client.groups.delete(id);

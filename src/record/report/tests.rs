@@ -228,3 +228,139 @@ fn every_moderator_action_is_in_the_transcript_and_counted_in_the_report() {
     }
     assert_eq!(r.moderation.values().sum::<u32>(), 5, "{:?}", r.moderation);
 }
+
+/// The report a facilitator hands on (#19): names, never member ids; the date and duration;
+/// attendance from the joins and leaves; phases planned against actual; groups numbered as
+/// people saw them; an HTML page with landmarks and captioned tables.
+#[test]
+fn the_report_names_people_and_carries_attendance_phases_and_group_numbers() {
+    use crate::engine::member::MemberId;
+    use crate::engine::Input;
+    let mut h = Harness::new(vec![
+        phase("talk", PhaseKind::Round(round(60))),
+        phase("open", PhaseKind::Queue(queue(QueueOrdering::Fifo))),
+    ]);
+    h.join("f", Role::Facilitator, None);
+    let people = [
+        ("p-1", "Ana Pérez", "Dayton"),
+        ("p-2", "Ben Okafor", "Dayton"),
+        ("p-3", "Chloé Martin-Lefebvre de la Tour", "Boulder"),
+    ];
+    for (member, name, community) in people {
+        let out = h.engine.handle(
+            h.now,
+            Input::Join {
+                member: MemberId::new(member),
+                name: name.into(),
+                role: Role::Participant,
+                community: Some(community.into()),
+            },
+        );
+        out.result.unwrap();
+        h.log.extend(out.events);
+    }
+    h.advance(5_000);
+    h.start();
+    h.advance(60_000); // p-1's turn runs out
+    h.leave("p-2");
+    h.advance(30_000); // p-2 gone: p-3 speaks
+    let back = h.engine.handle(
+        h.now,
+        Input::Join {
+            member: MemberId::new("p-2"),
+            name: "Ben Okafor".into(),
+            role: Role::Participant,
+            community: Some("Dayton".into()),
+        },
+    );
+    h.log.extend(back.events);
+    h.advance(60_000);
+    h.advance(10_000);
+    h.ok("f", Command::NextPhase);
+    // Moving on from the last phase ends the session.
+    let log = logged(&h);
+    let mut r = report::build(&h.engine, &log);
+
+    assert_eq!(
+        r.date.as_deref(),
+        Some("2023-11-14"),
+        "T0 is 2023-11-14 22:13:20 UTC"
+    );
+    let started = r.started_at.unwrap();
+    assert_eq!(r.duration_ms, r.ended_at.unwrap().since(started));
+    assert!(r.duration_ms > 0);
+    let names: Vec<&str> = r.attendance.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "f",
+            "Ana Pérez",
+            "Ben Okafor",
+            "Chloé Martin-Lefebvre de la Tour"
+        ]
+    );
+    let ben = &r.attendance[2];
+    assert_eq!(ben.visits, 2);
+    assert_eq!(ben.left_at, None, "Ben came back and stayed");
+    let end = r.ended_at.unwrap();
+    assert_eq!(
+        ben.present_ms,
+        end.since(ben.joined_at) - 30_000,
+        "the 30 s away do not count"
+    );
+    let dayton = &r.attendance_by_community[0];
+    assert_eq!(
+        (dayton.community.as_str(), dayton.participants),
+        ("Dayton", 2)
+    );
+    assert_eq!(r.attendance_by_community[1].participants, 1);
+    // Planned: three 60 s turns for the three participants present; the open floor has no
+    // set length.
+    assert_eq!(r.phases[0].planned_ms, Some(180_000));
+    assert_eq!(r.phases[1].planned_ms, None);
+    assert!(r.phases[0].ms > 0);
+
+    r.groups
+        .push(report::group("ev/group-7", 1, 0, &h.engine, &log));
+    assert_eq!(r.groups[0].number, 1);
+    assert_eq!(r.groups[0].label(), "Group 1");
+    let html = report::to_html(&r);
+    for needle in [
+        "<html lang=\"en\">",
+        "<header>",
+        "<nav aria-label=",
+        "<main>",
+        "<caption>Who joined, when and for how long",
+        "<th scope=\"col\">Planned</th>",
+        "<th scope=\"row\">Ana Pérez</th>",
+        "3 min",
+        "no set length",
+        "14 November 2023",
+        "Group 1",
+        "Dayton",
+    ] {
+        assert!(html.contains(needle), "{needle} in {html}");
+    }
+    for id in ["p-1", "p-2", "p-3", "ev/group-7", "group 0"] {
+        assert!(!html.contains(id), "{id} in {html}");
+    }
+    // The people chart's label column is as wide as its longest label.
+    let long = "Chloé Martin-Lefebvre de la Tour (Boulder)";
+    let x: f64 = html
+        .split("<rect x=\"")
+        .nth(r.equity.communities.len() + 1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(x >= 7.0 * long.chars().count() as f64, "bars start at {x}");
+
+    let md = report::summary_markdown(&r);
+    assert!(
+        md.contains("## Attendance") && md.contains("Ben Okafor"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Round of turns") || md.contains("| talk |") || md.contains("3 min"),
+        "{md}"
+    );
+}
