@@ -9,33 +9,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{Client, Closed, WAIT};
+use common::cluster_node::{spawn_node, spawn_node_on, unique, OwnRedis, SHARED_REDIS};
+use common::{Client, Closed};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-const SHARED_REDIS: &str = "redis://127.0.0.1:6379/";
-const ORG_KEY: &str = "cluster-organizer-key-0123456789";
-const SECRET: &str = "cluster-token-secret-0123456789";
-
-fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("cgtest-{test}-{}-{nanos}", std::process::id())
-}
-
-/// Protocols with short turns, so a timer fires within the test.
-fn protocol_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(unique("cluster-protocols"));
-    std::fs::create_dir_all(&dir).unwrap();
+/// The shipped town hall and its breakout protocol (`cluster_node::protocol_dir`), and
+/// protocols with short turns, so a timer fires within the test.
+fn protocol_dir() -> std::path::PathBuf {
+    let dir = common::cluster_node::protocol_dir(None);
     std::fs::write(
         dir.join("test-floor.toml"),
         r#"name = "test-floor"
@@ -69,179 +53,6 @@ turn = "10m"
     )
     .unwrap();
     dir
-}
-
-/// One node: a child process of the real binary.
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-}
-
-fn spawn_node(redis: &str, prefix: &str, id: &str, protocols: &Path) -> Node {
-    spawn_node_on(redis, prefix, id, protocols, "127.0.0.1:0")
-}
-
-fn spawn_node_on(redis: &str, prefix: &str, id: &str, protocols: &Path, bind: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
-        .args(["serve", "--bind", bind, "--demo", "false"])
-        .args(["--redis", redis, "--redis-prefix", prefix, "--node-id", id])
-        .args(["--lease", "1s", "--shutdown-grace", "3s"])
-        .args(["--organizer-key", ORG_KEY, "--token-secret", SECRET])
-        .arg("--protocols")
-        .arg(protocols)
-        .env(
-            "RUST_LOG",
-            std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the commonground binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let echo = std::env::var("CLUSTER_LOG").is_ok();
-    let tag = id.to_string();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if echo {
-                eprintln!("[{tag}] {line}");
-            }
-            if let Some(url) = line.strip_prefix("Commonground is listening on http://") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(WAIT)
-        .expect("the node prints its address")
-        .parse()
-        .unwrap();
-    Node { child, addr }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits (bounded) for the process to exit.
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        self.kill();
-    }
-
-    async fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-        let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(self.addr))
-            .await
-            .expect("connect in time")
-            .unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {ORG_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        stream.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut buf))
-            .await
-            .expect("HTTP response in time")
-            .unwrap();
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, body.to_string())
-    }
-
-    async fn create_event(&self, protocol: &str) -> String {
-        let (status, body) = self
-            .http(
-                "POST",
-                "/api/events",
-                Some(json!({"title": "Cluster", "protocol": protocol,
-                    "communities": ["Dayton, OH", "Boulder, CO"], "seed": 7})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        v["id"].as_str().unwrap().to_string()
-    }
-
-    async fn invite(&self, event: &str, role: &str, name: &str, community: Option<&str>) -> String {
-        let (status, body) = self
-            .http(
-                "POST",
-                &format!("/api/events/{event}/invites"),
-                Some(json!({"role": role, "name": name, "community": community})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        v["token"].as_str().unwrap().to_string()
-    }
-
-    async fn connect(&self) -> Client {
-        let url = format!("ws://{}/ws", self.addr);
-        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
-        let (ws, _) = tokio::time::timeout(WAIT, connect)
-            .await
-            .expect("connect in time")
-            .expect("websocket connects");
-        Client::new(ws)
-    }
-
-    async fn join(&self, token: &str) -> Client {
-        Client::hello(self.connect().await, token).await
-    }
-
-    /// Says hello with `resume`; returns the client and the `resumed` frame.
-    async fn resume(&self, token: &str, room: &str, last_seq: u64) -> (Client, Value) {
-        let mut c = self.connect().await;
-        c.send(json!({"type": "hello", "token": token,
-            "resume": {"room": room, "last_seq": last_seq}}))
-            .await;
-        let welcome = c.recv_json().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
-        c.member = welcome["member"].as_str().unwrap().to_string();
-        c.room = welcome["room"].as_str().unwrap().to_string();
-        c.last_seq = last_seq;
-        let resumed = c.recv_json().await;
-        assert_eq!(resumed["type"], "resumed", "{resumed}");
-        if resumed["recovered"] == false {
-            let snap = c.recv_json().await;
-            assert_eq!(snap["type"], "snapshot", "{snap}");
-            c.snapshot = Some(snap);
-        }
-        (c, resumed)
-    }
-
-    async fn ready(&self) -> u16 {
-        self.http("GET", "/readyz", None).await.0
-    }
 }
 
 fn seqs(c: &Client) -> Vec<u64> {
@@ -323,9 +134,9 @@ async fn three_nodes_one_room_same_order() {
 async fn three_nodes_one_room_same_order_inner() {
     let dir = protocol_dir();
     let prefix = unique("three");
-    let n1 = spawn_node(SHARED_REDIS, &prefix, "n1", &dir);
-    let n2 = spawn_node(SHARED_REDIS, &prefix, "n2", &dir);
-    let n3 = spawn_node(SHARED_REDIS, &prefix, "n3", &dir);
+    let n1 = spawn_node(&prefix, "n1", &dir);
+    let n2 = spawn_node(&prefix, "n2", &dir);
+    let n3 = spawn_node(&prefix, "n3", &dir);
     let event = n1.create_event("test-open").await;
     // Invites minted on different nodes; the event was created on n1 only.
     let fac_t = n1.invite(&event, "facilitator", "Fran", None).await;
@@ -420,8 +231,8 @@ async fn two_nodes_racing_for_a_new_room_one_wins() {
 async fn two_nodes_racing_for_a_new_room_one_wins_inner() {
     let dir = protocol_dir();
     let prefix = unique("race");
-    let n1 = spawn_node(SHARED_REDIS, &prefix, "r1", &dir);
-    let n2 = spawn_node(SHARED_REDIS, &prefix, "r2", &dir);
+    let n1 = spawn_node(&prefix, "r1", &dir);
+    let n2 = spawn_node(&prefix, "r2", &dir);
     let event = n1.create_event("test-open").await;
     let a_t = n1.invite(&event, "facilitator", "Fran", None).await;
     let b_t = n1
@@ -455,8 +266,8 @@ async fn an_event_created_on_one_node_is_there_on_another_at_once() {
     bounded(async {
         let dir = protocol_dir();
         let prefix = unique("created");
-        let n1 = spawn_node(SHARED_REDIS, &prefix, "c1", &dir);
-        let n2 = spawn_node(SHARED_REDIS, &prefix, "c2", &dir);
+        let n1 = spawn_node(&prefix, "c1", &dir);
+        let n2 = spawn_node(&prefix, "c2", &dir);
         for _ in 0..30 {
             let event = n1.create_event("test-open").await;
             // `invite` asserts 201.
@@ -480,9 +291,9 @@ async fn owner_killed_mid_turn_room_continues_elsewhere() {
 async fn owner_killed_mid_turn_room_continues_elsewhere_inner() {
     let dir = protocol_dir();
     let prefix = unique("kill");
-    let mut k1 = spawn_node(SHARED_REDIS, &prefix, "k1", &dir);
-    let k2 = spawn_node(SHARED_REDIS, &prefix, "k2", &dir);
-    let k3 = spawn_node(SHARED_REDIS, &prefix, "k3", &dir);
+    let mut k1 = spawn_node(&prefix, "k1", &dir);
+    let k2 = spawn_node(&prefix, "k2", &dir);
+    let k3 = spawn_node(&prefix, "k3", &dir);
     let event = k1.create_event("test-floor").await;
     let hall = format!("{event}/hall");
     let fac_t = k1.invite(&event, "facilitator", "Fran", None).await;
@@ -555,62 +366,6 @@ async fn owner_killed_mid_turn_room_continues_elsewhere_inner() {
     drop((k2, k3));
 }
 
-/// The test's own Redis, on a free port, without persistence (a restart loses everything).
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start_on(port: u16) -> Redis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let r = Redis { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not start on {port}");
-    }
-
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Redis::start_on(port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 fn is_status(level: &'static str) -> impl Fn(&Value) -> bool {
     move |v: &Value| v["type"] == "status" && v["level"] == level
 }
@@ -624,12 +379,12 @@ async fn redis_restart_mid_session() {
 }
 
 async fn redis_restart_mid_session_inner() {
-    let mut redis = Redis::start();
+    let mut redis = OwnRedis::start();
     let url = redis.url();
     let dir = protocol_dir();
     let prefix = unique("restart");
-    let d1 = spawn_node(&url, &prefix, "d1", &dir);
-    let d2 = spawn_node(&url, &prefix, "d2", &dir);
+    let d1 = spawn_node_on(&url, "127.0.0.1:0", &prefix, "d1", &dir);
+    let d2 = spawn_node_on(&url, "127.0.0.1:0", &prefix, "d2", &dir);
     let event = d1.create_event("test-open").await;
     let fac_t = d1.invite(&event, "facilitator", "Fran", None).await;
     let p_t = d2
@@ -662,7 +417,7 @@ async fn redis_restart_mid_session_inner() {
     assert_eq!(r["type"], "error", "{r}");
     assert_eq!(r["code"], "unavailable", "{r}");
 
-    let _redis = Redis::start_on(redis.port);
+    let _redis = OwnRedis::start_on(redis.port);
     eventually("both nodes ready again", || async {
         d1.ready().await == 200 && d2.ready().await == 200
     })
@@ -702,8 +457,8 @@ async fn graceful_shutdown_hands_over() {
 async fn graceful_shutdown_hands_over_inner() {
     let dir = protocol_dir();
     let prefix = unique("graceful");
-    let mut g1 = spawn_node(SHARED_REDIS, &prefix, "g1", &dir);
-    let g2 = spawn_node(SHARED_REDIS, &prefix, "g2", &dir);
+    let mut g1 = spawn_node(&prefix, "g1", &dir);
+    let g2 = spawn_node(&prefix, "g2", &dir);
     let event = g1.create_event("test-open").await;
     let hall = format!("{event}/hall");
     let fac_t = g1.invite(&event, "facilitator", "Fran", None).await;
@@ -755,16 +510,10 @@ async fn breakout_groups_span_nodes() {
 
 async fn breakout_groups_span_nodes_inner() {
     let dir = protocol_dir();
-    for name in ["joint-town-hall", "small-group-round"] {
-        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("protocols")
-            .join(format!("{name}.toml"));
-        std::fs::copy(&from, dir.join(format!("{name}.toml"))).unwrap();
-    }
     let prefix = unique("groups");
-    let b1 = spawn_node(SHARED_REDIS, &prefix, "b1", &dir);
-    let b2 = spawn_node(SHARED_REDIS, &prefix, "b2", &dir);
-    let b3 = spawn_node(SHARED_REDIS, &prefix, "b3", &dir);
+    let b1 = spawn_node(&prefix, "b1", &dir);
+    let b2 = spawn_node(&prefix, "b2", &dir);
+    let b3 = spawn_node(&prefix, "b3", &dir);
     let event = b1.create_event("joint-town-hall").await;
     let hall = format!("{event}/hall");
     let fac_t = b1.invite(&event, "facilitator", "Fran", None).await;
@@ -834,16 +583,10 @@ async fn breakout_groups_survive_the_owner() {
 
 async fn breakout_groups_survive_the_owner_inner() {
     let dir = protocol_dir();
-    for name in ["joint-town-hall", "small-group-round"] {
-        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("protocols")
-            .join(format!("{name}.toml"));
-        std::fs::copy(&from, dir.join(format!("{name}.toml"))).unwrap();
-    }
     let prefix = unique("groupkill");
-    let mut x1 = spawn_node(SHARED_REDIS, &prefix, "x1", &dir);
-    let x2 = spawn_node(SHARED_REDIS, &prefix, "x2", &dir);
-    let x3 = spawn_node(SHARED_REDIS, &prefix, "x3", &dir);
+    let mut x1 = spawn_node(&prefix, "x1", &dir);
+    let x2 = spawn_node(&prefix, "x2", &dir);
+    let x3 = spawn_node(&prefix, "x3", &dir);
     let event = x1.create_event("joint-town-hall").await;
     let hall = format!("{event}/hall");
     let fac_t = x1.invite(&event, "facilitator", "Fran", None).await;

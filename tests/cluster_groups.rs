@@ -46,7 +46,7 @@ async fn inner() {
     let prefix = unique("cgroups");
     let mut n1 = spawn_node(&prefix, "n1", &dir);
     let n2 = spawn_node(&prefix, "n2", &dir);
-    let event = n1.create_event().await;
+    let event = n1.create_event("joint-town-hall").await;
     let hall = format!("{event}/hall");
     // The facilitator joins first, on n1: n1 owns the hall; everyone else is on n2.
     let fac_t = n1.invite(&event, "facilitator", "Fran", None).await;

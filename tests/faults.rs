@@ -22,6 +22,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::cluster_node::{spawn_node, spawn_node_on, OwnRedis, SHARED_REDIS};
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt as _;
@@ -593,117 +594,6 @@ async fn a_slow_client_cut_loose_resumes_and_the_transcript_has_every_ack() {
 
 // ---- a node killed mid-turn (separate processes, real Redis) ----
 
-const REDIS: &str = "redis://127.0.0.1:6379/";
-
-/// One node: the real binary, killed when dropped.
-struct Node {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_node(prefix: &str, id: &str, protocols: &std::path::Path) -> Node {
-    spawn_node_on(REDIS, prefix, id, protocols)
-}
-
-fn spawn_node_on(redis: &str, prefix: &str, id: &str, protocols: &std::path::Path) -> Node {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_commonground"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
-        .args(["--redis", redis, "--redis-prefix", prefix, "--node-id", id])
-        .args(["--lease", "1s", "--organizer-key", ORG_KEY])
-        .args(["--token-secret", "test-token-secret-0123456789"])
-        .arg("--protocols")
-        .arg(protocols)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("the commonground binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("Commonground is listening on http://") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(WAIT)
-        .expect("the node prints its address")
-        .parse()
-        .unwrap();
-    Node { child, addr }
-}
-
-impl Node {
-    async fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-        use tokio::io::AsyncReadExt as _;
-        let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(self.addr))
-            .await
-            .expect("connect in time")
-            .unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {ORG_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        stream.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut buf))
-            .await
-            .expect("HTTP response in time")
-            .unwrap();
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, body.to_string())
-    }
-
-    async fn invite(&self, event: &str, role: &str, name: &str, community: Option<&str>) -> String {
-        let (status, body) = self
-            .http(
-                "POST",
-                &format!("/api/events/{event}/invites"),
-                Some(json!({"role": role, "name": name, "community": community})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        v["token"].as_str().unwrap().to_string()
-    }
-
-    async fn connect(&self) -> Client {
-        let url = format!("ws://{}/ws", self.addr);
-        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
-        let (ws, _) = tokio::time::timeout(WAIT, connect)
-            .await
-            .expect("connect in time")
-            .expect("websocket connects");
-        Client::new(ws)
-    }
-
-    async fn join(&self, token: &str) -> Client {
-        Client::hello(self.connect().await, token).await
-    }
-}
-
 /// Sends a command until it is acknowledged (a takeover answers `unavailable` meanwhile);
 /// bounded.
 async fn ok_eventually(c: &mut Client, cmd: Value) {
@@ -830,7 +720,7 @@ async fn acked_commands_survive_the_owner_being_killed() {
         );
     }
     drop(k2);
-    let client = redis::Client::open(REDIS).unwrap();
+    let client = redis::Client::open(SHARED_REDIS).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
@@ -846,62 +736,14 @@ async fn acked_commands_survive_the_owner_being_killed() {
     }
 }
 
-/// The test's own Redis on a free port, without persistence (a restart loses everything).
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start_on(port: u16) -> OwnRedis {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        // Owned (and so killed and waited for on drop) before anything can fail.
-        let r = OwnRedis { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return r;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not start on {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_commands_survive_a_redis_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let redis = OwnRedis::start_on(port);
+    let redis = OwnRedis::start();
+    let port = redis.port;
     let url = redis.url();
     let dir = protocol_dir();
-    let d1 = spawn_node_on(&url, "cgtest-faults-restart", "r1", &dir);
-    let d2 = spawn_node_on(&url, "cgtest-faults-restart", "r2", &dir);
+    let d1 = spawn_node_on(&url, "127.0.0.1:0", "cgtest-faults-restart", "r1", &dir);
+    let d2 = spawn_node_on(&url, "127.0.0.1:0", "cgtest-faults-restart", "r2", &dir);
     let (status, body) = d1
         .http(
             "POST",

@@ -1,5 +1,6 @@
-//! Shared helpers for the server tests: a real server on 127.0.0.1:0, a tiny HTTP client,
-//! and a WebSocket client that keeps what it received.
+//! Shared helpers for the server tests: a real server on 127.0.0.1:0, an HTTP client
+//! (`http.rs`, hyper's), separate node processes (`cluster_node.rs`), and a WebSocket client
+//! that keeps what it received.
 //!
 //! Timeouts here only bound waiting (a hung server fails the test instead of hanging it);
 //! no assertion depends on how fast anything is.
@@ -7,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cluster_node;
+pub mod http;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +18,6 @@ use commonground::config::{Config, ServeArgs};
 use commonground::server::{AppState, Server, ServerError};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,6 +25,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use http::HttpResponse;
 
 pub const ORG_KEY: &str = "test-organizer-key-0123456789";
 /// Bound on any single wait.
@@ -173,19 +176,6 @@ pub async fn start_cluster_server(config: Config) -> TestServer {
     }
 }
 
-/// A raw HTTP/1.1 response.
-#[derive(Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub body: String,
-}
-
-impl HttpResponse {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
 impl TestServer {
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
@@ -199,33 +189,7 @@ impl TestServer {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> HttpResponse {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut buf))
-            .await
-            .expect("HTTP response in time")
-            .unwrap();
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").expect("a full HTTP response");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status code");
-        HttpResponse {
-            status,
-            body: body.to_string(),
-        }
+        http::request(self.addr, method, path, headers, body).await
     }
 
     /// An organizer request with a JSON body.
