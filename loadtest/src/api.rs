@@ -1,15 +1,20 @@
 //! The few Commonground HTTP API calls the scenarios need: create an event, invite members.
 //!
 //! Kept in one small module because the API is young: `POST /api/events` (Bearer organizer
-//! key) and `POST /api/events/{id}/invites`. The client is a minimal HTTP/1.1 keep-alive
-//! client over one `TcpStream` (JSON bodies with `Content-Length` or chunked responses), which
-//! saves a heavy HTTP dependency for a dozen lines of protocol.
+//! key) and `POST /api/events/{id}/invites`. The client is hyper's own HTTP/1.1 client
+//! (`client::conn::http1`) on one keep-alive connection, opened when needed and opened again
+//! after a transport error or a `Connection: close`.
 
 use std::net::SocketAddr;
 
 use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
 /// An invite: the token for `hello`.
@@ -23,7 +28,8 @@ pub struct Invite {
 pub struct Api {
     addr: SocketAddr,
     key: String,
-    conn: Option<BufReader<TcpStream>>,
+    /// The kept connection's request handle; its connection runs on a task of its own.
+    conn: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Api {
@@ -90,28 +96,28 @@ impl Api {
             .with_context(|| format!("POST {path}: body is not JSON: {text}"))
     }
 
-    /// One request and its response on the kept connection (opened when needed).
+    /// One request and its response on the kept connection (opened when needed). A
+    /// transport error or a `Connection: close` drops the connection; the next call opens one.
     async fn exchange(&mut self, path: &str, body: &Value) -> anyhow::Result<(u16, String)> {
-        let body = body.to_string();
-        let conn = match &mut self.conn {
-            Some(c) => c,
-            None => {
-                let s = TcpStream::connect(self.addr)
-                    .await
-                    .with_context(|| format!("connecting to the API at {}", self.addr))?;
-                s.set_nodelay(true)?;
-                self.conn.insert(BufReader::new(s))
-            }
-        };
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            self.key,
-            body.len()
-        );
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(HOST, self.addr.to_string())
+            .header(AUTHORIZATION, format!("Bearer {}", self.key))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .with_context(|| format!("POST {path}: not a valid request"))?;
         let res = async {
-            conn.get_mut().write_all(req.as_bytes()).await?;
-            read_response(conn).await
+            let sender = self.sender().await?;
+            sender.ready().await?;
+            let res = sender.send_request(req).await?;
+            let status = res.status().as_u16();
+            let close = res
+                .headers()
+                .get(CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            let body = res.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, String::from_utf8_lossy(&body).into_owned(), close))
         }
         .await;
         match res {
@@ -123,99 +129,76 @@ impl Api {
             }
             Err(e) => {
                 self.conn = None;
-                Err(e)
+                Err(e.context(format!("POST {path} to the API at {}", self.addr)))
             }
         }
+    }
+
+    /// The kept connection's handle, connecting first when there is none (or it closed).
+    async fn sender(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
+        let sender = match self.conn.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => connect(self.addr).await?,
+        };
+        Ok(self.conn.insert(sender))
     }
 }
 
-/// Reads one response: status, body, and whether the server will close the connection.
-async fn read_response(conn: &mut BufReader<TcpStream>) -> anyhow::Result<(u16, String, bool)> {
-    let mut line = String::new();
-    if conn.read_line(&mut line).await? == 0 {
-        bail!("the API closed the connection");
-    }
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("bad HTTP status line `{}`", line.trim()))?;
-    let mut len = None;
-    let mut chunked = false;
-    let mut close = false;
-    loop {
-        line.clear();
-        conn.read_line(&mut line).await?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
-        match k.as_str() {
-            "content-length" => len = v.parse::<usize>().ok(),
-            "transfer-encoding" => chunked = v.contains("chunked"),
-            "connection" => close = v == "close",
-            _ => {}
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            line.clear();
-            conn.read_line(&mut line).await?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                .context("bad chunk size")?;
-            let mut chunk = vec![0; size + 2];
-            conn.read_exact(&mut chunk).await?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(n) = len {
-        body.resize(n, 0);
-        conn.read_exact(&mut body).await?;
-    } else {
-        conn.read_to_end(&mut body).await?;
-        close = true;
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned(), close))
+/// A new HTTP/1.1 connection to `addr`: its request handle, the connection driven by a task.
+async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let s = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to the API at {addr}"))?;
+    s.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await?;
+    // Runs until either side closes the connection; an error there shows up as the next
+    // request's error.
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::AsyncWriteExt as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
     use tokio::net::TcpListener;
 
     use super::*;
 
     /// Serves canned responses, one per request, on one keep-alive connection.
     async fn canned(responses: Vec<&'static str>) -> SocketAddr {
+        canned_connections(vec![responses]).await
+    }
+
+    /// Serves canned responses on successive connections: the first list on the first
+    /// connection accepted, and so on; each connection is closed after its list (whatever
+    /// the responses said about keep-alive).
+    async fn canned_connections(connections: Vec<Vec<&'static str>>) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
-            let (s, _) = l.accept().await.unwrap();
-            let mut s = BufReader::new(s);
-            for r in responses {
-                // Read the request head and its JSON body.
-                let mut len = 0;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    s.read_line(&mut line).await.unwrap();
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
+            for responses in connections {
+                let (s, _) = l.accept().await.unwrap();
+                let mut s = BufReader::new(s);
+                for r in responses {
+                    // Read the request head and its JSON body.
+                    let mut len = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        s.read_line(&mut line).await.unwrap();
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
                     }
-                    if line == "\r\n" {
-                        break;
-                    }
+                    let mut body = vec![0; len];
+                    s.read_exact(&mut body).await.unwrap();
+                    s.get_mut().write_all(r.as_bytes()).await.unwrap();
                 }
-                let mut body = vec![0; len];
-                s.read_exact(&mut body).await.unwrap();
-                s.get_mut().write_all(r.as_bytes()).await.unwrap();
             }
         });
         addr
@@ -236,5 +219,39 @@ mod tests {
         assert_eq!(inv.token, "t-1");
         let err = api.invite(&id, "participant", "n", "a").await.unwrap_err();
         assert!(err.to_string().contains("HTTP 422"), "{err}");
+    }
+
+    /// A kept connection the server closed (after a response without `Connection: close`)
+    /// and one it announced closing: the next request goes out on a new connection.
+    #[tokio::test]
+    async fn a_closed_connection_is_opened_again() {
+        let addr = canned_connections(vec![
+            vec!["HTTP/1.1 201 Created\r\ncontent-length: 11\r\n\r\n{\"id\":\"e1\"}"],
+            vec!["HTTP/1.1 201 Created\r\nconnection: close\r\ncontent-length: 15\r\n\r\n{\"token\":\"t-1\"}"],
+            vec!["HTTP/1.1 201 Created\r\ncontent-length: 15\r\n\r\n{\"token\":\"t-2\"}"],
+        ])
+        .await;
+        let mut api = Api::new(addr, "key");
+        let id = api.create_event("t", "p", &["a", "b"]).await.unwrap();
+        assert_eq!(id, "e1");
+        let inv = api.invite(&id, "participant", "n", "a").await.unwrap();
+        assert_eq!(inv.token, "t-1");
+        let inv = api.invite(&id, "participant", "n", "a").await.unwrap();
+        assert_eq!(inv.token, "t-2");
+    }
+
+    /// No server: a transport error, never a panic.
+    #[tokio::test]
+    async fn no_server_is_an_error() {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut api = Api::new(addr, "key");
+        let err = api.create_event("t", "p", &["a"]).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("connecting to the API"),
+            "{err:#}"
+        );
     }
 }
