@@ -188,3 +188,17 @@ fn a_last_poll_shows_its_results_before_the_session_ends() {
     h.advance(20_000);
     assert_eq!(h.engine.session(), crate::engine::core::Session::Ended);
 }
+
+#[test]
+fn the_results_have_no_phase_time_to_extend() {
+    let mut h = room(Reveal::AtClose);
+    h.advance(60_000);
+    h.refused(
+        "f",
+        Command::Extend {
+            seconds: 60,
+            target: crate::engine::command::ExtendTarget::Phase,
+        },
+        RejectCode::NotAllowed,
+    );
+}

@@ -1925,6 +1925,7 @@ fn one_input_sends_at_most_one_queue_changed() {
         QueueOrdering::Fifo,
         QueueOrdering::AlternateCommunities,
         QueueOrdering::Progressive,
+        QueueOrdering::AlternateStance,
     ];
     for ordering in orderings {
         for first_timers_first in [false, true] {
@@ -1932,6 +1933,10 @@ fn one_input_sends_at_most_one_queue_changed() {
                 let mut q = queue(ordering);
                 q.first_timers_first = first_timers_first;
                 q.reflect_back = reflect.then(reflect_back);
+                let stanced = ordering == QueueOrdering::AlternateStance;
+                if stanced {
+                    q.stances = vec!["for".into(), "against".into()];
+                }
                 let mut h = Harness::new(vec![phase("q", PhaseKind::Queue(q))]);
                 h.room(&TWO_CITIES);
                 h.join("a3", Role::Participant, Some("Dayton"));
@@ -1942,21 +1947,24 @@ fn one_input_sends_at_most_one_queue_changed() {
                     member: id(who),
                     position,
                 };
+                let hand = |lane: &str| Command::RaiseHand {
+                    stance: stanced.then(|| lane.to_string()),
+                };
                 let script: Vec<(&str, Command)> = vec![
-                    ("a1", Command::RaiseHand { stance: None }),
-                    ("a2", Command::RaiseHand { stance: None }),
-                    ("a3", Command::RaiseHand { stance: None }),
-                    ("b1", Command::RaiseHand { stance: None }),
-                    ("b2", Command::RaiseHand { stance: None }),
+                    ("a1", hand("for")),
+                    ("a2", hand("for")),
+                    ("a3", hand("against")),
+                    ("b1", hand("for")),
+                    ("b2", hand("against")),
                     ("m", mv("b2", 1)),
                     ("a1", Command::YieldFloor { to: None }),
                     ("m", mv("a3", 0)),
                     ("m", Command::RevokeFloor),
-                    ("b3", Command::RaiseHand { stance: None }),
+                    ("b3", hand("for")),
                     ("m", Command::GrantFloor { member: id("b3") }),
                     ("m", Command::Mute { member: id("b1") }),
                     ("m", mv("b2", 2)),
-                    ("a1", Command::RaiseHand { stance: None }),
+                    ("a1", hand("for")),
                 ];
                 let label = format!("{ordering:?} ftf={first_timers_first} reflect={reflect}");
                 let check = |h: &Harness, mark: usize, what: &str| {
