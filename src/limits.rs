@@ -24,10 +24,8 @@ pub const BLOCK_MS: u64 = 60_000;
 /// trying settings clicks a few times a minute; each preview costs up to a few CPU-seconds.
 pub const PREVIEWS_PER_MINUTE: u32 = 12;
 pub const PREVIEW_BURST: u32 = 6;
-/// Default wrong organizer keys per address per minute (`key_failures_per_minute`) before
-/// the address's wrong keys are answered 429 for a minute: a person mistyping retries a
-/// handful of times; 128-bit keys make guessing hopeless anyway.
-pub const KEY_FAILURES_PER_MINUTE: u32 = 10;
+/// The default lives with the setting (`config`, below this module).
+pub use crate::config::KEY_FAILURES_PER_MINUTE;
 
 #[derive(Debug)]
 pub struct Limits {

@@ -283,3 +283,35 @@ fn architecture_md_lists_the_same_layers() {
         "ARCHITECTURE.md's numbered layer list (top first) must match LAYERS"
     );
 }
+
+/// Most lines a source file in `src/` has before it must say, at its top, why it is one file.
+const LONG_FILE_LINES: usize = 600;
+/// What a long file's module doc says to justify its length.
+const LONG_FILE_MARK: &str = "//! Long file:";
+
+/// One job per file: a file in `src/` over [`LONG_FILE_LINES`] lines either splits or says
+/// why it is one file, in a `//! Long file:` line of its module doc. Test files (`*tests.rs`)
+/// are exempt: a table of cases reads best in one place.
+#[test]
+fn long_files_say_why_they_are_one_file() {
+    let mut offences = Vec::new();
+    for file in rust_files(&root().join("src")) {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with("tests.rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap();
+        let lines = text.lines().count();
+        let said = text
+            .lines()
+            .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
+            .any(|l| l.starts_with(LONG_FILE_MARK));
+        if lines > LONG_FILE_LINES && !said {
+            offences.push(format!(
+                "{}: {lines} lines; split it by job or say why in a `{LONG_FILE_MARK}` line",
+                file.strip_prefix(root()).unwrap().display()
+            ));
+        }
+    }
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
+}

@@ -1,5 +1,9 @@
 //! Atomic Redis primitives for room ownership, sequencing and history.
 //!
+//! Long file: each Lua step sits beside the one function that runs it, under the key layout
+//! below, so what is atomic and which keys it touches read in one place; split, a reader
+//! would chase a script across files to check a fencing rule.
+//!
 //! Key layout for room `R` under prefix `P` (all keys share the hash tag `{R}`):
 //! - `P:{R}:lease`  — the owning node's id, with a TTL (`SET NX PX`, renewed while alive);
 //! - `P:{R}:epoch`  — the fencing epoch, `INCR`ed on every takeover;

@@ -150,6 +150,10 @@ pub struct Core {
     pub floor: Option<Floor>,
     /// A member invited to speak who has not answered yet.
     pub invitation: Option<MemberId>,
+    /// Who said yes to the last invitation, until the next one: their repeated yes (a
+    /// double click, a second tab) is answered `ack` with no effect, not an error.
+    #[serde(default)]
+    pub accepted: Option<MemberId>,
     pub ledger: Ledger,
     /// Ids for messages, notes and questions (one counter, so `hide` works on all of them).
     pub next_item: u64,
@@ -197,6 +201,7 @@ impl Core {
             phase_overtime: false,
             floor: None,
             invitation: None,
+            accepted: None,
             ledger: Ledger::default(),
             next_item: 1,
             hidden: Vec::new(),

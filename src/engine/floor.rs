@@ -108,6 +108,7 @@ impl Engine {
         };
         if !served {
             self.core.invitation = Some(member.clone());
+            self.core.accepted = None;
             self.core.emit_to(
                 at,
                 Audience::MemberAndStaff(member.clone()),
@@ -121,6 +122,10 @@ impl Engine {
     }
 
     pub(super) fn accept_floor(&mut self, at: Millis, from: &MemberId) -> Result<(), Rejection> {
+        if self.core.invitation.is_none() && self.core.accepted.as_ref() == Some(from) {
+            // A second yes to the invitation already accepted: nothing more to do.
+            return Ok(());
+        }
         if self.core.invitation.as_ref() != Some(from) {
             return reject(RejectCode::NoInvitation, "you have no invitation to speak");
         }
@@ -132,6 +137,7 @@ impl Engine {
             None => return reject(RejectCode::WrongPhase, "no phase is running"),
         };
         self.core.invitation = None;
+        self.core.accepted = Some(from.clone());
         self.follow(at, flow);
         Ok(())
     }

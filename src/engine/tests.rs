@@ -60,6 +60,13 @@ fn invited_panelist_takes_over_a_presentation_only_after_accepting() {
     h.refused("b1", Command::AcceptFloor, RejectCode::NoInvitation);
     h.ok("a1", Command::AcceptFloor);
     assert_eq!(h.holder().as_deref(), Some("a1"));
+    // A second yes (a double click, another tab) is acknowledged and changes nothing.
+    let before = h.engine.clone();
+    let events = h.log.len();
+    h.ok("a1", Command::AcceptFloor);
+    assert_eq!((h.log.len(), &h.engine), (events, &before));
+    // Someone else still has no invitation.
+    h.refused("b1", Command::AcceptFloor, RejectCode::NoInvitation);
 }
 
 #[test]

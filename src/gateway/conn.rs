@@ -1,6 +1,6 @@
-//! One WebSocket connection: a reader (hello, commands, heartbeats) and a writer fed by the
-//! connection's byte-bounded outbound queue, each its own task (so a frame pushed by a room
-//! wakes only the writer).
+//! One WebSocket connection: a reader (hello in `hello.rs`, commands, heartbeats) and a
+//! writer (`writer.rs`) fed by the connection's byte-bounded outbound queue, each its own
+//! task (so a frame pushed by a room wakes only the writer).
 //!
 //! The reader never writes to the socket: replies, events and close frames all go through
 //! the queue, so their order is the order they were queued. Commands are forwarded to the
@@ -17,38 +17,35 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::bus::queue::{Next, Queued};
-use crate::bus::{ConnId, Outbound, Subscriber};
-use crate::engine::reject::RejectCode;
-use crate::hub::HubError;
+use crate::bus::{ConnId, Outbound};
 use crate::metrics::Metrics;
-use crate::room::{JoinRequest, RoomHandle, RoomMsg};
+use crate::room::{RoomHandle, RoomMsg};
 use crate::state::AppState;
 use crate::wire::CloseReason;
+use crate::wire::ErrorCode;
 use crate::wire::RoomId;
-use crate::wire::{parse_client, ClientId, ClientMsg, Hello, MediaReq, ServerMsg, StatusLevel};
-use crate::wire::{Code, ErrorCode};
+use crate::wire::{parse_client, ClientId, ClientMsg, MediaReq, ServerMsg, StatusLevel};
 
 /// Bad frames tolerated within `BAD_FRAME_WINDOW` before closing with 4009.
 pub const MAX_BAD_FRAMES: usize = 10;
 pub const BAD_FRAME_WINDOW: Duration = Duration::from_secs(10);
 /// How long a join may wait for a busy room's inbox.
-const JOIN_WAIT: Duration = Duration::from_secs(5);
+pub(super) const JOIN_WAIT: Duration = Duration::from_secs(5);
 /// How often a join is retried when the room moved (parked or restarted) under it.
-const JOIN_ATTEMPTS: usize = 3;
+pub(super) const JOIN_ATTEMPTS: usize = 3;
 /// Bound on writing out what is queued plus the close frame once a connection is closing.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
+pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long the reader waits for the client's close reply after the server's close frame.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 /// Cluster mode: how long a command forwarded to another node may take.
-const FORWARD_WAIT: Duration = Duration::from_secs(5);
+pub(super) const FORWARD_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a connection to the end.
 pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
@@ -68,79 +65,41 @@ pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
     // The writer is a task of its own: every frame a room pushes wakes only it, where one task
     // running both halves would poll the reader's whole `select!` for each frame too. It ends
     // with the connection, whichever way this task ends.
-    let writer = AbortOnDropHandle::new(tokio::spawn(write_loop(sink, Arc::clone(&out))));
+    let writer = AbortOnDropHandle::new(tokio::spawn(crate::gateway::writer::write_loop(
+        sink,
+        Arc::clone(&out),
+    )));
     reader.run(stream).await;
     let _ = writer.await;
     Metrics::inc_gauge(&app.metrics.connections_open, -1);
 }
 
-/// Writes what the queue hands over until it closes, then sends the close frame.
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, out: Arc<Outbound>) {
-    let reason = loop {
-        match out.next().await {
-            Next::Send(msgs) => {
-                let send = async {
-                    for m in msgs {
-                        // A client's queue holds only WebSocket messages; controls are for
-                        // cluster proxies.
-                        if let Queued::Ws(m) = m {
-                            sink.feed(m).await?;
-                        }
-                    }
-                    sink.flush().await
-                };
-                let res = tokio::select! {
-                    r = send => r.map_err(|_| ()),
-                    // A slow consumer is cut loose even in the middle of a write it is not
-                    // reading.
-                    () = out.aborted() => Err(()),
-                    // Once closing, what is queued gets a bounded time to go out.
-                    () = async { out.closed().await; tokio::time::sleep(CLOSE_WAIT).await } => Err(()),
-                };
-                if res.is_err() {
-                    break out.close_reason();
-                }
-            }
-            Next::Close(reason) => break Some(reason),
-        }
-    };
-    if let Some(reason) = reason {
-        let frame = CloseFrame {
-            code: reason.code(),
-            reason: Utf8Bytes::from_static(reason.reason()),
-        };
-        let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(Message::Close(Some(frame)))).await;
-    }
-    // Make sure the reader stops too (the socket failed, or we closed it).
-    out.close(CloseReason::GoingAway, false);
-}
-
-struct Joined {
+pub(super) struct Joined {
     /// The event's hall; group rooms are looked up per command.
-    room: RoomHandle,
-    event: String,
-    member: crate::engine::member::MemberId,
+    pub(super) room: RoomHandle,
+    pub(super) event: String,
+    pub(super) member: crate::engine::member::MemberId,
     /// The member's key in the shared command limiter (`Limits::allow_command`).
-    rate_key: (String, String),
+    pub(super) rate_key: (String, String),
     /// Rooms whose audio this connection joined, left when it closes. Bounded by the rooms
     /// of one event the member can reach.
-    audio: Vec<RoomId>,
+    pub(super) audio: Vec<RoomId>,
 }
 
-enum Flow {
+pub(super) enum Flow {
     Continue,
     Stop,
 }
 
-struct Reader {
-    app: AppState,
-    conn: ConnId,
-    ip: IpAddr,
-    out: Arc<Outbound>,
-    joined: Option<Joined>,
+pub(super) struct Reader {
+    pub(super) app: AppState,
+    pub(super) conn: ConnId,
+    pub(super) ip: IpAddr,
+    pub(super) out: Arc<Outbound>,
+    pub(super) joined: Option<Joined>,
     /// Arrival times of recent bad frames.
-    bad: VecDeque<Instant>,
-    last_heard: Instant,
+    pub(super) bad: VecDeque<Instant>,
+    pub(super) last_heard: Instant,
 }
 
 impl Reader {
@@ -243,11 +202,11 @@ impl Reader {
         }
     }
 
-    fn send(&self, msg: &ServerMsg) {
+    pub(super) fn send(&self, msg: &ServerMsg) {
         let _ = self.out.push(Utf8Bytes::from(msg.to_json()));
     }
 
-    fn close_with(&self, reason: CloseReason) -> Flow {
+    pub(super) fn close_with(&self, reason: CloseReason) -> Flow {
         self.out.close(reason, true);
         Flow::Stop
     }
@@ -566,126 +525,7 @@ impl Reader {
         Flow::Continue
     }
 
-    fn refuse_hello(&self, id: Option<ClientId>, message: &str) -> Flow {
-        Metrics::inc(&self.app.metrics.hello_failures);
-        let now = self.app.clock.now();
-        self.app.limits.hello_failed(self.ip, now);
-        if self.app.limits.is_blocked(self.ip, now) {
-            self.send(&ServerMsg::error(
-                id,
-                ErrorCode::RateLimited,
-                "too many failed hellos from this address; a valid token still gets in",
-            ));
-        } else {
-            self.send(&ServerMsg::error(id, ErrorCode::Unauthorized, message));
-        }
-        self.close_with(CloseReason::Unauthorized)
-    }
-
-    async fn hello(&mut self, id: Option<ClientId>, hello: Hello) -> Flow {
-        let claims = match self.app.tokens.verify(&hello.token, self.app.clock.now()) {
-            Ok(c) => c,
-            Err(e) => return self.refuse_hello(id, &e.to_string()),
-        };
-        let hall = RoomId::hall(&claims.event);
-        if let Some(r) = &hello.resume {
-            if r.room != hall.as_str() {
-                return self.refuse_hello(id, "the token is for another event's room");
-            }
-        }
-        if let Some(node) = &self.app.cluster {
-            let ended = || self.app.hub.event(&claims.event).is_none_or(|e| e.ended);
-            match node.ensure_event(&*self.app.hub, &claims.event).await {
-                Ok(true) if !ended() => {}
-                Ok(_) => {
-                    self.send(&ServerMsg::error(
-                        id,
-                        ErrorCode::UnknownRoom,
-                        "this event has ended or does not exist",
-                    ));
-                    return self.close_with(CloseReason::UnknownRoom);
-                }
-                Err(_) => return self.unavailable(id),
-            }
-        }
-        for _ in 0..JOIN_ATTEMPTS {
-            let room = match &self.app.cluster {
-                Some(node) => Ok(node.link(self.app.hub.clone(), &hall, &hall)),
-                None => self.app.hub.room(&claims.event),
-            };
-            let room = match room {
-                Ok(r) => r,
-                Err(HubError::UnknownEvent(_) | HubError::Ended) => {
-                    self.send(&ServerMsg::error(
-                        id,
-                        ErrorCode::UnknownRoom,
-                        "this event has ended or does not exist",
-                    ));
-                    return self.close_with(CloseReason::UnknownRoom);
-                }
-                Err(_) => return self.unavailable(id),
-            };
-            let (reply, rx) = oneshot::channel();
-            let req = JoinRequest {
-                sub: Subscriber {
-                    conn: self.conn,
-                    member: claims.member.clone(),
-                    role: claims.role,
-                    out: Arc::clone(&self.out),
-                },
-                claims: claims.clone(),
-                resume: hello.resume.clone(),
-            };
-            let sent = tokio::time::timeout(
-                JOIN_WAIT,
-                room.tx.send(RoomMsg::Join {
-                    req: Box::new(req),
-                    reply,
-                }),
-            )
-            .await;
-            match sent {
-                Ok(Ok(())) => {}
-                // The room stopped (parked) between lookup and send: look it up again.
-                Ok(Err(_)) => continue,
-                Err(_) => return self.unavailable(id),
-            }
-            let wait = if self.app.cluster.is_some() {
-                FORWARD_WAIT
-            } else {
-                Duration::MAX
-            };
-            let Ok(answer) = tokio::time::timeout(wait, rx).await else {
-                return self.unavailable(id);
-            };
-            match answer {
-                Ok(Ok(_)) => {
-                    tracing::debug!(conn = self.conn.0, member = %claims.member, room = %room.id, "joined");
-                    self.joined = Some(Joined {
-                        room,
-                        event: claims.event.clone(),
-                        member: claims.member.clone(),
-                        rate_key: (claims.event.clone(), claims.member.to_string()),
-                        audio: Vec::new(),
-                    });
-                    return Flow::Continue;
-                }
-                Ok(Err(rej)) => {
-                    self.send(&ServerMsg::error(id, rej.code.as_str(), rej.message));
-                    let reason = match rej.code {
-                        Code::Engine(RejectCode::Removed) => CloseReason::Removed,
-                        Code::Server(ErrorCode::Unavailable) => CloseReason::Unavailable,
-                        _ => CloseReason::Unauthorized,
-                    };
-                    return self.close_with(reason);
-                }
-                Err(_) => continue,
-            }
-        }
-        self.unavailable(id)
-    }
-
-    fn unavailable(&self, id: Option<ClientId>) -> Flow {
+    pub(super) fn unavailable(&self, id: Option<ClientId>) -> Flow {
         self.send(&ServerMsg::error(
             id,
             ErrorCode::Unavailable,

@@ -6,7 +6,9 @@
 //! axum's graceful shutdown does not wait for upgraded sockets.
 
 pub mod conn;
+mod hello;
 pub mod listener;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

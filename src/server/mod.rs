@@ -18,22 +18,19 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use axum::Router;
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::events::{mint_invite, CreateInvite, Invite};
 use crate::api::{self, public};
 use crate::bus::cluster::ClusterBus;
 use crate::bus::local::LocalBus;
 use crate::bus::Bus;
 use crate::clock::{Clock, TokioClock};
 use crate::config::Config;
-use crate::engine::member::Role;
 use crate::gateway;
-use crate::hub::{EventInfo, Hub};
+use crate::hub::Hub;
 use crate::journal::sqlite::SqliteJournal;
 use crate::journal::{Ephemeral, Journal, JournalError};
 use crate::limits::Limits;
@@ -44,6 +41,9 @@ use crate::room::actor::RoomCtx;
 pub use crate::state::AppState;
 use crate::state::Shared;
 use crate::token::TokenKey;
+
+mod demo;
+pub use demo::{create_demo, Demo};
 
 /// The demo's protocol, title and communities.
 pub const DEMO_PROTOCOL: &str = "joint-town-hall";
@@ -408,59 +408,6 @@ async fn shared_events(
         }
     }
     next.run(req).await
-}
-
-/// The demo event and its invites.
-#[derive(Debug, Clone, Serialize)]
-pub struct Demo {
-    pub event: EventInfo,
-    pub invites: Vec<Invite>,
-}
-
-/// Creates the demo event with an invite for each role (a participant from each community).
-pub fn create_demo(state: &AppState) -> Result<Demo, ServerError> {
-    let communities: Vec<String> = DEMO_COMMUNITIES.iter().map(|c| c.to_string()).collect();
-    // After a restart the stored demo event comes back; its (new) links reach the same room.
-    let stored = state
-        .hub
-        .events()
-        .into_iter()
-        .find(|e| e.title == DEMO_TITLE && !e.ended);
-    let event = match stored {
-        Some(e) => e,
-        None => {
-            let e = state
-                .hub
-                .create_event(DEMO_TITLE, DEMO_PROTOCOL, &communities, None)
-                .map_err(|e| ServerError::Demo(e.to_string()))?;
-            drop(state.hub.queue_meta(&e.id));
-            e
-        }
-    };
-    let people = [
-        (Role::Facilitator, "Facilitator", None),
-        (Role::Moderator, "Moderator", None),
-        (Role::Participant, "Ana (Dayton)", Some(DEMO_COMMUNITIES[0])),
-        (
-            Role::Participant,
-            "Ben (Boulder)",
-            Some(DEMO_COMMUNITIES[1]),
-        ),
-        (Role::Observer, "Observer", None),
-    ];
-    let mut invites = Vec::new();
-    for (role, name, community) in people {
-        let req = CreateInvite {
-            role,
-            name: name.to_string(),
-            community: community.map(str::to_string),
-            ttl_seconds: None,
-        };
-        let invite =
-            mint_invite(state, &event.id, req).map_err(|e| ServerError::Demo(e.message))?;
-        invites.push(invite);
-    }
-    Ok(Demo { event, invites })
 }
 
 /// A bound, ready-to-run server.
