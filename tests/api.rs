@@ -195,3 +195,28 @@ async fn shutdown_closes_every_socket_with_1001_and_run_returns() {
     assert!(matches!(pending.closed().await, Closed::Code(1001, _)));
     stop.await.unwrap().unwrap();
 }
+
+/// Event and member ids carry 128 random bits (UUID v4, 32 hex digits), so an event id from
+/// one public URL (`GET /api/events/{id}`) gives no way to guess another.
+#[tokio::test]
+async fn event_and_member_ids_are_128_bit_random() {
+    let server = start_server(test_config()).await;
+    let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let a = server.create_event("test-open").await;
+    let b = server.create_event("test-open").await;
+    assert_ne!(a, b);
+    for id in [&a, &b] {
+        let rest = id.strip_prefix("evt-").unwrap_or_else(|| panic!("{id}"));
+        assert!(hex32(rest), "{id}");
+    }
+    let token = server
+        .invite(&a, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let c = server.join(&token).await;
+    let rest = c
+        .member
+        .strip_prefix("m-")
+        .unwrap_or_else(|| panic!("{}", c.member));
+    assert!(hex32(rest), "{}", c.member);
+    server.stop().await.unwrap();
+}

@@ -22,10 +22,10 @@ import { Connection } from './js/conn.js';
 import {
   emptyClient, applyWelcome, applyRoomSnapshot, routeEvent, applyLeftRoom, dropStale, myGroupRoom,
   listenedGroups, pollFromSpec, nameOf, groupWord, applyGroups, roomOfIndex, member,
-  applyGroupEvent, groupReviewItems, activeNotices,
+  applyGroupEvent, groupReviewItems, activeNotices, moderatedQa,
 } from './js/store.js';
 import * as R from './js/render.js';
-import { esc, clock, errorWords, reportErrorWords, isStaff, canFacilitate } from './js/util.js';
+import { esc, clock, countdownWords, errorWords, reportErrorWords, isStaff, canFacilitate } from './js/util.js';
 
 const TOKEN_KEY = 'commonground.token';
 const $ = (id) => document.getElementById(id);
@@ -489,7 +489,7 @@ function updateTimers() {
   for (const el of document.querySelectorAll('[data-deadline]')) {
     const now = nowFor(el);
     const left = Number(el.dataset.deadline) - now;
-    const text = clock(left);
+    const text = el.dataset.format === 'words' ? countdownWords(left) : clock(left);
     if (el.textContent !== text) el.textContent = text;
     el.classList.toggle('low', left < 15000);
   }
@@ -789,6 +789,12 @@ document.addEventListener('click', async (e) => {
     scheduleRender();
     return;
   }
+  if (action === 'dismiss_budget') {
+    const who = d.member === 'room' ? null : d.member;
+    r.budgetWarnings = r.budgetWarnings.filter((w) => w.member !== who);
+    scheduleRender();
+    return;
+  }
   if (action === 'dismiss_notice') {
     client.hall.notice = null;
     scheduleRender();
@@ -867,10 +873,15 @@ document.addEventListener('submit', async (e) => {
   const type = { speak: 'speak', note: 'note', ask: 'ask', broadcast: 'broadcast' }[form.dataset.form];
   const ok = await send({ type, text }, form);
   if (ok) {
-    field.value = '';
+    // The event the command caused comes before its ack and may have re-rendered the form
+    // (a new question re-renders the Questions card): empty the box that is on the page now.
+    const box = field.isConnected ? field : document.querySelector(`[data-key="${CSS.escape(field.dataset.key)}"]`);
+    if (box) box.value = '';
     if (type === 'speak') drafts.delete(roomOf(form).room);
     if (type === 'note') announce('Your note is saved.');
-    if (type === 'ask') announce('Your question was sent.');
+    if (type === 'ask') {
+      announce(moderatedQa(roomOf(form)) ? 'Your question was sent. A moderator will read it before everyone sees it.' : 'Your question was sent.');
+    }
   }
 });
 

@@ -261,7 +261,7 @@ pub fn mint_invite(app: &AppState, event: &str, req: CreateInvite) -> Result<Inv
             "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}"
         )));
     }
-    let member = MemberId::new(format!("m-{}", crate::config::random_hex(5)));
+    let member = MemberId::new(format!("m-{}", uuid::Uuid::new_v4().simple()));
     let claims = Claims {
         v: CLAIMS_VERSION,
         event: info.id,

@@ -26,6 +26,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::bus::{ConnId, Outbound};
 use crate::metrics::Metrics;
+use crate::room::ConnMsg;
 use crate::room::{RoomHandle, RoomMsg};
 use crate::state::AppState;
 use crate::wire::CloseReason;
@@ -182,7 +183,10 @@ impl Reader {
                     media.leave(room.clone(), j.member.clone());
                 }
             }
-            let leave = j.room.tx.send(RoomMsg::Leave { conn: self.conn });
+            let leave = j
+                .room
+                .tx
+                .send(RoomMsg::Conn(ConnMsg::Leave { conn: self.conn }));
             let _ = tokio::time::timeout(JOIN_WAIT, leave).await;
         } else if let Some(node) = &self.app.cluster {
             // A hello that failed may have left the connection registered on this node.
@@ -420,12 +424,12 @@ impl Reader {
             ));
             return Flow::Continue;
         };
-        let msg = RoomMsg::DropIn {
+        let msg = RoomMsg::Conn(ConnMsg::DropIn {
             conn: self.conn,
             id: id.clone(),
             room,
             join,
-        };
+        });
         if joined.room.tx.try_send(msg).is_err() {
             self.app.metrics.refused(ErrorCode::Unavailable);
             self.send(&ServerMsg::error(
@@ -470,13 +474,13 @@ impl Reader {
         };
         let started = self.app.clock.instant();
         let (reply, rx) = oneshot::channel();
-        let msg = RoomMsg::Command {
+        let msg = RoomMsg::Conn(ConnMsg::Command {
             conn: self.conn,
             id: id.clone(),
             command,
             out: Arc::clone(&self.out),
             reply,
-        };
+        });
         if let Err(e) = target.tx.try_send(msg) {
             let text = match e {
                 mpsc::error::TrySendError::Full(_) => "the room is busy; retry shortly",

@@ -12,6 +12,7 @@ use crate::bus::Subscriber;
 use crate::engine::reject::RejectCode;
 use crate::hub::HubError;
 use crate::metrics::Metrics;
+use crate::room::ConnMsg;
 use crate::room::{JoinRequest, RoomMsg};
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
@@ -93,10 +94,10 @@ impl Reader {
             };
             let sent = tokio::time::timeout(
                 JOIN_WAIT,
-                room.tx.send(RoomMsg::Join {
+                room.tx.send(RoomMsg::Conn(ConnMsg::Join {
                     req: Box::new(req),
                     reply,
-                }),
+                })),
             )
             .await;
             match sent {

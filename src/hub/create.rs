@@ -57,7 +57,8 @@ impl Hub {
                 )));
             }
         }
-        let id = format!("evt-{}", crate::config::random_hex(5));
+        // 128 random bits: an event id seen in one public URL says nothing about another.
+        let id = format!("evt-{}", uuid::Uuid::new_v4().simple());
         let seed = seed
             .unwrap_or_else(|| u64::from_str_radix(&crate::config::random_hex(8), 16).unwrap_or(0));
         let info = EventInfo {

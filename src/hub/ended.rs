@@ -2,6 +2,7 @@
 //! state a hall or a group leaves behind for the report and the transcript.
 
 use super::*;
+use crate::room::AdminMsg;
 
 impl Hub {
     /// Ends an event (organizer API). Idempotent.
@@ -25,7 +26,7 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         handle
             .tx
-            .send(RoomMsg::End { reply })
+            .send(RoomMsg::Admin(AdminMsg::End { reply }))
             .await
             .map_err(|_| HubError::Unavailable)?;
         rx.await.map_err(|_| HubError::Unavailable)?;

@@ -2,6 +2,7 @@
 //! public summary.
 
 use super::*;
+use crate::room::AdminMsg;
 
 /// A breakout group's record, for the report.
 #[derive(Debug, Clone)]
@@ -148,7 +149,7 @@ impl Hub {
         let (reply, rx) = oneshot::channel();
         handle
             .tx
-            .try_send(RoomMsg::Inspect { reply })
+            .try_send(RoomMsg::Admin(AdminMsg::Inspect { reply }))
             .map_err(|_| HubError::Unavailable)?;
         rx.await.map_err(|_| HubError::Unavailable)
     }
@@ -157,6 +158,8 @@ impl Hub {
 /// Asks a live room for a copy of its record; `None` when it stopped meanwhile.
 async fn ask_record(h: &RoomHandle) -> Option<RoomRecord> {
     let (reply, rx) = oneshot::channel();
-    h.tx.send(RoomMsg::Record { reply }).await.ok()?;
+    h.tx.send(RoomMsg::Admin(AdminMsg::Record { reply }))
+        .await
+        .ok()?;
     rx.await.ok().map(|b| *b)
 }

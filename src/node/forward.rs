@@ -2,6 +2,7 @@
 //! leaves and drop-ins arriving over the bus, handed to the owned room's actor.
 
 use super::*;
+use crate::room::ConnMsg;
 use crate::wire::ClientId;
 
 impl ClusterNode {
@@ -82,10 +83,10 @@ impl ClusterNode {
             claims: claims.clone(),
             resume,
         };
-        let sent = handle.tx.try_send(RoomMsg::Join {
+        let sent = handle.tx.try_send(RoomMsg::Conn(ConnMsg::Join {
             req: Box::new(req),
             reply,
-        });
+        }));
         let sent = sent.is_ok();
         self.tracker.spawn(async move {
             let res = if sent { rx.await.ok() } else { None };
@@ -190,13 +191,13 @@ impl ClusterNode {
             return;
         };
         let (reply, rx) = oneshot::channel();
-        let sent = target.tx.try_send(RoomMsg::Command {
+        let sent = target.tx.try_send(RoomMsg::Conn(ConnMsg::Command {
             conn: local,
             id: id.clone(),
             command,
             out: Arc::clone(&out),
             reply,
-        });
+        }));
         if sent.is_err() {
             refuse(ErrorCode::Unavailable, "the room is busy; retry shortly");
             return;
@@ -239,12 +240,12 @@ impl ClusterNode {
             return;
         };
         if let Some(h) = hub.live_room(&event, &hall) {
-            let _ = h.tx.try_send(RoomMsg::DropIn {
+            let _ = h.tx.try_send(RoomMsg::Conn(ConnMsg::DropIn {
                 conn: local,
                 id,
                 room,
                 join,
-            });
+            }));
         }
     }
 

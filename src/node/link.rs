@@ -3,6 +3,7 @@
 //! event registry, and requests answered by the owner.
 
 use super::*;
+use crate::room::ConnMsg;
 
 impl ClusterNode {
     /// The handle a connection of this node uses for `room` of `hall` (a link task).
@@ -212,7 +213,7 @@ impl Link {
     async fn handle(&self, msg: RoomMsg) {
         let node = self.node.cfg.node.clone();
         match msg {
-            RoomMsg::Join { req, reply } => {
+            RoomMsg::Conn(ConnMsg::Join { req, reply }) => {
                 let JoinRequest {
                     sub,
                     claims,
@@ -245,13 +246,13 @@ impl Link {
                     st.conns.remove(&conn);
                 }
             }
-            RoomMsg::Command {
+            RoomMsg::Conn(ConnMsg::Command {
                 conn,
                 id,
                 command,
                 out: _,
                 reply,
-            } => {
+            }) => {
                 self.node.lock().pending_cmds.insert(conn.0, reply);
                 let msg = ToOwner::Cmd {
                     node,
@@ -266,12 +267,12 @@ impl Link {
                     self.node.lock().pending_cmds.remove(&conn.0);
                 }
             }
-            RoomMsg::DropIn {
+            RoomMsg::Conn(ConnMsg::DropIn {
                 conn,
                 id,
                 room,
                 join,
-            } => {
+            }) => {
                 let msg = ToOwner::DropIn {
                     node,
                     conn: conn.0,
@@ -303,7 +304,7 @@ impl Link {
                     }
                 }
             }
-            RoomMsg::Leave { conn } => {
+            RoomMsg::Conn(ConnMsg::Leave { conn }) => {
                 {
                     let mut st = self.node.lock();
                     st.conns.remove(&conn.0);

@@ -52,6 +52,7 @@ use crate::cluster::store::{NodeKeys, Store, StoreError};
 use crate::engine::member::{MemberId, Role};
 use crate::engine::{Engine, Input};
 use crate::room::actor::RoomState;
+use crate::room::ClusterMsg;
 use crate::room::{JoinReply, JoinRequest, RoomHandle, RoomMsg};
 use crate::token::Claims;
 use crate::wire::CloseReason;
@@ -381,7 +382,7 @@ impl ClusterNode {
                                 o.cancel.cancel();
                             }
                         } else if let Some(h) = hub.live_room(event_of(room.as_str()), &room) {
-                            let _ = h.tx.try_send(RoomMsg::Reseed);
+                            let _ = h.tx.try_send(RoomMsg::Cluster(ClusterMsg::Reseed));
                         }
                     }
                     Err(e) => tracing::debug!(room = %room, "renew failed: {e}"),

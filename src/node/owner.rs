@@ -3,6 +3,7 @@
 //! over is `takeover.rs`; the messages forwarded to an owner, `forward.rs`.
 
 use super::*;
+use crate::room::ConnMsg;
 
 impl ClusterNode {
     pub(super) fn proxy_out(&self, node: &str, conn: u64) -> Arc<Outbound> {
@@ -54,7 +55,8 @@ impl ClusterNode {
         let Some(p) = p else { return };
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
-            hall.tx.send(RoomMsg::Leave { conn: p.local }),
+            hall.tx
+                .send(RoomMsg::Conn(ConnMsg::Leave { conn: p.local })),
         )
         .await;
         p.retire.cancel();

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::cluster::store::Loaded;
+use crate::room::ClusterMsg;
 
 impl ClusterNode {
     /// Takes the hall's lease, rebuilds its state from the snapshot and the input log, and
@@ -126,7 +127,10 @@ impl ClusterNode {
                 claims,
                 resume: None,
             };
-            let _ = handle.tx.send(RoomMsg::Adopt { req: Box::new(req) }).await;
+            let _ = handle
+                .tx
+                .send(RoomMsg::Cluster(ClusterMsg::Adopt { req: Box::new(req) }))
+                .await;
             if !live {
                 self.drop_proxy(node, conn, &handle).await;
             }

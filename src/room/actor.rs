@@ -41,6 +41,7 @@ use crate::metrics::Metrics;
 use crate::record::Logged;
 use crate::room::host::RoomHost;
 pub use crate::room::state::{RoomCtx, RoomState};
+use crate::room::{AdminMsg, ClusterMsg, ConnMsg, GroupMsg};
 use crate::room::{RoomKind, RoomMsg};
 use crate::token::Claims;
 use crate::wire::CloseReason;
@@ -226,7 +227,7 @@ impl RoomActor {
                 break;
             }
             match self.next_input().await {
-                Next::Msg(RoomMsg::Close) if !self.is_hall() => {
+                Next::Msg(RoomMsg::Group(GroupMsg::Close)) if !self.is_hall() => {
                     self.close_group();
                     break;
                 }
@@ -321,71 +322,96 @@ impl RoomActor {
         }
     }
 
+    /// One message, handled by the part of the actor its sender talks to.
     async fn handle(&mut self, msg: RoomMsg) {
         match msg {
-            RoomMsg::Join { req, reply } => {
+            RoomMsg::Conn(m) => self.on_conn_msg(m).await,
+            RoomMsg::Group(m) => self.on_group_msg(m).await,
+            RoomMsg::Admin(m) => self.on_admin_msg(m).await,
+            RoomMsg::Cluster(m) => self.on_cluster_msg(m).await,
+        }
+    }
+
+    async fn on_conn_msg(&mut self, msg: ConnMsg) {
+        match msg {
+            ConnMsg::Join { req, reply } => {
                 let res = self.join(*req).await;
                 // Not durable: dropping the reply makes the gateway try again.
                 if !self.unavailable {
                     let _ = reply.send(res);
                 }
             }
-            RoomMsg::Adopt { req } => self.adopt(*req).await,
-            RoomMsg::Reseed => {
-                if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
-                    let engine = self.state.engine.clone();
-                    if let Some(e) = self.reseed(&node, epoch, &engine).await {
-                        self.epoch = Some(e);
-                    }
-                }
-            }
-            RoomMsg::Leave { conn } => self.leave(conn).await,
-            RoomMsg::Command {
+            ConnMsg::Leave { conn } => self.leave(conn).await,
+            ConnMsg::Command {
                 conn,
                 id,
                 command,
                 out,
                 reply,
             } => self.command(conn, id, command, out, reply).await,
-            RoomMsg::DropIn {
+            ConnMsg::DropIn {
                 conn,
                 id,
                 room,
                 join,
             } => self.drop_in(conn, id, &room, join),
-            RoomMsg::Attach { req } => {
+        }
+    }
+
+    async fn on_group_msg(&mut self, msg: GroupMsg) {
+        match msg {
+            GroupMsg::Attach { req } => {
                 let member = req.claims.member.clone();
                 if let Err(rej) = self.join(*req).await {
                     tracing::debug!(room = %self.id, %member, code = rej.code.as_str(), "not attached");
                 }
             }
-            RoomMsg::Detach { conn, reason } => self.detach(conn, reason).await,
-            RoomMsg::Begin => {
+            GroupMsg::Detach { conn, reason } => self.detach(conn, reason).await,
+            GroupMsg::Begin => {
                 if self.state.engine.session() == Session::NotStarted {
                     let _ = self.apply(Input::Start).await;
                 }
             }
-            RoomMsg::HallModeration { member, muted, by } => {
+            GroupMsg::HallModeration { member, muted, by } => {
                 let _ = self
                     .apply(Input::HallModeration { member, muted, by })
                     .await;
             }
             // A group's is handled in `run`, which stops the actor; a hall ignores it.
-            RoomMsg::Close => {}
-            RoomMsg::GroupEvent { group, frame } => self.forward_group_event(&group, frame),
-            RoomMsg::OpenReports { out } => self.send_open_reports(&out),
-            RoomMsg::End { reply } => {
+            GroupMsg::Close => {}
+            GroupMsg::GroupEvent { group, frame } => self.forward_group_event(&group, frame),
+            GroupMsg::OpenReports { out } => self.send_open_reports(&out),
+        }
+    }
+
+    async fn on_admin_msg(&mut self, msg: AdminMsg) {
+        match msg {
+            AdminMsg::End { reply } => {
                 self.end_by_organizer().await;
                 let _ = reply.send(());
             }
-            RoomMsg::Inspect { reply } => {
+            AdminMsg::Inspect { reply } => {
                 let present = self.state.engine.roster().present_count();
                 let _ = reply.send(self.state.summary(present));
             }
-            RoomMsg::Record { reply } => {
+            AdminMsg::Record { reply } => {
                 // The report reads the ledger: the voice measured so far goes in first.
                 self.flush_voiced().await;
                 let _ = reply.send(Box::new(self.state.to_record(&self.id)));
+            }
+        }
+    }
+
+    async fn on_cluster_msg(&mut self, msg: ClusterMsg) {
+        match msg {
+            ClusterMsg::Adopt { req } => self.adopt(*req).await,
+            ClusterMsg::Reseed => {
+                if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
+                    let engine = self.state.engine.clone();
+                    if let Some(e) = self.reseed(&node, epoch, &engine).await {
+                        self.epoch = Some(e);
+                    }
+                }
             }
         }
     }
@@ -427,13 +453,13 @@ impl RoomActor {
             | Command::Unmute { .. },
         ) = (&self.kind, &command)
         {
-            let msg = RoomMsg::Command {
+            let msg = RoomMsg::Conn(ConnMsg::Command {
                 conn,
                 id: id.clone(),
                 command,
                 out: Arc::clone(&out),
                 reply,
-            };
+            });
             let sent = self
                 .hub
                 .live_room(&self.event, hall)

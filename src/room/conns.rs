@@ -9,6 +9,7 @@ use crate::engine::member::MemberId;
 use crate::engine::Input;
 use crate::metrics::Metrics;
 use crate::room::actor::{Conn, RoomActor, MAX_SOCKETS_PER_MEMBER};
+use crate::room::GroupMsg;
 use crate::room::{JoinReply, JoinRequest, RoomMsg};
 use crate::wire::{self, CloseReason, LeftReason, Refusal, ServerMsg, WIRE_VERSION};
 
@@ -167,19 +168,19 @@ impl RoomActor {
         if let Some(room) = self.placed.remove(&conn) {
             self.send_group(
                 &room,
-                RoomMsg::Detach {
+                RoomMsg::Group(GroupMsg::Detach {
                     conn,
                     reason: LeftReason::Left,
-                },
+                }),
             );
         }
         for room in self.listening.remove(&conn).unwrap_or_default() {
             self.send_group(
                 &room,
-                RoomMsg::Detach {
+                RoomMsg::Group(GroupMsg::Detach {
                     conn,
                     reason: LeftReason::Left,
-                },
+                }),
             );
         }
         let member = c.sub.member;

@@ -19,6 +19,7 @@ use crate::engine::member::MemberId;
 use crate::engine::phase::PhaseState;
 use crate::engine::Input;
 use crate::room::actor::{Conn, RoomActor, RoomState};
+use crate::room::GroupMsg;
 use crate::room::{JoinRequest, RoomHandle, RoomKind, RoomMsg};
 use crate::time::Millis;
 use crate::wire::RoomId;
@@ -151,7 +152,7 @@ impl RoomActor {
         }
         for h in std::mem::take(&mut self.state.groups).into_values() {
             // A full inbox: the group is dropped with its handle and stops on its own.
-            let _ = h.tx.try_send(RoomMsg::Close);
+            let _ = h.tx.try_send(RoomMsg::Group(GroupMsg::Close));
         }
         self.placed.clear();
         self.listening.clear();
@@ -182,7 +183,7 @@ impl RoomActor {
     pub(super) fn begin_new_groups(&mut self) {
         for index in std::mem::take(&mut self.unstarted) {
             if let Some(h) = self.state.groups.get(&index) {
-                let _ = h.tx.try_send(RoomMsg::Begin);
+                let _ = h.tx.try_send(RoomMsg::Group(GroupMsg::Begin));
             }
         }
     }
@@ -232,10 +233,10 @@ impl RoomActor {
             }
             self.send_group(
                 room,
-                RoomMsg::Detach {
+                RoomMsg::Group(GroupMsg::Detach {
                     conn,
                     reason: LeftReason::Left,
-                },
+                }),
             );
             return Ok(());
         }
@@ -253,7 +254,10 @@ impl RoomActor {
             claims: c.claims.clone(),
             resume: None,
         };
-        if !self.send_group(room, RoomMsg::Attach { req: Box::new(req) }) {
+        if !self.send_group(
+            room,
+            RoomMsg::Group(GroupMsg::Attach { req: Box::new(req) }),
+        ) {
             return Err((
                 ErrorCode::Unavailable,
                 "the group could not take you; retry".into(),
@@ -291,10 +295,10 @@ impl RoomActor {
             self.placed.remove(&conn);
             self.send_group(
                 &old,
-                RoomMsg::Detach {
+                RoomMsg::Group(GroupMsg::Detach {
                     conn,
                     reason: LeftReason::Moved,
-                },
+                }),
             );
         }
         let Some(h) = want else { return };
@@ -307,7 +311,7 @@ impl RoomActor {
             resume: None,
         };
         if h.tx
-            .try_send(RoomMsg::Attach { req: Box::new(req) })
+            .try_send(RoomMsg::Group(GroupMsg::Attach { req: Box::new(req) }))
             .is_ok()
         {
             // After the `Attach` in the same inbox, so the group knows the member by then.
@@ -325,11 +329,11 @@ impl RoomActor {
             return None;
         }
         let by = self.muted_by(member).unwrap_or_else(|| member.clone());
-        Some(RoomMsg::HallModeration {
+        Some(RoomMsg::Group(GroupMsg::HallModeration {
             member: member.clone(),
             muted: true,
             by,
-        })
+        }))
     }
 
     /// Who last muted `member` in this room, from the typed log.
@@ -356,11 +360,11 @@ impl RoomActor {
             _ => return,
         };
         for h in self.state.groups.values() {
-            let _ = h.tx.try_send(RoomMsg::HallModeration {
+            let _ = h.tx.try_send(RoomMsg::Group(GroupMsg::HallModeration {
                 member: member.clone(),
                 muted,
                 by: by.clone(),
-            });
+            }));
         }
     }
 
@@ -393,10 +397,10 @@ impl RoomActor {
             return None;
         }
         let frame = self.group_event_frame(ev.at, &ev.kind, false)?;
-        Some(RoomMsg::GroupEvent {
+        Some(RoomMsg::Group(GroupMsg::GroupEvent {
             group: self.id.clone(),
             frame,
-        })
+        }))
     }
 
     /// Group rooms: sends the hall a message (a full or missing hall drops it, logged).
@@ -498,7 +502,7 @@ impl RoomActor {
         }
         for h in self.state.groups.values() {
             let out = Arc::clone(&c.sub.out);
-            let _ = h.tx.try_send(RoomMsg::OpenReports { out });
+            let _ = h.tx.try_send(RoomMsg::Group(GroupMsg::OpenReports { out }));
         }
     }
 

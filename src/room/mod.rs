@@ -72,17 +72,26 @@ pub struct JoinReply {
     pub recovered: Option<bool>,
 }
 
-/// Everything a room can be asked.
+/// Everything a room can be asked, grouped by who asks: a connection, the hall or one of its
+/// groups, the HTTP API, or the cluster owner. A room's `handle` dispatches on the group, so
+/// each sender's messages are handled in one place.
 #[derive(Debug)]
 pub enum RoomMsg {
+    Conn(ConnMsg),
+    Group(GroupMsg),
+    Admin(AdminMsg),
+    Cluster(ClusterMsg),
+}
+
+/// From a member's connection (through the gateway, or a cluster proxy on the owner).
+#[derive(Debug)]
+pub enum ConnMsg {
     Join {
         req: Box<JoinRequest>,
         reply: oneshot::Sender<Result<JoinReply, Refusal>>,
     },
     /// The connection is gone; the member leaves when it was their last connection.
-    Leave {
-        conn: ConnId,
-    },
+    Leave { conn: ConnId },
     /// A member's command. The room queues the `ack` or `error` (with `id`) on `out`, the
     /// connection's queue, after the events the command caused and before anything later
     /// (such as the close when the session ends); `reply` only reports the outcome.
@@ -101,55 +110,59 @@ pub enum RoomMsg {
         room: RoomId,
         join: bool,
     },
-    /// Group rooms: the hall joins a connection (server-initiated; the group queues its
+}
+
+/// Between a hall and its breakout groups: the hall places connections and ends the groups;
+/// a group sends the hall what its staff must see.
+#[derive(Debug)]
+pub enum GroupMsg {
+    /// To a group: the hall joins a connection (server-initiated; the group queues its
     /// `welcome` and `snapshot` on the connection's queue).
-    Attach {
-        req: Box<JoinRequest>,
-    },
-    /// Cluster mode: a connection the previous owner served and that is still open on its
-    /// node; the new owner takes it on without sending it anything.
-    Adopt {
-        req: Box<JoinRequest>,
-    },
-    /// Cluster mode: Redis lost the room (restarted empty); the owner puts it back.
-    Reseed,
-    /// Group rooms: the hall takes a connection out; the group queues `left_room`.
-    Detach {
-        conn: ConnId,
-        reason: LeftReason,
-    },
-    /// Group rooms: the first members are in; a group without a facilitator runs itself.
+    Attach { req: Box<JoinRequest> },
+    /// To a group: the hall takes a connection out; the group queues `left_room`.
+    Detach { conn: ConnId, reason: LeftReason },
+    /// To a group: the first members are in; a group without a facilitator runs itself.
     Begin,
-    /// Group rooms: the hall muted or unmuted `member` (moderation is event-wide).
+    /// To a group: the hall muted or unmuted `member` (moderation is event-wide).
     HallModeration {
         member: MemberId,
         muted: bool,
         by: MemberId,
     },
-    /// Group rooms: the breakout ended; leave every connection open and stop.
+    /// To a group: the breakout ended; leave every connection open and stop.
     Close,
-    /// Hall: a group's report, closure, flag or hide (an encoded `group_event` frame) for
-    /// every staff connection in the hall; dropped when `group` is no longer live.
-    GroupEvent {
-        group: RoomId,
-        frame: Utf8Bytes,
-    },
-    /// Group rooms: queue a `group_event` (`replay: true`) for each open report on `out`, a
+    /// To the hall: a group's report, closure, flag or hide (an encoded `group_event` frame)
+    /// for every staff connection in the hall; dropped when `group` is no longer live.
+    GroupEvent { group: RoomId, frame: Utf8Bytes },
+    /// To a group: queue a `group_event` (`replay: true`) for each open report on `out`, a
     /// staff connection that just got its hall snapshot.
-    OpenReports {
-        out: Arc<Outbound>,
-    },
+    OpenReports { out: Arc<Outbound> },
+}
+
+/// From the HTTP API (the organizer).
+#[derive(Debug)]
+pub enum AdminMsg {
     /// A copy of the engine and the typed log, for reports.
     Record {
         reply: oneshot::Sender<Box<RoomRecord>>,
     },
-    /// The organizer ends the event (through the HTTP API).
+    /// The organizer ends the event.
     End {
         reply: oneshot::Sender<()>,
     },
     Inspect {
         reply: oneshot::Sender<RoomSummary>,
     },
+}
+
+/// From this node as the room's cluster owner.
+#[derive(Debug)]
+pub enum ClusterMsg {
+    /// A connection the previous owner served and that is still open on its node; the new
+    /// owner takes it on without sending it anything.
+    Adopt { req: Box<JoinRequest> },
+    /// Redis lost the room (restarted empty); the owner puts it back.
+    Reseed,
 }
 
 /// A cloneable address of a live room.

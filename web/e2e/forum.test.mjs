@@ -1,7 +1,10 @@
 // A second session in the browser, on a forum-style protocol: a go-round with passing, an
 // open floor whose hands carry a stance, and audience questions with up-votes and moderator
-// approval. Also: the facilitator pauses, resumes and broadcasts, and a moderator removes a
-// participant, whose page says so and stops. Assertions are on what each page shows.
+// approval, then moderated questions (#19: a question is seen by its asker, marked "waiting for
+// a moderator", and by staff until a moderator approves it; other residents first see it then,
+// from `question_approved`). Also: the facilitator pauses, resumes and broadcasts, and a
+// moderator removes a participant, whose page says so and stops. Assertions are on what each
+// page shows.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,6 +113,46 @@ describe('a forum with a go-round, stances and questions', () => {
     await p.fac.page.locator('#mine').getByRole('button', { name: 'Send', exact: true }).click();
     await see(p.ana.page.locator('#feed'), 'Yes, on a trial basis this summer.');
     await shot(p.fac.page, 'forum-qa-facilitator-desktop');
+  });
+
+  it('holds moderated questions for a moderator: the asker sees "waiting", others see them once approved', async () => {
+    const ana = p.ana.page;
+    const ben = p.ben.page;
+    const mod = p.mod.page;
+    const qa = 'What will the new hours cost?';
+    const qb = 'Can teenagers volunteer at the desk?';
+    await p.fac.page.getByRole('button', { name: /^Next: Moderated questions/ }).click();
+    await see(ana.locator('#now'), 'a moderator reads each question first');
+    await see(ana.locator('#extra'), 'A moderator reads each question before everyone sees it.');
+    await ana.getByLabel('Your question for the panel').fill(qa);
+    await ana.getByRole('button', { name: 'Send question' }).click();
+    await ben.getByLabel('Your question for the panel').fill(qb);
+    await ben.getByRole('button', { name: 'Send question' }).click();
+    // Sent: the box is empty again (the Questions card re-renders as the question comes back).
+    await ben.waitForFunction(() => document.getElementById('ask-text')?.value === '');
+    await ana.waitForFunction(() => document.getElementById('ask-text')?.value === '');
+    // Each asker sees their own question, waiting; staff see both; neither resident sees the other's.
+    const mine = (page, text) => page.locator('#extra .questions li', { hasText: text });
+    await see(mine(ana, qa), 'waiting for a moderator');
+    await see(mine(ben, qb), 'waiting for a moderator');
+    await see(mine(mod, qa), 'residents do not see it yet');
+    await see(mine(mod, qb), 'residents do not see it yet');
+    assert.equal(await ana.locator('#extra').getByText(qb).count(), 0, 'Ana does not see Ben\'s question before approval');
+    assert.equal(await ben.locator('#extra').getByText(qa).count(), 0, 'Ben does not see Ana\'s question before approval');
+    await shot(ana, 'forum-moderated-waiting-phone');
+    // Approved: Ana's question is answered first (Ben hears of it from `question_approved`).
+    await mod.getByRole('button', { name: `Approve: ${qa}` }).click();
+    await see(ben.locator('#extra'), `Now answering: ${qa}`);
+    await notSee(ana.locator('#extra'), 'waiting for a moderator');
+    // Ben's, approved while the first is answered, joins Ana's list with its votes.
+    await mod.getByRole('button', { name: `Approve: ${qb}` }).click();
+    await see(mine(ana, qb), 'approved');
+    await see(mine(ana, qb), '0 up-votes');
+    await notSee(mine(ben, qb), 'waiting for a moderator');
+    await see(mine(ben, qb), 'approved');
+    await ana.getByRole('button', { name: `Up-vote: ${qb}` }).click();
+    await see(mine(mod, qb), '1 up-vote');
+    await shot(ben, 'forum-moderated-approved-phone');
   });
 
   it('lets the moderator hide a message from everyone', async () => {

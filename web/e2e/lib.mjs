@@ -106,6 +106,15 @@ prompt = "Ask the panel."
 duration = "10m"
 answer_turn = "10m"
 max_question_chars = 280
+
+[[phase]]
+id = "askmod"
+kind = "qa"
+title = "Moderated questions"
+prompt = "Ask the panel; a moderator reads each question first."
+duration = "10m"
+answer_turn = "10m"
+moderated = true
 `;
 
 const TEST_CURIOSITY = `name = "web-test-curiosity"
@@ -160,7 +169,12 @@ ordering = "fifo"
 turn = "5m"
 `;
 
-/** A short-turn open floor (turns run out in seconds), then a long one: notices and drafts. */
+/**
+ * A short-turn open floor (turns run out in seconds), then a long one: notices and drafts; an
+ * `at_close` poll whose results hold the agenda for ten minutes (the facilitator moves on), one
+ * whose results hold for two seconds (the next part starts by itself), and private notes (the
+ * record budget).
+ */
 const TEST_NOTICES = `name = "web-test-notices"
 title = "Web test notices"
 description = "A short-turn open floor, then a long one, for the browser tests of notices."
@@ -181,6 +195,34 @@ title = "Open floor"
 prompt = "Take your time."
 ordering = "fifo"
 turn = "10m"
+
+[[phase]]
+id = "pulse"
+kind = "poll"
+title = "Quick poll"
+question = "Did tonight help?"
+choices = ["Yes", "Not yet"]
+duration = "10m"
+reveal = "at_close"
+show_results = "10m"
+
+[[phase]]
+id = "again"
+kind = "poll"
+title = "Second poll"
+question = "Would you come again?"
+choices = ["Yes", "No"]
+duration = "10m"
+reveal = "at_close"
+show_results = "2s"
+
+[[phase]]
+id = "notes"
+kind = "reflection"
+title = "Private notes"
+prompt = "Write down what you want to remember."
+duration = "10m"
+notes = "private"
 `;
 
 export function protocolDir() {
@@ -303,10 +345,14 @@ async function serveFromDisk(context) {
   });
 }
 
-/** Opens a person's invite link in a fresh browser context; collects page errors. */
-export async function person(browser, url, device) {
+/**
+ * Opens a person's invite link in a fresh browser context; collects page errors.
+ * `beforeGoto(context)` runs before the page loads (say, `holdEvents`).
+ */
+export async function person(browser, url, device, { beforeGoto } = {}) {
   const context = await browser.newContext({ ...device, reducedMotion: 'reduce' });
   if (process.env.WEB_FROM_DISK) await serveFromDisk(context);
+  if (beforeGoto) await beforeGoto(context);
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   const errors = [];
@@ -364,4 +410,33 @@ export async function recordLive(page) {
 /** Waits until a live region of the page has announced `text`. */
 export async function heard(page, text, timeout = WAIT) {
   await page.waitForFunction((t) => (window.__heard || []).some((x) => x.includes(t)), text, { timeout });
+}
+
+/**
+ * Puts the context's WebSocket through a relay that can hold back the server's `event` frames
+ * to this page (`hold()`) and deliver them later, in order (`release()`); replies (`ack`,
+ * `error`), pongs and everything the page sends go through at once. The real server decides
+ * everything; the page just hears of some events late, as on a slow link: a vote sent as the
+ * poll closes. Install before the page connects (`person(..., { beforeGoto })`).
+ */
+export async function holdEvents(context) {
+  const state = { on: false, held: [] };
+  await context.routeWebSocket(/\/ws(\?.*)?$/, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((m) => {
+      let type = null;
+      try { type = JSON.parse(m).type; } catch { /* not JSON: pass it on */ }
+      if (state.on && type === 'event') state.held.push([ws, m]);
+      else ws.send(m);
+    });
+    ws.onMessage((m) => server.send(m));
+  });
+  return {
+    hold() { state.on = true; },
+    held: () => state.held.length,
+    release() {
+      state.on = false;
+      for (const [ws, m] of state.held.splice(0)) ws.send(m);
+    },
+  };
 }

@@ -4,11 +4,16 @@
 // invited member who says yes while someone else speaks sees the card go at once, is next in
 // line, and a double click sends no second "yes" (no error); a moderator taking the floor back
 // tells the speaker so and keeps their draft; a new broadcast supersedes the previous one; and
-// the muted member and staff see who muted. Every assertion is on what a page shows.
+// the muted member and staff see who muted. Then an `at_close` poll (#19): its closed results,
+// overall and by community, are shown to everyone with "Next part in …" until the facilitator
+// moves on (also after a reload), the choices stay disabled, and a vote sent as the poll closed
+// (the page heard of the close late) is refused in plain words; a poll with a two-second hold
+// moves on by itself. Last, the record budget (#20): a resident who wrote their share is told
+// so kindly, and staff get a quiet note. Every assertion is on what a page shows.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, api, launch, person, see, notSee, shot, PHONE, DESKTOP, WAIT } from './lib.mjs';
+import { startServer, api, launch, person, see, notSee, shot, shotOf, holdEvents, PHONE, DESKTOP, WAIT } from './lib.mjs';
 
 const DAYTON = 'Dayton, OH';
 const BOULDER = 'Boulder, CO';
@@ -17,6 +22,8 @@ describe('notices for the person concerned, and drafts kept', () => {
   let server;
   let browser;
   const p = {};
+  /** Eve's page hears the server's events through a relay that can hold them back. */
+  let eveLink;
 
   before(async () => {
     server = await startServer();
@@ -33,6 +40,9 @@ describe('notices for the person concerned, and drafts kept', () => {
     p.ana = await person(browser, await invite('participant', 'Ana', DAYTON), PHONE);
     p.ben = await person(browser, await invite('participant', 'Ben', BOULDER), PHONE);
     p.dan = await person(browser, await invite('participant', 'Dan', DAYTON), PHONE);
+    p.eve = await person(browser, await invite('participant', 'Eve', DAYTON), PHONE, {
+      beforeGoto: async (context) => { eveLink = await holdEvents(context); },
+    });
     for (const x of Object.values(p)) await x.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
   });
 
@@ -113,6 +123,101 @@ describe('notices for the person concerned, and drafts kept', () => {
     await see(p.dan.page.locator('#mine'), 'Mo (moderator) has muted you for now');
     await see(p.fac.page.locator('#moderation'), 'muted by Mo');
     await shot(p.dan.page, 'notices-muted-by-phone');
+  });
+
+  it('shows a closed poll\'s results to everyone with a countdown to the next part; a late vote is refused kindly', async () => {
+    const fac = p.fac.page;
+    const voteButtons = (who) => p[who].page.locator('#extra button[data-action="vote"]');
+    await fac.getByRole('button', { name: /^Next: Quick poll/ }).click();
+    for (const who of ['ana', 'dan', 'eve']) await see(p[who].page.locator('#extra'), 'Did tonight help?');
+    await see(p.ana.page.locator('#extra'), 'Results are shown when the poll closes.');
+    await see(fac.locator('#console'), 'Next closes the poll: everyone sees its results for 10 minutes');
+    // Three voters from Dayton, so Dayton gets a breakdown of its own.
+    await p.ana.page.getByRole('button', { name: 'Yes', exact: true }).click();
+    await see(p.ana.page.locator('#extra'), 'Your vote: Yes');
+    await p.dan.page.getByRole('button', { name: 'Yes', exact: true }).click();
+    await see(p.dan.page.locator('#extra'), 'Your vote: Yes');
+    await p.eve.page.getByRole('button', { name: 'Not yet', exact: true }).click();
+    await see(p.eve.page.locator('#extra'), 'Your vote: Not yet');
+    await see(fac.locator('#extra'), 'Results so far (3 votes)');
+    // Eve's page will hear of the close late, as on a slow link.
+    eveLink.hold();
+    await fac.getByRole('button', { name: /^Next: Second poll/ }).click();
+    for (const who of ['ana', 'ben', 'dan', 'mod', 'fac']) {
+      const extra = p[who].page.locator('#extra');
+      await see(extra, 'The poll has closed.');
+      await see(extra, 'Results (3 votes)');
+      await see(extra, 'Next part in');
+      await see(extra.locator('.poll-results h4'), DAYTON);
+    }
+    // `until` is ten minutes after the close; the countdown says it in words.
+    const left = await p.ana.page.locator('#extra .poll-closed [role="timer"]').textContent();
+    assert.match(left, /^\d+ min( \d+ s)?$/);
+    assert.equal(await p.ana.page.locator('#now').getByText('Time left for this part').count(), 0, 'the hold has no phase deadline');
+    // The choices stay, disabled, for voters and non-voters alike.
+    for (const who of ['ana', 'ben']) {
+      assert.equal(await voteButtons(who).count(), 2);
+      assert.equal(await p[who].page.locator('#extra button[data-action="vote"]:not([disabled])').count(), 0, `${who}'s choices are disabled`);
+    }
+    await see(p.ana.page.locator('#extra'), 'Voting has closed. Your vote: Yes');
+    await see(fac.locator('#console'), "The poll's results are showing to everyone.");
+    assert.equal(await fac.getByRole('button', { name: '+1 min to this part' }).isDisabled(), true);
+    await shotOf(p.ana.page.locator('#extra'), 'notices-poll-closed-phone');
+    // Eve, who has not heard yet, changes her vote: the server refuses it (`poll_closed`), and
+    // she reads why in plain words.
+    await p.eve.page.getByRole('button', { name: 'Yes', exact: true }).click();
+    await see(p.eve.page.locator('#extra-err'), 'The poll has just closed, so that vote was not counted.');
+    assert.ok(!(await p.eve.page.locator('#extra-err').textContent()).includes('poll_closed'));
+    eveLink.release();
+    await see(p.eve.page.locator('#extra'), 'The poll has closed.');
+    await see(p.eve.page.locator('#extra'), 'Voting has closed. Your vote: Not yet');
+    assert.equal(await p.eve.page.locator('#extra button[data-action="vote"]:not([disabled])').count(), 0);
+    await shotOf(p.eve.page.locator('#extra'), 'notices-poll-late-vote-phone');
+    // A reload during the hold: the snapshot carries the closed results and when they end.
+    await p.ben.page.reload();
+    await see(p.ben.page.locator('#extra'), 'Results (3 votes)');
+    await see(p.ben.page.locator('#extra'), 'Next part in');
+    await see(p.ben.page.locator('#extra .poll-results h4'), DAYTON);
+    assert.equal(await p.ben.page.locator('#extra button[data-action="vote"]:not([disabled])').count(), 0);
+    // The facilitator moves on before the ten minutes are up.
+    await fac.getByRole('button', { name: /^Next: Second poll/ }).click();
+    for (const who of ['ana', 'ben', 'eve']) await see(p[who].page.locator('#extra'), 'Would you come again?');
+    await notSee(p.ana.page.locator('#extra'), 'Next part in');
+  });
+
+  it('moves on by itself when a poll\'s short hold is over', async () => {
+    await p.ana.page.getByRole('button', { name: 'Yes', exact: true }).click();
+    await see(p.ana.page.locator('#extra'), 'Your vote: Yes');
+    // Closing this poll shows its results for two seconds; nobody presses Next again.
+    await p.fac.page.getByRole('button', { name: /^Next: Private notes/ }).click();
+    for (const who of ['ana', 'ben', 'fac']) await see(p[who].page.locator('#now'), 'Write down what you want to remember.');
+  });
+
+  it('tells a resident who wrote their share of the record, and gives staff a quiet note', async () => {
+    const ben = p.ben.page;
+    // 2,000 characters of three UTF-8 bytes each: a share of 256 KiB takes about 42 notes.
+    const text = '€'.repeat(2000);
+    const box = ben.getByLabel(/Your reflection/);
+    let error = '';
+    for (let i = 0; i < 80 && !error; i++) {
+      await box.fill(text);
+      await ben.getByRole('button', { name: 'Save note' }).click();
+      // Saved (the box empties) or refused (the reason shows, the text stays).
+      await ben.waitForFunction(() => document.getElementById('note-text')?.value === '' || document.getElementById('mine-err')?.textContent !== '');
+      error = (await ben.locator('#mine-err').textContent()).trim();
+    }
+    assert.equal(error, "You have written your share of this room's record; a moderator has been told.");
+    assert.equal(await box.inputValue(), text, 'the refused note is still in the box');
+    await shotOf(ben.locator('#mine'), 'notices-over-budget-phone');
+    // Staff were told when Ben passed 90 % of his share: a quiet note, with how full it is.
+    for (const who of ['mod', 'fac']) {
+      await see(p[who].page.locator('#moderation .budget-note'), /Ben has written 9\d% of their share of this room's record \(2\d\d of 256 KiB\)/);
+    }
+    await shotOf(p.mod.page.locator('#moderation .budget-notes'), 'notices-budget-note-desktop');
+    await p.mod.page.locator('#moderation .budget-note').getByRole('button', { name: 'Dismiss this note' }).click();
+    await notSee(p.mod.page.locator('#moderation'), 'Ben has written');
+    // Residents see nothing of it.
+    assert.equal(await p.ana.page.getByText('share of this room').count(), 0);
   });
 
   it('ran without script errors', () => {

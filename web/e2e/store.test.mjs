@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import {
   emptyRoom, applySnapshot, applyEvent, floorSentence, emptyClient, applyWelcome, applyRoomSnapshot,
   routeEvent, applyLeftRoom, dropStale, myGroupRoom, listenedGroups, applyGroups, roomOfIndex, messageText,
-  applyGroupEvent, groupReviewItems, activeNotices, NOTICE_TTL,
+  applyGroupEvent, groupReviewItems, activeNotices, NOTICE_TTL, pollHold, awaitsModerator, moderatedQa,
+  budgetWarningWords,
 } from '../js/store.js';
-import { clock, ordinal, errorWords, reportErrorWords, spokenDuration } from '../js/util.js';
+import { clock, ordinal, errorWords, reportErrorWords, spokenDuration, countdownWords } from '../js/util.js';
 
 function room() {
   const r = emptyRoom();
@@ -411,4 +412,123 @@ test('the muted member is told who muted, and it survives a snapshot (#19)', () 
   assert.equal(r.members.find((m) => m.id === 'm-ana').mutedBy, 'm-mo');
   applySnapshot(r, { room: 'e/hall', seq: 20, state: { members: r.members.map(({ mutedBy, ...m }) => m) } });
   assert.equal(r.members.find((m) => m.id === 'm-ana').mutedBy, 'm-mo');
+});
+
+// ---------------------------------------------------------------- polls, moderated Q&A, record budget
+
+const POLL_SPEC = {
+  phases: [
+    { id: 'pulse', title: 'Quick poll', kind: { kind: 'poll', question: 'Did tonight help?', choices: ['Yes', 'Not yet'], reveal: 'at_close', show_results_ms: 30000 } },
+    { id: 'ask', title: 'Questions', kind: { kind: 'qa', moderated: true, answer_ms: 60000, max_question_chars: 280 } },
+    { id: 'open-qa', title: 'Open questions', kind: { kind: 'qa', moderated: false, answer_ms: 60000, max_question_chars: 280 } },
+  ],
+};
+
+function pollRoom() {
+  const r = room();
+  r.spec = POLL_SPEC;
+  applyEvent(r, ev(11, { type: 'phase_started', index: 1, id: 'pulse', kind: 'poll', title: 'Quick poll', prompt: null, deadline: 60000 }));
+  return r;
+}
+
+const closedResults = (until) => ({
+  type: 'poll_results', phase: 'pulse', totals: [['Yes', 3], ['Not yet', 1]],
+  by_community: [['Dayton, OH', [['Yes', 2], ['Not yet', 1]]]], closed: true, ...(until != null ? { until } : {}),
+});
+
+test('closed poll results hold the agenda until `until`: no phase deadline, announced, shifted by a pause (#19)', () => {
+  const r = pollRoom();
+  assert.deepEqual(r.poll.choices, ['Yes', 'Not yet']);
+  applyEvent(r, ev(12, { type: 'poll_results', phase: 'pulse', totals: [['Yes', 1], ['Not yet', 0]], by_community: [], closed: false }));
+  assert.equal(pollHold(r), null, 'open results hold nothing');
+  const said = applyEvent(r, ev(13, closedResults(35000), 5000));
+  assert.equal(pollHold(r), 35000);
+  assert.equal(r.phase.deadline, null, 'the hold has no phase deadline');
+  assert.deepEqual(r.poll.results.by_community, [['Dayton, OH', [['Yes', 2], ['Not yet', 1]]]], 'by community, as sent');
+  assert.deepEqual(said, [{ text: 'The poll has closed. Results are shown; the next part starts in 30 seconds.', urgent: false }]);
+  // A pause moves `until` later, as it does every deadline.
+  applyEvent(r, ev(14, { type: 'session_paused' }, 6000));
+  applyEvent(r, ev(15, { type: 'session_resumed', shifted_ms: 4000 }, 10000));
+  assert.equal(pollHold(r), 39000);
+  // The next phase ends the hold (the facilitator moved on, or `until` came).
+  applyEvent(r, ev(16, { type: 'phase_ended', index: 1, id: 'pulse' }, 39000));
+  applyEvent(r, ev(17, { type: 'phase_started', index: 2, id: 'ask', kind: 'qa', title: 'Questions', prompt: null, deadline: null }, 39000));
+  assert.equal(pollHold(r), null);
+});
+
+test('closed results without a hold (live poll, `show_results = "0s"`, `end`) are shown without a countdown', () => {
+  const r = pollRoom();
+  const said = applyEvent(r, ev(12, closedResults(null)));
+  assert.equal(r.poll.results.closed, true);
+  assert.equal(pollHold(r), null);
+  assert.deepEqual(said, [{ text: 'The poll has closed. Results are shown.', urgent: false }]);
+});
+
+test('a snapshot during the hold carries the closed results and when they end (#19)', () => {
+  const r = room();
+  applySnapshot(r, {
+    room: 'e/hall', seq: 30,
+    state: {
+      protocol: 'p', session: { state: 'running' }, agenda: [],
+      phase: { index: 1, id: 'pulse', kind: 'poll', title: 'Quick poll', prompt: null, deadline: null, overtime: false },
+      members: [], hidden: [],
+      poll: { question: 'Did tonight help?', choices: ['Yes', 'Not yet'], my_vote: 'Yes', results: closedResults(45000) },
+    },
+  });
+  assert.equal(pollHold(r), 45000);
+  assert.equal(r.poll.my_vote, 'Yes');
+  assert.equal(r.poll.results.totals[0][1], 3);
+});
+
+test('moderated Q&A: others first hear of a question from question_approved; the asker\'s waits (#19)', () => {
+  const r = pollRoom();
+  applyEvent(r, ev(12, { type: 'phase_started', index: 2, id: 'ask', kind: 'qa', title: 'Questions', prompt: null, deadline: null }));
+  assert.equal(moderatedQa(r), true);
+  // My own question (`question_asked` goes to me and staff): waiting for a moderator.
+  applyEvent(r, ev(13, { type: 'question_asked', question: 40, member: 'm-ana', text: 'Mine?' }));
+  const mine = r.questions.find((q) => q.id === 40);
+  assert.equal(awaitsModerator(r, mine), true);
+  // Ben's question, never seen here, arrives approved with its text, asker and votes.
+  applyEvent(r, ev(14, { type: 'question_approved', question: 41, by: 'm-mo', member: 'm-ben', text: 'Sundays?', votes: 2 }));
+  const bens = r.questions.find((q) => q.id === 41);
+  assert.deepEqual(bens, { id: 41, asker: 'm-ben', text: 'Sundays?', votes: 2, voted: false, approved: true, answered: false });
+  assert.deepEqual(r.question_order, [41]);
+  // A second approval frame updates the votes and adds nothing twice.
+  applyEvent(r, ev(15, { type: 'question_approved', question: 41, by: 'm-mo', member: 'm-ben', text: 'Sundays?', votes: 3 }));
+  assert.equal(r.questions.filter((q) => q.id === 41).length, 1);
+  assert.equal(bens.votes, 3);
+  // Mine approved: no longer waiting, and I am told.
+  const said = applyEvent(r, ev(16, { type: 'question_approved', question: 40, by: 'm-mo', member: 'm-ana', text: 'Mine?', votes: 0 }));
+  assert.equal(awaitsModerator(r, mine), false);
+  assert.deepEqual(said, [{ text: 'A moderator approved your question. Everyone can see it now.', urgent: false }]);
+  // A question put on the floor that this page never saw is shown too.
+  applyEvent(r, ev(17, { type: 'question_on_floor', question: 42, asker: 'm-ben', text: 'Parking?' }));
+  assert.equal(r.questions.find((q) => q.id === 42)?.text, 'Parking?');
+  assert.equal(r.current_question, 42);
+  // An unmoderated phase: nothing waits for a moderator.
+  applyEvent(r, ev(18, { type: 'phase_started', index: 3, id: 'open-qa', kind: 'qa', title: 'Open questions', prompt: null, deadline: null }));
+  applyEvent(r, ev(19, { type: 'question_asked', question: 50, member: 'm-ana', text: 'Open?' }));
+  assert.equal(moderatedQa(r), false);
+  assert.equal(awaitsModerator(r, r.questions.find((q) => q.id === 50)), false);
+});
+
+test('budget_warning: staff get one quiet note per member, in words (#20)', () => {
+  const r = room();
+  const said = applyEvent(r, ev(11, { type: 'budget_warning', member: 'm-ben', used_bytes: 236160, limit_bytes: 262144 }));
+  assert.deepEqual(said, [{ text: "Ben has written 90% of their share of this room's record (231 of 256 KiB); past it, what they write is refused.", staff: true }]);
+  applyEvent(r, ev(12, { type: 'budget_warning', member: 'm-ben', used_bytes: 250000, limit_bytes: 262144 }));
+  assert.equal(r.budgetWarnings.length, 1, 'one note per member, the latest');
+  applyEvent(r, ev(13, { type: 'budget_warning', member: null, used_bytes: 60397978, limit_bytes: 67108864 }));
+  assert.equal(budgetWarningWords(r, r.budgetWarnings[1]), "This room's record is 90% full (57.6 of 64.0 MiB); once it is full, new texts are refused.");
+});
+
+test('poll_closed, over_budget and the hold countdown in plain words', () => {
+  assert.equal(errorWords('poll_closed', 'the poll has closed; its results are being shown'), 'The poll has just closed, so that vote was not counted. The results are shown now.');
+  assert.equal(errorWords('over_budget', 'you have written your share'), "You have written your share of this room's record; a moderator has been told.");
+  assert.equal(reportErrorWords('over_budget', ''), "You have written your share of this room's record; a moderator has been told.");
+  assert.equal(countdownWords(25000), '25 s');
+  assert.equal(countdownWords(24001), '25 s');
+  assert.equal(countdownWords(-5), '0 s');
+  assert.equal(countdownWords(125000), '2 min 5 s');
+  assert.equal(countdownWords(600000), '10 min');
 });

@@ -5,10 +5,10 @@
 // Countdowns are `<span data-deadline=...>` elements that app.js refreshes from the server
 // clock; these functions never count time themselves.
 
-import { esc, clock, ordinal, percent, roleWord, isStaff, canFacilitate } from './util.js';
+import { esc, clock, ordinal, percent, roleWord, isStaff, canFacilitate, spokenDuration } from './util.js';
 import {
   member, nameOf, labelOf, floorSentence, phaseSpec, groupPeople, groupOfMember, groupWord, messageText, messageAuthor,
-  reportTarget, mutedByWords,
+  reportTarget, mutedByWords, pollHold, awaitsModerator, moderatedQa, budgetWarningWords,
 } from './store.js';
 
 const KIND_WORDS = {
@@ -26,6 +26,12 @@ const KIND_WORDS = {
 function timer(deadline, label) {
   if (deadline == null) return '';
   return `<span class="timer" data-deadline="${deadline}" role="timer" aria-label="${esc(label)}">–:––</span>`;
+}
+
+/** A countdown in words ("25 s", "2 min 5 s"), for "Next part in …". */
+function countdown(deadline, label) {
+  if (deadline == null) return '';
+  return `<span class="timer" data-deadline="${deadline}" data-format="words" role="timer" aria-label="${esc(label)}">…</span>`;
 }
 
 function btn(action, text, attrs = {}, cls = '') {
@@ -372,24 +378,38 @@ export function renderExtra(room) {
   if (p.kind === 'poll' && room.poll) {
     const poll = room.poll;
     html += `<h2>Poll</h2><p class="poll-q">${esc(poll.question)}</p>`;
-    const closed = poll.results?.closed;
-    if (participant && !closed) {
-      html += `<div class="choices" role="group" aria-label="Choices">`;
+    const closed = Boolean(poll.results?.closed);
+    const hold = pollHold(room);
+    if (closed) {
+      html += `<p class="poll-closed" role="note"><strong>The poll has closed.</strong> ${hold != null
+        ? `Next part in ${countdown(hold, 'Time until the next part')}.`
+        : 'These are its results.'}</p>`;
+    }
+    if (participant) {
+      // While the results are shown no vote is taken (`poll_closed`): the choices stay, disabled.
+      html += `<div class="choices" role="group" aria-label="Choices"${closed ? ' aria-disabled="true"' : ''}>`;
       for (const c of poll.choices) {
         const chosen = poll.my_vote === c;
-        html += btn('vote', `${chosen ? '✓ ' : ''}${esc(c)}`, { 'data-choice': c, 'aria-pressed': chosen ? 'true' : 'false' }, chosen ? 'choice chosen' : 'choice');
+        const attrs = { 'data-choice': c, 'aria-pressed': chosen ? 'true' : 'false' };
+        if (closed) attrs.disabled = 'disabled';
+        html += btn('vote', `${chosen ? '✓ ' : ''}${esc(c)}`, attrs, chosen ? 'choice chosen' : 'choice');
       }
-      html += `</div><p class="hint">${poll.my_vote ? `Your vote: <strong>${esc(poll.my_vote)}</strong>. You can change it until the poll closes.` : 'Choose one. You can change your vote until the poll closes.'}</p>`;
+      let hint;
+      if (closed) hint = poll.my_vote ? `Voting has closed. Your vote: <strong>${esc(poll.my_vote)}</strong>.` : 'Voting has closed.';
+      else hint = poll.my_vote ? `Your vote: <strong>${esc(poll.my_vote)}</strong>. You can change it until the poll closes.` : 'Choose one. You can change your vote until the poll closes.';
+      html += `</div><p class="hint">${hint}</p>`;
     }
     if (poll.results) html += renderPollResults(poll.results);
     else if (!staff) html += `<p class="hint">Results are shown when the poll closes.</p>`;
   }
   if (p.kind === 'qa') {
     html += `<h2>Questions</h2>`;
+    const moderated = moderatedQa(room);
     if (participant) {
       html += `<form class="ask" data-form="ask"><label for="ask-text">Your question for the panel</label>
         <textarea id="ask-text" data-key="ask-text" rows="2" maxlength="280" required></textarea>
-        <div class="row"><button type="submit" class="primary" data-key="ask-submit">Send question</button></div></form>`;
+        <div class="row"><button type="submit" class="primary" data-key="ask-submit">Send question</button></div>
+        ${moderated ? '<p class="hint">A moderator reads each question before everyone sees it.</p>' : ''}</form>`;
     }
     const current = room.questions.find((q) => q.id === room.current_question);
     if (current) html += `<p class="current-q"><strong>Now answering:</strong> ${esc(current.text)}</p>`;
@@ -400,7 +420,11 @@ export function renderExtra(room) {
     else {
       html += '<ul class="questions">';
       for (const q of visible) {
-        html += `<li><p>${esc(q.text)}</p><p class="q-meta">${q.votes} up-vote${q.votes === 1 ? '' : 's'}${q.approved ? ' · <span class="tag ok">approved</span>' : ''}${q.asker === me ? ' · your question' : ''}</p>`;
+        const waiting = awaitsModerator(room, q);
+        let state = q.approved ? ' · <span class="tag ok">approved</span>' : '';
+        if (waiting && q.asker === me) state = ' · <span class="tag wait">waiting for a moderator</span>';
+        else if (waiting && staff) state = ' · <span class="tag wait">waiting for approval: residents do not see it yet</span>';
+        html += `<li data-question="${esc(q.id)}"><p>${esc(q.text)}</p><p class="q-meta">${q.votes} up-vote${q.votes === 1 ? '' : 's'}${state}${q.asker === me ? ' · your question' : ''}</p>`;
         if (participant && q.asker !== me) {
           html += q.voted
             ? `<p class="q-meta">You up-voted this.</p>`
@@ -527,12 +551,15 @@ export function renderConsole(room) {
     html += btn('next_phase', next ? `Next: ${esc(next.title)}` : 'Finish the last part', {}, 'secondary');
   }
   html += '</div>';
+  const hold = pollHold(room);
   if (s === 'running' || s === 'paused') {
     html += '<div class="row wrap">';
     html += btn('extend_turn', '+30 s to this turn', {}, 'secondary');
-    html += btn('extend_phase', '+1 min to this part', {}, 'secondary');
+    // The engine refuses to extend a poll whose closed results are showing (`not_allowed`).
+    html += btn('extend_phase', '+1 min to this part', hold != null ? { disabled: 'disabled' } : {}, 'secondary');
     html += btn('end', 'End the town hall', {}, 'danger');
     html += '</div>';
+    html += pollConsoleHint(room, hold);
   }
   if (room.phase?.kind === 'breakout' || room.breakout) {
     const b = room.breakout;
@@ -547,6 +574,17 @@ export function renderConsole(room) {
   html += `<form data-form="broadcast" class="broadcast"><label for="broadcast-text">Message to everyone${room.breakout && !room.breakout.closed ? ' (all groups)' : ''}</label>
     <div class="row"><input id="broadcast-text" data-key="broadcast-text" maxlength="500" required autocomplete="off"><button type="submit" class="secondary" data-key="broadcast-submit">Send</button></div></form>`;
   return html;
+}
+
+/** What "Next" does during a poll that holds its results at close. */
+function pollConsoleHint(room, hold) {
+  if (room.phase?.kind !== 'poll') return '';
+  if (hold != null) {
+    return `<p class="hint poll-hold">The poll's results are showing to everyone. The next part starts in ${countdown(hold, 'Time until the next part')}, or now with Next.</p>`;
+  }
+  const k = phaseSpec(room);
+  if (room.poll?.results?.closed || k?.kind !== 'poll' || k.reveal !== 'at_close' || !k.show_results_ms) return '';
+  return `<p class="hint">Next closes the poll: everyone sees its results for ${esc(spokenDuration(k.show_results_ms))}, then the next part starts (or press Next again).</p>`;
 }
 
 function fmtMs(ms) {
@@ -846,13 +884,35 @@ function flagItem(r, f, label, fallbackText) {
 }
 
 /**
+ * Record budget warnings (`budget_warning`, staff only): a quiet note per member, or for the
+ * room, with how full its share is; the hall's and those of the groups listened to.
+ */
+function renderBudget(room, listened) {
+  const rows = [];
+  for (const r of [room, ...listened]) {
+    const label = r === room ? '' : r.index != null ? groupWord(room, r.index) : 'a small group';
+    for (const w of r.budgetWarnings || []) rows.push({ r, w, label });
+  }
+  if (!rows.length) return '';
+  let html = '<div class="budget-notes"><h3 id="budget-h">Record budget</h3><ul class="plain budget" aria-labelledby="budget-h">';
+  for (const { r, w, label } of rows) {
+    const who = w.member ?? 'room';
+    html += `<li class="budget-note" data-member="${esc(who)}"${roomAttr(r)}><p>${esc(budgetWarningWords(r, w))}${label ? ` <span class="tag">in ${esc(label)}</span>` : ''}</p>`;
+    html += btn('dismiss_budget', 'Dismiss', { 'data-member': who, 'data-key': `budget-${r.room}-${who}`, 'aria-label': 'Dismiss this note' }, 'small secondary');
+    html += '</li>';
+  }
+  return html + '</ul></div>';
+}
+
+/**
  * Moderator panel: reports, flags, floor, people (invite, mute, remove), help requests and
  * nudges. `groupItems` are reports and flags from breakout groups (`groupReviewItems`);
  * `listenPending` the group index being joined.
  */
 export function renderModeration(room, listened = [], groupItems = undefined, listenPending = null) {
   if (!isStaff(room.me?.role)) return '';
-  let html = renderReview(room, listened, groupItems, listenPending);
+  let html = renderBudget(room, listened);
+  html += renderReview(room, listened, groupItems, listenPending);
   const f = room.floor;
   html += '<h3>Floor</h3>';
   if (f) {

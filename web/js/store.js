@@ -58,6 +58,11 @@ export function emptyRoom(kind = 'hall') {
     closedReports: [],
     /** Staff: messages the word list flagged (`message_flagged`), until hidden or cleared here. */
     flags: [],
+    /**
+     * Staff: record budget warnings (`budget_warning`), one per member (`member` null: the
+     * room's own budget), latest last: `{member, used, limit, at}`. Not in snapshots.
+     */
+    budgetWarnings: [],
   };
 }
 
@@ -222,6 +227,44 @@ function shiftDeadlines(room, ms) {
     room.breakout.until = add(room.breakout.until);
     room.breakout.closingUntil = add(room.breakout.closingUntil);
   }
+  // A pause moves the closed poll's hold later too ("Polls: results at close").
+  if (room.poll?.results?.until != null) room.poll.results = { ...room.poll.results, until: add(room.poll.results.until) };
+}
+
+/**
+ * While a closed poll's results hold the agenda: when the next part starts (`until` of the
+ * closed `poll_results`, from the event or the snapshot's `poll.results`), else null. The
+ * next `phase_started` (the facilitator moved on sooner, or `until` came) ends it.
+ */
+export function pollHold(room) {
+  if (room.phase?.kind !== 'poll') return null;
+  const r = room.poll?.results;
+  return r && r.closed && r.until != null ? r.until : null;
+}
+
+/** Whether the current Q&A phase is moderated (`moderated = true`), from the protocol file. */
+export function moderatedQa(room) {
+  const k = phaseSpec(room);
+  return room.phase?.kind === 'qa' && k?.kind === 'qa' && k.moderated === true;
+}
+
+/**
+ * A question not yet approved in a moderated Q&A phase: only its asker and staff see it until
+ * a moderator approves it (`question_approved` then shows it to everyone).
+ */
+export function awaitsModerator(room, q) {
+  return !q.approved && moderatedQa(room);
+}
+
+/** One `budget_warning` in words, for staff: whose share, how full. */
+export function budgetWarningWords(room, w) {
+  const pct = w.limit ? Math.floor((w.used / w.limit) * 100) : 100;
+  if (w.member == null) {
+    const mib = (n) => (n / (1024 * 1024)).toFixed(1);
+    return `This room's record is ${pct}% full (${mib(w.used)} of ${mib(w.limit)} MiB); once it is full, new texts are refused.`;
+  }
+  const kib = (n) => Math.round(n / 1024);
+  return `${nameOf(room, w.member)} has written ${pct}% of their share of this room's record (${kib(w.used)} of ${kib(w.limit)} KiB); past it, what they write is refused.`;
 }
 
 function person(room, id) {
@@ -495,12 +538,26 @@ export function applyEvent(room, frame) {
       break;
     }
     case 'question_approved': {
-      const q = room.questions.find((x) => x.id === e.question);
-      if (q) q.approved = true;
+      // In a moderated phase this is the first others hear of the question: it carries the
+      // asker, the text and the votes so far.
+      let q = room.questions.find((x) => x.id === e.question);
+      if (!q && e.text != null && !room.hidden.includes(e.question)) {
+        q = { id: e.question, asker: e.member ?? null, text: e.text, votes: e.votes ?? 0, voted: false, approved: true, answered: false };
+        room.questions.push(q);
+      }
+      if (q) {
+        const wasWaiting = awaitsModerator(room, q);
+        q.approved = true;
+        if (e.votes != null) q.votes = e.votes;
+        if (wasWaiting && q.asker === me) say('A moderator approved your question. Everyone can see it now.');
+      }
       if (!room.question_order.includes(e.question)) room.question_order.push(e.question);
       break;
     }
     case 'question_on_floor': {
+      if (!room.questions.some((x) => x.id === e.question)) {
+        room.questions.push({ id: e.question, asker: e.asker ?? null, text: e.text, votes: 0, voted: false, approved: true, answered: false });
+      }
       if (room.current_question != null) {
         const prev = room.questions.find((x) => x.id === room.current_question);
         if (prev) prev.answered = true;
@@ -525,7 +582,16 @@ export function applyEvent(room, frame) {
     case 'poll_results':
       if (room.poll) room.poll.results = e;
       else room.poll = { question: '', choices: e.totals.map((t) => t[0]), my_vote: null, results: e };
-      if (e.closed) say('The poll has closed. Results are shown.');
+      if (e.closed && e.until != null && room.phase) {
+        // The results hold the agenda: the poll stays the current phase, without a deadline.
+        room.phase.deadline = null;
+        room.phase.overtime = false;
+      }
+      if (e.closed) {
+        say(e.until != null
+          ? `The poll has closed. Results are shown; the next part starts in ${spokenDuration(e.until - at)}.`
+          : 'The poll has closed. Results are shown.');
+      }
       break;
     case 'breakout_opened': {
       const group = e.groups.findIndex((g) => g.includes(me));
@@ -581,6 +647,14 @@ export function applyEvent(room, frame) {
       room.moveOn = null;
       say('The group agreed to move on.');
       break;
+    case 'budget_warning': {
+      const w = { member: e.member ?? null, used: e.used_bytes, limit: e.limit_bytes, at };
+      room.budgetWarnings = room.budgetWarnings.filter((x) => x.member !== w.member);
+      room.budgetWarnings.push(w);
+      if (room.budgetWarnings.length > 20) room.budgetWarnings.shift();
+      out.push({ text: budgetWarningWords(room, w), staff: true });
+      break;
+    }
     case 'equity_updated':
       if (room.equity) {
         room.equity.gini = e.gini;

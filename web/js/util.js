@@ -35,6 +35,18 @@ export function spokenDuration(ms) {
   return parts.join(' ');
 }
 
+/**
+ * A short countdown in words, for "Next part in 25 s": "25 s" under a minute, "2 min 5 s"
+ * above (rounded up, as `clock`; never below "0 s").
+ */
+export function countdownWords(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  if (total < 60) return `${total} s`;
+  const m = Math.floor(total / 60);
+  const s = total % 60;
+  return s ? `${m} min ${s} s` : `${m} min`;
+}
+
 /** "1st", "2nd", "3rd", "4th", "11th", "22nd". */
 export function ordinal(n) {
   const mod100 = n % 100;
@@ -79,6 +91,9 @@ const ERROR_WORDS = {
   unauthorized: 'This invite link is not valid.',
   too_many_reports: 'You already have 5 reports waiting for the moderators. Please wait until they have looked at one.',
   not_in_room: 'You are not listening to that group.',
+  poll_closed: 'The poll has just closed, so that vote was not counted. The results are shown now.',
+  over_budget: "You have written your share of this room's record; a moderator has been told.",
+  too_many_questions: 'No more questions can be asked in this part of the agenda.',
 };
 
 /** Refusals of a `report`, where the general wording would not say what went wrong. */

@@ -1,0 +1,211 @@
+//! The log audit, on the real binary at the most verbose level: tokens, the organizer key,
+//! speech, notes, questions and display names never reach the logs, and the logs go to
+//! standard error, with standard output keeping only the start-up lines SECURITY.md lists.
+//!
+//! A session does everything that carries a secret or a resident's words (invites, hellos,
+//! wrong keys, `speak`, `note`, `ask`, a report with a reason, a bad frame quoting a secret),
+//! then the process stops and both streams are searched.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use common::cluster_node::{request, unique, ORG_KEY};
+use common::{Client, WAIT};
+
+/// Strings that must appear nowhere in the logs.
+const SPEECH: &str = "Speech-7c1e-the-bridge-toll";
+const NOTE: &str = "Note-91ab-what-I-heard";
+const QUESTION: &str = "Question-55d2-about-zoning";
+const REASON: &str = "Reason-0f3e-for-the-report";
+const NAME: &str = "Resident-Name-3b9d";
+
+fn protocols() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("logs-protocols"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("log-audit.toml"),
+        r#"name = "log-audit"
+title = "Open floor, then questions"
+description = "Speech, notes and questions, for the log audit."
+
+[[phase]]
+id = "open"
+kind = "queue"
+title = "Open floor"
+prompt = "What matters to you?"
+ordering = "fifo"
+turn = "10m"
+
+[[phase]]
+id = "notes"
+kind = "reflection"
+title = "Reflection"
+prompt = "One thing you heard."
+duration = "10m"
+notes = "shared_anonymous"
+
+[[phase]]
+id = "qa"
+kind = "qa"
+title = "Questions"
+prompt = "Ask the panel."
+answer_turn = "10m"
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+async fn connect(addr: std::net::SocketAddr) -> Client {
+    let url = format!("ws://{addr}/ws");
+    let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+    let (ws, _) = tokio::time::timeout(WAIT, connect)
+        .await
+        .expect("connect in time")
+        .expect("websocket connects");
+    Client::new(ws)
+}
+
+async fn invite(addr: std::net::SocketAddr, event: &str, role: &str, name: &str) -> String {
+    let community = (role == "participant").then_some("Dayton, OH");
+    let (status, body) = request(
+        addr,
+        "POST",
+        &format!("/api/events/{event}/invites"),
+        Some(json!({"role": role, "name": name, "community": community})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_speech_never_reach_the_logs_and_logs_go_to_stderr() {
+    let dir = std::env::temp_dir().join(unique("logs"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out_path, err_path) = (dir.join("stdout.txt"), dir.join("stderr.txt"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
+        .args(["--organizer-key", ORG_KEY, "--shutdown-grace", "2s"])
+        .args(["--command-rate", "1000", "--command-burst", "1000"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--protocols")
+        .arg(protocols())
+        .env_remove("COMMONGROUND_CONFIG")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
+        .spawn()
+        .expect("the commonground binary starts");
+    // The address from standard output (bounded wait).
+    let addr = {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+            let found = text.lines().find_map(|l| {
+                l.strip_prefix("Commonground is listening on http://")
+                    .map(|a| a.trim().to_string())
+            });
+            if let Some(a) = found {
+                break a.parse::<std::net::SocketAddr>().unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "no address: {text}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/api/events",
+        Some(json!({"title": "Log audit", "protocol": "log-audit",
+            "communities": ["Dayton, OH", "Boulder, CO"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let event: Value = serde_json::from_str(&body).unwrap();
+    let event = event["id"].as_str().unwrap().to_string();
+    let tf = invite(addr, &event, "facilitator", "Fay").await;
+    let ta = invite(addr, &event, "participant", NAME).await;
+
+    // A wrong organizer key and a forged token: refusals are logged, their secrets are not.
+    let wrong_key = "wrong-key-0123456789abcdefXYZ";
+    let raw = format!(
+        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {wrong_key}\r\n\r\n"
+    );
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(raw.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
+    }
+    let forged = format!("{}x", &ta[..ta.len() - 1]);
+    let mut bad = connect(addr).await;
+    bad.send(json!({"type": "hello", "token": forged})).await;
+    let _ = bad.closed().await;
+
+    let mut f = Client::hello(connect(addr).await, &tf).await;
+    let mut a = Client::hello(connect(addr).await, &ta).await;
+    f.ok(json!({"type": "start"})).await;
+    a.ok(json!({"type": "raise_hand"})).await;
+    a.event("floor_granted").await;
+    a.ok(json!({"type": "speak", "text": SPEECH})).await;
+    let said = a.event("said").await;
+    let message = said["event"]["message"].as_u64().unwrap();
+    // A bad frame that quotes a secret: the error names the problem, the log not the text.
+    a.send(json!({"type": "speak", "text": SPEECH, "bogus": ORG_KEY}))
+        .await;
+    a.recv_until(|v| v["type"] == "error").await;
+    f.ok(json!({"type": "report", "message": message, "reason": REASON}))
+        .await;
+    a.ok(json!({"type": "yield_floor"})).await;
+    f.ok(json!({"type": "next_phase"})).await;
+    a.event("phase_started").await;
+    a.ok(json!({"type": "note", "text": NOTE})).await;
+    f.ok(json!({"type": "next_phase"})).await;
+    a.recv_until(|v| v["event"]["type"] == "phase_started" && v["event"]["id"] == "qa")
+        .await;
+    a.ok(json!({"type": "ask", "text": QUESTION})).await;
+    f.close().await;
+    a.close().await;
+
+    // A clean stop, so every buffered log line is written.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        stderr.lines().count() > 20,
+        "trace logging was on, so stderr has the logs: {stderr}"
+    );
+    for (what, secret) in [
+        ("an invite token", tf.as_str()),
+        ("an invite token", ta.as_str()),
+        ("a forged token", forged.as_str()),
+        ("the organizer key", ORG_KEY),
+        ("a wrong organizer key", wrong_key),
+        ("speech", SPEECH),
+        ("a note", NOTE),
+        ("a question", QUESTION),
+        ("a report's reason", REASON),
+        ("a display name", NAME),
+    ] {
+        assert!(!stderr.contains(secret), "{what} in the logs:\n{stderr}");
+        assert!(!stdout.contains(secret), "{what} on stdout:\n{stdout}");
+    }
+    // Standard output keeps only the start-up lines; log records are never there.
+    for level in [" TRACE ", " DEBUG ", " INFO ", " WARN ", " ERROR "] {
+        assert!(!stdout.contains(level), "a log record on stdout:\n{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
