@@ -29,13 +29,12 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{ConnId, Outbound, Sequenced, Subscriber};
+use crate::bus::{ConnId, Sequenced, Subscriber};
 use crate::engine::command::Command;
 use crate::engine::core::Session;
 use crate::engine::event::Event;
 use crate::engine::event::EventKind;
 use crate::engine::member::{MemberId, Role};
-use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::Input;
 use crate::metrics::Metrics;
 use crate::record::Logged;
@@ -46,7 +45,7 @@ use crate::room::{RoomKind, RoomMsg};
 use crate::token::Claims;
 use crate::wire::CloseReason;
 use crate::wire::RoomId;
-use crate::wire::{self, ClientId, ErrorCode, Refusal, ServerMsg};
+use crate::wire::{self, Refusal};
 
 /// Member id of the organizer who ends an event through the HTTP API.
 pub const API_ORGANIZER: &str = "organizer-api";
@@ -416,85 +415,9 @@ impl RoomActor {
         }
     }
 
-    async fn command(
-        &mut self,
-        conn: ConnId,
-        id: Option<ClientId>,
-        command: Command,
-        out: Arc<Outbound>,
-        reply: tokio::sync::oneshot::Sender<Result<(), Refusal>>,
-    ) {
-        Metrics::inc(&self.ctx.metrics.commands_total);
-        let Some(c) = self.conns.get(&conn) else {
-            let rej = if self.is_hall() {
-                Rejection::new(
-                    RejectCode::UnknownMember,
-                    "join the room before sending commands",
-                )
-            } else {
-                Rejection::new(
-                    RejectCode::Forbidden,
-                    format!("you are not in room {}", self.id),
-                )
-            };
-            let answer = ServerMsg::error(id, rej.code.as_str(), rej.message.clone());
-            let _ = out.push(Utf8Bytes::from(answer.to_json()));
-            let _ = reply.send(Err(rej.into()));
-            return;
-        };
-        // A group's call for help goes to the hall, where the event's staff are; so do a
-        // removal and a mute, which hold for the whole event, not one group.
-        if let (
-            RoomKind::Group { hall, .. },
-            Command::AskHelp
-            | Command::ResolveHelp { .. }
-            | Command::Remove { .. }
-            | Command::Mute { .. }
-            | Command::Unmute { .. },
-        ) = (&self.kind, &command)
-        {
-            let msg = RoomMsg::Conn(ConnMsg::Command {
-                conn,
-                id: id.clone(),
-                command,
-                out: Arc::clone(&out),
-                reply,
-            });
-            let sent = self
-                .hub
-                .live_room(&self.event, hall)
-                .map(|h| h.tx.try_send(msg));
-            if !matches!(sent, Some(Ok(()))) {
-                let answer = ServerMsg::error(
-                    id,
-                    ErrorCode::Unavailable,
-                    "the hall could not take it; retry",
-                );
-                let _ = out.push(Utf8Bytes::from(answer.to_json()));
-            }
-            return;
-        }
-        let from = c.sub.member.clone();
-        let res = self.apply(Input::Command { from, command }).await;
-        self.reconcile_groups();
-        // Before the ack, so a facilitator whose `next_phase` opened the groups knows them.
-        self.announce_groups();
-        let answer = match &res {
-            _ if self.unavailable => ServerMsg::error(
-                id,
-                ErrorCode::Unavailable,
-                "the command could not be applied (the servers lost touch); retry",
-            ),
-            Ok(()) => ServerMsg::Ack { id },
-            Err(rej) => ServerMsg::error(id, rej.code.as_str(), rej.message.clone()),
-        };
-        let _ = out.push(Utf8Bytes::from(answer.to_json()));
-        let _ = reply.send(res);
-    }
-
     /// Feeds the engine, makes the input durable (cluster owner: Redis; single node: the
-    /// journal) and only then publishes what it emitted.
-    /// Applies one input (after journaling any voiced time it must follow, `voiced.rs`).
+    /// journal) and only then publishes what it emitted; first journals any voiced time the
+    /// input must follow (`voiced.rs`).
     pub(super) async fn apply(&mut self, input: Input) -> Result<(), Refusal> {
         self.flush_voiced_before_input().await;
         self.apply_input(input).await

@@ -1,17 +1,25 @@
-//! The room actor's connections: a join (welcome, snapshot or resume, subscription at the
+//! The room actor's connections: a connection's command (checked, routed to the hall when it
+//! is event-wide, answered on its own queue), a join (welcome, snapshot or resume, subscription at the
 //! same sequence number), a cluster takeover's adoption of connections still open elsewhere,
 //! the per-member socket cap, and a leave. More methods of the same actor (`actor.rs`).
 
+use std::sync::Arc;
+
 use axum::extract::ws::Utf8Bytes;
 
-use crate::bus::ConnId;
+use crate::bus::{ConnId, Outbound};
+use crate::engine::command::Command;
 use crate::engine::member::MemberId;
+use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::Input;
 use crate::metrics::Metrics;
 use crate::room::actor::{Conn, RoomActor, MAX_SOCKETS_PER_MEMBER};
-use crate::room::GroupMsg;
+use crate::room::RoomKind;
+use crate::room::{ConnMsg, GroupMsg};
 use crate::room::{JoinReply, JoinRequest, RoomMsg};
-use crate::wire::{self, CloseReason, LeftReason, Refusal, ServerMsg, WIRE_VERSION};
+use crate::wire::{
+    self, ClientId, CloseReason, ErrorCode, LeftReason, Refusal, ServerMsg, WIRE_VERSION,
+};
 
 impl RoomActor {
     pub(super) async fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Refusal> {
@@ -191,5 +199,81 @@ impl RoomActor {
         if self.conns.is_empty() && self.is_hall() {
             self.idle_since = Some(self.ctx.clock.instant());
         }
+    }
+
+    pub(super) async fn command(
+        &mut self,
+        conn: ConnId,
+        id: Option<ClientId>,
+        command: Command,
+        out: Arc<Outbound>,
+        reply: tokio::sync::oneshot::Sender<Result<(), Refusal>>,
+    ) {
+        Metrics::inc(&self.ctx.metrics.commands_total);
+        let Some(c) = self.conns.get(&conn) else {
+            let rej = if self.is_hall() {
+                Rejection::new(
+                    RejectCode::UnknownMember,
+                    "join the room before sending commands",
+                )
+            } else {
+                Rejection::new(
+                    RejectCode::Forbidden,
+                    format!("you are not in room {}", self.id),
+                )
+            };
+            let answer = ServerMsg::error(id, rej.code.as_str(), rej.message.clone());
+            let _ = out.push(Utf8Bytes::from(answer.to_json()));
+            let _ = reply.send(Err(rej.into()));
+            return;
+        };
+        // A group's call for help goes to the hall, where the event's staff are; so do a
+        // removal and a mute, which hold for the whole event, not one group.
+        if let (
+            RoomKind::Group { hall, .. },
+            Command::AskHelp
+            | Command::ResolveHelp { .. }
+            | Command::Remove { .. }
+            | Command::Mute { .. }
+            | Command::Unmute { .. },
+        ) = (&self.kind, &command)
+        {
+            let msg = RoomMsg::Conn(ConnMsg::Command {
+                conn,
+                id: id.clone(),
+                command,
+                out: Arc::clone(&out),
+                reply,
+            });
+            let sent = self
+                .hub
+                .live_room(&self.event, hall)
+                .map(|h| h.tx.try_send(msg));
+            if !matches!(sent, Some(Ok(()))) {
+                let answer = ServerMsg::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    "the hall could not take it; retry",
+                );
+                let _ = out.push(Utf8Bytes::from(answer.to_json()));
+            }
+            return;
+        }
+        let from = c.sub.member.clone();
+        let res = self.apply(Input::Command { from, command }).await;
+        self.reconcile_groups();
+        // Before the ack, so a facilitator whose `next_phase` opened the groups knows them.
+        self.announce_groups();
+        let answer = match &res {
+            _ if self.unavailable => ServerMsg::error(
+                id,
+                ErrorCode::Unavailable,
+                "the command could not be applied (the servers lost touch); retry",
+            ),
+            Ok(()) => ServerMsg::Ack { id },
+            Err(rej) => ServerMsg::error(id, rej.code.as_str(), rej.message.clone()),
+        };
+        let _ = out.push(Utf8Bytes::from(answer.to_json()));
+        let _ = reply.send(res);
     }
 }
