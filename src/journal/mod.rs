@@ -2,8 +2,8 @@
 //!
 //! A room appends each engine input together with the events it caused and awaits the
 //! journal's answer before anyone hears of them (`append` resolves only once the rows are
-//! on disk). Every `SNAPSHOT_EVERY` inputs the room stores its engine and the journal drops
-//! the inputs before it, so snapshot + inputs always rebuild the engine exactly (the engine
+//! on disk). After `SNAPSHOT_EVERY` inputs (or as many as the room has members, when more) the
+//! room stores its engine and the journal drops the inputs before it, so snapshot + inputs always rebuild the engine exactly (the engine
 //! is deterministic in `(now, input)`); the typed events are kept for the event's report,
 //! transcript and resume until the event is purged or deleted.
 //!

@@ -54,8 +54,8 @@ pub const API_ORGANIZER: &str = "organizer-api";
 /// reconnect's new socket may briefly overlap its dead one, so this is more than one.
 pub const MAX_SOCKETS_PER_MEMBER: usize = 4;
 
-/// In cluster mode, an engine snapshot is stored (and the input log cleared) after this many
-/// inputs, which bounds what a takeover replays.
+/// An engine snapshot is stored (and the inputs before it dropped) after at least this many
+/// inputs, which bounds what a recovery or a takeover replays.
 pub(super) const SNAPSHOT_EVERY: usize = 64;
 /// How long a room waits before retrying a due timer its store refused.
 const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(250);
@@ -178,6 +178,15 @@ impl RoomActor {
         self.epoch = Some(epoch);
         self.lease = lease;
         self
+    }
+
+    /// Whether the next snapshot is due: after [`SNAPSHOT_EVERY`] inputs, or after as many
+    /// inputs as the room has members when that is more. A snapshot costs in proportion to
+    /// the roster (a 10,000-member hall's engine is megabytes of JSON), so this keeps the
+    /// snapshot work per input constant where a fixed 64 made a join storm quadratic, and a
+    /// replay still never replays more inputs than the snapshot holds members.
+    pub(super) fn snapshot_due(&self) -> bool {
+        self.since_snapshot >= SNAPSHOT_EVERY.max(self.state.engine.roster().len())
     }
 
     pub(super) fn is_hall(&self) -> bool {

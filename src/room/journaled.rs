@@ -6,7 +6,7 @@
 use crate::cluster::msg::{LoggedInput, WireInput};
 use crate::engine::Input;
 use crate::journal::{self, Append, Snapshot};
-use crate::room::actor::{RoomActor, SNAPSHOT_EVERY};
+use crate::room::actor::RoomActor;
 use crate::room::recover;
 use crate::time::Millis;
 use crate::wire::Refusal;
@@ -51,7 +51,7 @@ impl RoomActor {
         }
         self.emit(handled.events, None);
         self.since_snapshot += 1;
-        if self.since_snapshot >= SNAPSHOT_EVERY {
+        if self.snapshot_due() {
             self.save_journal_snapshot().await;
         }
         handled.result.map_err(Refusal::from)

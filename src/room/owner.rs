@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::cluster::msg::{self as cmsg, LoggedInput, WireInput};
 use crate::cluster::store::StoreError;
 use crate::engine::{Engine, Input};
-use crate::room::actor::{RoomActor, SNAPSHOT_EVERY};
+use crate::room::actor::RoomActor;
 use crate::room::host::Ownership;
 use crate::time::Millis;
 use crate::wire::{self, Refusal};
@@ -129,7 +129,7 @@ impl RoomActor {
         self.epoch = Some(epoch);
         self.emit(handled.events, Some(frames));
         self.since_snapshot += 1;
-        if self.since_snapshot >= SNAPSHOT_EVERY {
+        if self.snapshot_due() {
             let _ = self.save_owned_snapshot().await;
         }
         handled.result.map_err(Refusal::from)
