@@ -305,8 +305,8 @@ impl Sfu {
                 .get_mut(&id)
                 .is_some_and(|p| p.rtc.handle_input(Input::Timeout(now)).is_ok());
             if !ok {
-                inc(&self.stats.peer_errors);
                 self.drop_peer(id);
+                inc(&self.stats.peer_errors);
                 continue;
             }
             self.poll_peer(id, now_ms);
@@ -321,8 +321,9 @@ impl Sfu {
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
-            inc(&self.stats.ice_timeouts);
+            // Dropped first, then counted: whoever reads the counter finds the peer gone.
             self.drop_peer(id);
+            inc(&self.stats.ice_timeouts);
         }
     }
 
