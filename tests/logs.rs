@@ -11,10 +11,10 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use common::cluster_node::{request, unique, ORG_KEY};
-use common::{Client, WAIT};
+use common::cluster_node::{unique, Node, ORG_KEY};
+use common::WAIT;
 
 /// Strings that must appear nowhere in the logs.
 const SPEECH: &str = "Speech-7c1e-the-bridge-toll";
@@ -60,36 +60,12 @@ answer_turn = "10m"
     dir
 }
 
-async fn connect(addr: std::net::SocketAddr) -> Client {
-    let url = format!("ws://{addr}/ws");
-    let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
-    let (ws, _) = tokio::time::timeout(WAIT, connect)
-        .await
-        .expect("connect in time")
-        .expect("websocket connects");
-    Client::new(ws)
-}
-
-async fn invite(addr: std::net::SocketAddr, event: &str, role: &str, name: &str) -> String {
-    let community = (role == "participant").then_some("Dayton, OH");
-    let (status, body) = request(
-        addr,
-        "POST",
-        &format!("/api/events/{event}/invites"),
-        Some(json!({"role": role, "name": name, "community": community})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_and_speech_never_reach_the_logs_and_logs_go_to_stderr() {
     let dir = std::env::temp_dir().join(unique("logs"));
     std::fs::create_dir_all(&dir).unwrap();
     let (out_path, err_path) = (dir.join("stdout.txt"), dir.join("stderr.txt"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
+    let child = Command::new(env!("CARGO_BIN_EXE_commonground"))
         .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
         .args(["--organizer-key", ORG_KEY, "--shutdown-grace", "2s"])
         .args(["--command-rate", "1000", "--command-burst", "1000"])
@@ -117,20 +93,13 @@ async fn secrets_and_speech_never_reach_the_logs_and_logs_go_to_stderr() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let addr = addr.expect("the server prints its address");
+    let mut node = Node { child, addr };
 
-    let (status, body) = request(
-        addr,
-        "POST",
-        "/api/events",
-        Some(json!({"title": "Log audit", "protocol": "log-audit",
-            "communities": ["Dayton, OH", "Boulder, CO"]})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let event: Value = serde_json::from_str(&body).unwrap();
-    let event = event["id"].as_str().unwrap().to_string();
-    let tf = invite(addr, &event, "facilitator", "Fay").await;
-    let ta = invite(addr, &event, "participant", NAME).await;
+    let event = node.create_event("log-audit").await;
+    let tf = node.invite(&event, "facilitator", "Fay", None).await;
+    let ta = node
+        .invite(&event, "participant", NAME, Some("Dayton, OH"))
+        .await;
 
     // A wrong organizer key and a forged token: refusals are logged, their secrets are not.
     let wrong_key = "wrong-key-0123456789abcdefXYZ";
@@ -145,12 +114,12 @@ async fn secrets_and_speech_never_reach_the_logs_and_logs_go_to_stderr() {
         let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
     }
     let forged = format!("{}x", &ta[..ta.len() - 1]);
-    let mut bad = connect(addr).await;
+    let mut bad = node.connect().await;
     bad.send(json!({"type": "hello", "token": forged})).await;
     let _ = bad.closed().await;
 
-    let mut f = Client::hello(connect(addr).await, &tf).await;
-    let mut a = Client::hello(connect(addr).await, &ta).await;
+    let mut f = node.join(&tf).await;
+    let mut a = node.join(&ta).await;
     f.ok(json!({"type": "start"})).await;
     a.ok(json!({"type": "raise_hand"})).await;
     a.event("floor_granted").await;
@@ -175,10 +144,7 @@ async fn secrets_and_speech_never_reach_the_logs_and_logs_go_to_stderr() {
     a.close().await;
 
     // A clean stop, so every buffered log line is written.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    node.terminate();
 
     let stdout = std::fs::read_to_string(&out_path).unwrap();
     let stderr = std::fs::read_to_string(&err_path).unwrap();
