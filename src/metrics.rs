@@ -33,6 +33,10 @@ pub struct Metrics {
     pub previews_cancelled: AtomicU64,
     /// Resumes whose gap was over the byte budget, answered with a snapshot instead.
     pub resumes_too_large: AtomicU64,
+    /// Commits rooms made to their store, and the inputs they carried (several inputs of
+    /// one room share a commit when they arrive together).
+    pub store_commits: AtomicU64,
+    pub store_inputs: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -123,6 +127,18 @@ impl Metrics {
             "commonground_commands_total",
             "Commands handled by rooms.",
             load(&self.commands_total),
+        );
+        counter(
+            &mut out,
+            "commonground_store_commits_total",
+            "Commits rooms made to their store (journal or Redis).",
+            load(&self.store_commits),
+        );
+        counter(
+            &mut out,
+            "commonground_store_inputs_total",
+            "Inputs those commits made durable; over commits: inputs per commit.",
+            load(&self.store_inputs),
         );
         counter(
             &mut out,

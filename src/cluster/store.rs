@@ -151,22 +151,29 @@ fn scripts() -> &'static Scripts {
 }
 
 // KEYS: lease, epoch, seq, stream, inputs.
-// ARGV: node, epoch, first_seq, maxlen, channel, input, n, payload_1 .. payload_n.
+// ARGV: node, epoch, first_seq, maxlen, channel, count, then for each of the `count` inputs:
+// input, n, payload_1 .. payload_n. All inputs or none: the checks come before any write.
 const APPLY: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {err='NOT_OWNER'} end
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {err='STALE_EPOCH'} end
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 local first = tonumber(ARGV[3])
 if cur + 1 ~= first then return {err='SEQ_MISMATCH ' .. cur} end
-local n = tonumber(ARGV[7])
-for i = 1, n do
-  local s = first + i - 1
-  redis.call('XADD', KEYS[4], 'MAXLEN', '=', ARGV[4], s .. '-0', 'e', ARGV[2], 'd', ARGV[7 + i])
-  redis.call('PUBLISH', ARGV[5], ARGV[7 + i])
+local s = cur
+local a = 7
+for _ = 1, tonumber(ARGV[6]) do
+  local input = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  for i = 1, n do
+    s = s + 1
+    redis.call('XADD', KEYS[4], 'MAXLEN', '=', ARGV[4], s .. '-0', 'e', ARGV[2], 'd', ARGV[a + 1 + i])
+    redis.call('PUBLISH', ARGV[5], ARGV[a + 1 + i])
+  end
+  if input ~= '' then redis.call('RPUSH', KEYS[5], input) end
+  a = a + 2 + n
 end
-if n > 0 then redis.call('SET', KEYS[3], first + n - 1) end
-if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[5], ARGV[6]) end
-return cur + n
+if s > cur then redis.call('SET', KEYS[3], s) end
+return s
 ";
 
 // KEYS: lease, epoch, snap, inputs. ARGV: node, epoch, seq, state.
@@ -354,6 +361,20 @@ impl Store {
         input: &[u8],
         payloads: &[Vec<u8>],
     ) -> Result<u64, StoreError> {
+        self.apply_many(room, epoch, first_seq, &[(input, payloads.to_vec())])
+            .await
+    }
+
+    /// Appends several inputs of one room, each with its events, in one atomic step checked
+    /// as `apply` checks one: all are stored and published in order, or none. Returns the
+    /// room's last sequence number.
+    pub async fn apply_many(
+        &self,
+        room: &str,
+        epoch: u64,
+        first_seq: u64,
+        batch: &[(&[u8], Vec<Vec<u8>>)],
+    ) -> Result<u64, StoreError> {
         let k = self.keys(room);
         let mut c = self.conn.clone();
         let mut inv = scripts().apply.prepare_invoke();
@@ -367,10 +388,12 @@ impl Store {
             .arg(first_seq)
             .arg(self.history)
             .arg(&k.events)
-            .arg(input)
-            .arg(payloads.len());
-        for p in payloads {
-            inv.arg(p.as_slice());
+            .arg(batch.len());
+        for (input, payloads) in batch {
+            inv.arg(*input).arg(payloads.len());
+            for p in payloads {
+                inv.arg(p.as_slice());
+            }
         }
         let res: Result<u64, redis::RedisError> = inv.invoke_async(&mut c).await;
         res.map_err(|e| script_error(e, first_seq))

@@ -38,6 +38,7 @@ use crate::engine::member::{MemberId, Role};
 use crate::engine::Input;
 use crate::metrics::Metrics;
 use crate::record::Logged;
+use crate::room::batch::{Arrival, JoinReplyTo};
 use crate::room::host::RoomHost;
 pub use crate::room::state::{RoomCtx, RoomState};
 use crate::room::{AdminMsg, ClusterMsg, ConnMsg, GroupMsg};
@@ -79,7 +80,7 @@ pub struct RoomActor {
     pub(super) id: RoomId,
     pub(super) event: String,
     pub(super) kind: RoomKind,
-    rx: mpsc::Receiver<RoomMsg>,
+    pub(super) rx: mpsc::Receiver<RoomMsg>,
     pub(super) state: RoomState,
     pub(super) conns: HashMap<ConnId, Conn>,
     /// Hall only: the group room each participant's connection is placed in.
@@ -113,6 +114,9 @@ pub struct RoomActor {
     pub(super) voiced_due: Option<Instant>,
     /// When voiced time was last journaled.
     pub(super) voiced_flushed: Option<Instant>,
+    /// A message taken from the inbox while filling a batch that could not join it; it is
+    /// the next one handled.
+    pub(super) held: Option<RoomMsg>,
 }
 
 impl std::fmt::Debug for RoomActor {
@@ -170,6 +174,7 @@ impl RoomActor {
             announced: Vec::new(),
             voiced_due: None,
             voiced_flushed: None,
+            held: None,
         }
     }
 
@@ -217,6 +222,7 @@ impl RoomActor {
         if self.ctx.cluster.is_none() && !self.state.journaled {
             self.save_journal_snapshot().await;
         }
+        self.know_the_store();
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, 1);
         tracing::debug!(room = %self.id, "room started");
         // Timers that fell due while the room was parked fire at their own deadlines.
@@ -289,7 +295,7 @@ impl RoomActor {
     }
 
     /// Stores the engine in the room's store (Redis or the journal); true when stored.
-    async fn save_snapshot(&mut self) -> bool {
+    pub(super) async fn save_snapshot(&mut self) -> bool {
         if self.ctx.cluster.is_some() {
             self.save_owned_snapshot().await
         } else {
@@ -299,6 +305,9 @@ impl RoomActor {
 
     /// The only `select!`: the inbox, the one timer and cancellation.
     async fn next_input(&mut self) -> Next {
+        if let Some(msg) = self.held.take() {
+            return Next::Msg(msg);
+        }
         let deadline = self
             .state
             .engine
@@ -343,11 +352,8 @@ impl RoomActor {
     async fn on_conn_msg(&mut self, msg: ConnMsg) {
         match msg {
             ConnMsg::Join { req, reply } => {
-                let res = self.join(*req).await;
-                // Not durable: dropping the reply makes the gateway try again.
-                if !self.unavailable {
-                    let _ = reply.send(res);
-                }
+                self.run_batch(Arrival::Join(req, JoinReplyTo::Conn(reply)))
+                    .await;
             }
             ConnMsg::Leave { conn } => self.leave(conn).await,
             ConnMsg::Command {
@@ -356,7 +362,16 @@ impl RoomActor {
                 command,
                 out,
                 reply,
-            } => self.command(conn, id, command, out, reply).await,
+            } => {
+                let arrival = Arrival::Command {
+                    conn,
+                    id,
+                    command,
+                    out,
+                    reply,
+                };
+                self.run_batch(arrival).await;
+            }
             ConnMsg::DropIn {
                 conn,
                 id,
@@ -369,10 +384,7 @@ impl RoomActor {
     async fn on_group_msg(&mut self, msg: GroupMsg) {
         match msg {
             GroupMsg::Attach { req } => {
-                let member = req.claims.member.clone();
-                if let Err(rej) = self.join(*req).await {
-                    tracing::debug!(room = %self.id, %member, code = rej.code.as_str(), "not attached");
-                }
+                self.run_batch(Arrival::Join(req, JoinReplyTo::Hall)).await;
             }
             GroupMsg::Detach { conn, reason } => self.detach(conn, reason).await,
             GroupMsg::Begin => {
@@ -430,20 +442,6 @@ impl RoomActor {
     pub(super) async fn apply(&mut self, input: Input) -> Result<(), Refusal> {
         self.flush_voiced_before_input().await;
         self.apply_input(input).await
-    }
-
-    /// Makes `input` durable in the room's store, then publishes its events.
-    pub(super) async fn apply_input(&mut self, input: Input) -> Result<(), Refusal> {
-        let now = self.ctx.clock.now();
-        if let (Some(node), Some(epoch)) = (self.ctx.cluster.clone(), self.epoch) {
-            return self.apply_owned(node, epoch, now, input).await;
-        }
-        if self.ctx.journal.durable() {
-            return self.apply_journaled(now, input).await;
-        }
-        let handled = self.state.engine.handle(now, input);
-        self.emit(handled.events, None);
-        handled.result.map_err(Refusal::from)
     }
 
     /// Numbers, logs and publishes events the engine emitted (`frames`: already encoded).

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
+use tokio::sync::oneshot;
 
 use crate::bus::{ConnId, Outbound};
 use crate::engine::command::Command;
@@ -14,28 +15,66 @@ use crate::engine::reject::{RejectCode, Rejection};
 use crate::engine::Input;
 use crate::metrics::Metrics;
 use crate::room::actor::{Conn, RoomActor, MAX_SOCKETS_PER_MEMBER};
+use crate::room::store::Staged;
 use crate::room::RoomKind;
 use crate::room::{ConnMsg, GroupMsg};
 use crate::room::{JoinReply, JoinRequest, RoomMsg};
+use crate::time::Millis;
 use crate::wire::{
-    self, ClientId, CloseReason, ErrorCode, LeftReason, Refusal, ServerMsg, WIRE_VERSION,
+    self, ClientId, CloseReason, Code, ErrorCode, LeftReason, Refusal, ServerMsg, WIRE_VERSION,
 };
 
+/// A join the engine took, waiting for its store (`batch.rs`).
+pub(super) struct StagedJoin {
+    pub(super) req: JoinRequest,
+    pub(super) now: Millis,
+    /// The joiner's snapshot frame, taken right after the join (none with a resume, which
+    /// is answered on release).
+    pub(super) snapshot: Option<String>,
+}
+
 impl RoomActor {
-    pub(super) async fn join(&mut self, req: JoinRequest) -> Result<JoinReply, Refusal> {
+    /// Stages a member's join after `top`; `Err` when the engine refused it. `*top` moves
+    /// past the join's events.
+    pub(super) fn stage_join(
+        &mut self,
+        req: JoinRequest,
+        top: &mut u64,
+    ) -> (Option<Staged>, Result<StagedJoin, Rejection>) {
+        let claims = &req.claims;
+        let now = self.ctx.clock.now();
+        let (staged, result) = self.stage(
+            now,
+            Input::Join {
+                member: claims.member.clone(),
+                name: claims.name.clone(),
+                role: claims.role,
+                community: claims.community.clone(),
+            },
+            *top,
+        );
+        *top += staged.as_ref().map_or(0, |s| s.events.len() as u64);
+        if let Err(rej) = result {
+            return (staged, Err(rej));
+        }
+        // The engine is exactly as of this join now; later inputs of the batch may move it.
+        let snapshot = req.resume.is_none().then(|| {
+            let view = self.state.engine.view(now, &req.sub.member, req.sub.role);
+            wire::encode_snapshot(self.id.as_str(), *top, &view)
+        });
+        (staged, Ok(StagedJoin { req, now, snapshot }))
+    }
+
+    /// A stored join: queues the welcome and the snapshot (or the resume) and subscribes the
+    /// connection at the join's sequence number. Placing it in a group is left to the caller
+    /// (`settle_joins`), once every input of the batch is published.
+    pub(super) fn finish_join(&mut self, join: StagedJoin) -> JoinReply {
+        let StagedJoin { req, now, snapshot } = join;
         let JoinRequest {
             sub,
             claims,
             resume,
         } = req;
-        self.apply(Input::Join {
-            member: claims.member.clone(),
-            name: claims.name.clone(),
-            role: claims.role,
-            community: claims.community.clone(),
-        })
-        .await?;
-        let now = self.ctx.clock.now();
         let welcome = ServerMsg::Welcome {
             v: WIRE_VERSION,
             member: claims.member.clone(),
@@ -85,8 +124,11 @@ impl RoomActor {
             (None, None) => None,
         };
         if recovered != Some(true) {
-            let view = self.state.engine.view(now, &sub.member, sub.role);
-            let text = wire::encode_snapshot(self.id.as_str(), last, &view);
+            // A resume join is always the last of its batch, so the engine is as of it.
+            let text = snapshot.unwrap_or_else(|| {
+                let view = self.state.engine.view(now, &sub.member, sub.role);
+                wire::encode_snapshot(self.id.as_str(), last, &view)
+            });
             let _ = sub.out.push_forced(Utf8Bytes::from(text));
         }
         let conn = sub.conn;
@@ -99,21 +141,31 @@ impl RoomActor {
         );
         self.close_oldest_sockets(&sub.member);
         self.idle_since = None;
-        let staff = sub.role.is_staff();
         self.ctx.bus.subscribe_at(&self.id, sub, last);
-        // A member of a live group goes (back) into it, e.g. after a reconnect.
-        self.place(conn);
-        self.begin_new_groups();
-        if staff && !self.announce_groups() && !self.announced.is_empty() {
-            self.send_groups_to(conn);
-        }
-        if staff {
-            self.ask_open_reports(conn);
-        }
-        Ok(JoinReply {
+        JoinReply {
             seq: last,
             recovered: resume.map(|_| recovered == Some(true)),
-        })
+        }
+    }
+
+    /// After the joins of a batch are published: each goes (back) into its live group (e.g.
+    /// after a reconnect), and staff learn the live groups and their open reports.
+    pub(super) fn settle_joins(&mut self, joined: &[ConnId]) {
+        for conn in joined {
+            self.place(*conn);
+        }
+        self.begin_new_groups();
+        let announced = self.announce_groups();
+        for conn in joined {
+            let staff = self.conns.get(conn).is_some_and(|c| c.sub.role.is_staff());
+            if !staff {
+                continue;
+            }
+            if !announced && !self.announced.is_empty() {
+                self.send_groups_to(*conn);
+            }
+            self.ask_open_reports(*conn);
+        }
     }
 
     /// Keeps at most [`MAX_SOCKETS_PER_MEMBER`] open sockets per member: the newest win, the
@@ -201,14 +253,16 @@ impl RoomActor {
         }
     }
 
-    pub(super) async fn command(
+    /// A command this room does not take itself, or cannot take from `conn`, is answered
+    /// here at once (`None`); otherwise the member it comes from.
+    pub(super) fn route_command(
         &mut self,
         conn: ConnId,
         id: Option<ClientId>,
         command: Command,
         out: Arc<Outbound>,
-        reply: tokio::sync::oneshot::Sender<Result<(), Refusal>>,
-    ) {
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    ) -> Option<Routed> {
         Metrics::inc(&self.ctx.metrics.commands_total);
         let Some(c) = self.conns.get(&conn) else {
             let rej = if self.is_hall() {
@@ -225,55 +279,78 @@ impl RoomActor {
             let answer = ServerMsg::error(id, rej.code.as_str(), rej.message.clone());
             let _ = out.push(Utf8Bytes::from(answer.to_json()));
             let _ = reply.send(Err(rej.into()));
-            return;
+            return None;
         };
-        // A group's call for help goes to the hall, where the event's staff are; so do a
-        // removal and a mute, which hold for the whole event, not one group.
-        if let (
-            RoomKind::Group { hall, .. },
-            Command::AskHelp
-            | Command::ResolveHelp { .. }
-            | Command::Remove { .. }
-            | Command::Mute { .. }
-            | Command::Unmute { .. },
-        ) = (&self.kind, &command)
-        {
-            let msg = RoomMsg::Conn(ConnMsg::Command {
-                conn,
-                id: id.clone(),
-                command,
-                out: Arc::clone(&out),
-                reply,
-            });
-            let sent = self
-                .hub
-                .live_room(&self.event, hall)
-                .map(|h| h.tx.try_send(msg));
-            if !matches!(sent, Some(Ok(()))) {
-                let answer = ServerMsg::error(
-                    id,
-                    ErrorCode::Unavailable,
-                    "the hall could not take it; retry",
-                );
-                let _ = out.push(Utf8Bytes::from(answer.to_json()));
+        if let RoomKind::Group { hall, .. } = &self.kind {
+            if goes_to_hall(&command) {
+                let msg = RoomMsg::Conn(ConnMsg::Command {
+                    conn,
+                    id: id.clone(),
+                    command,
+                    out: Arc::clone(&out),
+                    reply,
+                });
+                let sent = self
+                    .hub
+                    .live_room(&self.event, hall)
+                    .map(|h| h.tx.try_send(msg));
+                if !matches!(sent, Some(Ok(()))) {
+                    let answer = ServerMsg::error(
+                        id,
+                        ErrorCode::Unavailable,
+                        "the hall could not take it; retry",
+                    );
+                    let _ = out.push(Utf8Bytes::from(answer.to_json()));
+                }
+                return None;
             }
-            return;
         }
-        let from = c.sub.member.clone();
-        let res = self.apply(Input::Command { from, command }).await;
-        self.reconcile_groups();
-        // Before the ack, so a facilitator whose `next_phase` opened the groups knows them.
-        self.announce_groups();
+        Some(Routed {
+            from: c.sub.member.clone(),
+            command,
+            out,
+            reply,
+        })
+    }
+
+    /// Answers a command on its connection's queue, after the events it caused.
+    pub(super) fn answer_command(
+        id: Option<ClientId>,
+        res: Result<(), Refusal>,
+        out: &Outbound,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    ) {
         let answer = match &res {
-            _ if self.unavailable => ServerMsg::error(
+            Ok(()) => ServerMsg::Ack { id },
+            Err(rej) if rej.code == Code::Server(ErrorCode::Unavailable) => ServerMsg::error(
                 id,
                 ErrorCode::Unavailable,
                 "the command could not be applied (the servers lost touch); retry",
             ),
-            Ok(()) => ServerMsg::Ack { id },
             Err(rej) => ServerMsg::error(id, rej.code.as_str(), rej.message.clone()),
         };
         let _ = out.push(Utf8Bytes::from(answer.to_json()));
         let _ = reply.send(res);
     }
+}
+
+/// A command this room takes itself, from a member of it.
+pub(super) struct Routed {
+    pub(super) from: MemberId,
+    pub(super) command: Command,
+    pub(super) out: Arc<Outbound>,
+    pub(super) reply: oneshot::Sender<Result<(), Refusal>>,
+}
+
+/// A group's call for help goes to the hall, where the event's staff are; so do a removal
+/// and a mute, which hold for the whole event, not one group.
+pub(super) fn goes_to_hall(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::AskHelp
+            | Command::ResolveHelp { .. }
+            | Command::Remove { .. }
+            | Command::Mute { .. }
+            | Command::Unmute { .. }
+    )
 }

@@ -1,85 +1,51 @@
-//! The room actor on a single node with a durable journal: each input and its events are
-//! appended (group-committed by the journal's writer) and awaited before anyone hears of
-//! them; a refused append answers `unavailable` and the engine is rebuilt from the journal,
-//! which holds exactly what was stored. No engine copy is taken per input.
+//! The room's store on a single node: the journal (SQLite by default). Each staged input is
+//! queued as one append; the journal's writer group-commits whatever is queued (from this
+//! room and every other) and answers each append once it is on disk. The appends of one
+//! room are queued together and answered in order; the journal refuses an append that does
+//! not follow the room's last stored one, so a refused append is never followed by a stored
+//! one.
 
-use crate::cluster::msg::{LoggedInput, WireInput};
-use crate::engine::Input;
 use crate::journal::{self, Append, Snapshot};
 use crate::room::actor::RoomActor;
-use crate::room::recover;
-use crate::time::Millis;
-use crate::wire::Refusal;
+use crate::room::store::{Staged, Stored};
 
 impl RoomActor {
-    pub(super) async fn apply_journaled(
-        &mut self,
-        now: Millis,
-        input: Input,
-    ) -> Result<(), Refusal> {
-        self.unavailable = false;
-        if self.lost {
-            self.unavailable = true;
-            return Err(Refusal::unavailable("the room stopped"));
-        }
-        let logged = LoggedInput {
-            now,
-            input: WireInput::from(&input),
-        };
-        let handled = self.state.engine.handle(now, input);
-        // A refusal that fired no timer changed nothing: nothing to make durable.
-        if handled.events.is_empty() && handled.result.is_err() {
-            return handled.result.map_err(Refusal::from);
-        }
-        let events = handled
-            .events
+    /// Queues every staged input, then waits for the answers in order.
+    pub(super) async fn commit_journaled(&mut self, staged: &[&Staged]) -> Stored {
+        let acks: Vec<_> = staged
             .iter()
-            .map(|e| serde_json::to_vec(e).unwrap_or_default())
+            .map(|s| {
+                self.ctx.journal.append(Append {
+                    event: self.event.clone(),
+                    room: self.id.to_string(),
+                    first_seq: s.first,
+                    input: s.logged.clone(),
+                    events: s
+                        .events
+                        .iter()
+                        .map(|e| serde_json::to_vec(e).unwrap_or_default())
+                        .collect(),
+                })
+            })
             .collect();
-        let append = Append {
-            event: self.event.clone(),
-            room: self.id.to_string(),
-            first_seq: self.state.last_seq + 1,
-            input: serde_json::to_vec(&logged).unwrap_or_default(),
-            events,
-        };
-        if let Err(e) = journal::wait(self.ctx.journal.append(append)).await {
-            tracing::error!(room = %self.id, "the journal did not store an input: {e}");
-            self.unavailable = true;
-            self.undo_from_journal();
-            return Err(Refusal::unavailable("not stored"));
-        }
-        self.emit(handled.events, None);
-        self.since_snapshot += 1;
-        if self.snapshot_due() {
-            self.save_journal_snapshot().await;
-        }
-        handled.result.map_err(Refusal::from)
-    }
-
-    /// The input was applied but not stored: the engine goes back to what the journal holds
-    /// (its snapshot and inputs), which must end at the last event anyone heard of.
-    fn undo_from_journal(&mut self) {
-        let hub = std::sync::Arc::clone(&self.hub);
-        let event = self.event.clone();
-        let rebuilt = self
-            .ctx
-            .journal
-            .load_room(self.id.as_str())
-            .map_err(|e| e.to_string())
-            .and_then(|stored| recover::engine_of(&stored, || hub.fresh_engine(&event)));
-        match rebuilt {
-            Ok((engine, seq)) if seq == self.state.last_seq => self.state.engine = engine,
-            Ok((_, seq)) => {
-                tracing::error!(room = %self.id, seq, last = self.state.last_seq,
-                    "the journal does not match the room; stopping it");
-                self.lost = true;
-            }
-            Err(e) => {
-                tracing::error!(room = %self.id, "cannot read the journal back ({e}); stopping the room");
-                self.lost = true;
+        let mut stored = None;
+        for (i, ack) in acks.into_iter().enumerate() {
+            match (journal::wait(ack).await, stored) {
+                (Ok(()), None) => {}
+                (Err(e), None) => {
+                    tracing::error!(room = %self.id, "the journal did not store an input: {e}");
+                    stored = Some(i);
+                }
+                (Err(_), Some(_)) => {}
+                (Ok(()), Some(_)) => {
+                    // Stored after a refused one: the journal has a hole. Stop the room; the
+                    // next join rebuilds it from whatever the journal holds.
+                    tracing::error!(room = %self.id, "the journal stored an input after refusing the one before; stopping the room");
+                    self.lost = true;
+                }
             }
         }
+        stored.map_or(Stored::All, Stored::Prefix)
     }
 
     /// Stores the engine and lets the journal drop the inputs before it; true when stored.
@@ -98,11 +64,11 @@ impl RoomActor {
             event: self.event.clone(),
             room: self.id.to_string(),
             seq: self.state.last_seq,
-            engine,
+            engine: engine.clone(),
         };
         match journal::wait(self.ctx.journal.snapshot(snap)).await {
             Ok(()) => {
-                self.since_snapshot = 0;
+                self.snapshot_stored(engine);
                 self.state.journaled = true;
                 true
             }

@@ -9,6 +9,7 @@
 //! and ends them; a group room never closes a connection.
 
 pub mod actor;
+mod batch;
 mod conns;
 mod groups;
 pub mod host;
@@ -16,6 +17,8 @@ mod journaled;
 mod owner;
 pub mod recover;
 pub mod state;
+mod store;
+mod undo;
 mod voiced;
 
 use std::sync::Arc;

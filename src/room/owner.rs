@@ -2,18 +2,19 @@
 //! Lua step, `Store::apply`), snapshots with trim, and putting a room back into a Redis that
 //! lost it. Without `--redis` none of this runs.
 //!
-//! A transient Redis failure rolls the engine back (to a copy taken before the input) and
-//! answers `unavailable`; a lost lease (`NotOwner`/`StaleEpoch`) stops the actor at once.
+//! A transient Redis failure stores nothing (the room rebuilds its engine from what Redis
+//! holds, `store.rs`) and answers `unavailable`; a lost lease (`NotOwner`/`StaleEpoch`)
+//! stops the actor at once.
 
 use std::sync::Arc;
 
-use crate::cluster::msg::{self as cmsg, LoggedInput, WireInput};
+use crate::cluster::msg as cmsg;
 use crate::cluster::store::StoreError;
-use crate::engine::{Engine, Input};
+use crate::engine::Engine;
 use crate::room::actor::RoomActor;
 use crate::room::host::Ownership;
-use crate::time::Millis;
-use crate::wire::{self, Refusal};
+use crate::room::store::{Staged, Stored};
+use crate::room::undo::Undo;
 
 impl RoomActor {
     /// Cluster mode: stores the engine and clears the input log (fenced); true when stored.
@@ -37,7 +38,7 @@ impl RoomActor {
             .await;
         match res {
             Ok(()) => {
-                self.since_snapshot = 0;
+                self.snapshot_stored(state);
                 true
             }
             Err(StoreError::NotOwner | StoreError::StaleEpoch) => {
@@ -51,59 +52,52 @@ impl RoomActor {
         }
     }
 
-    /// Cluster owner: feeds the engine, appends the input and its events to Redis (fenced by
-    /// `epoch`) and publishes them once Redis has them.
-    pub(super) async fn apply_owned(
+    /// Cluster owner: appends the staged inputs and their events to Redis in one atomic,
+    /// fenced step (`Store::apply`, which also publishes them to the other nodes). All or
+    /// nothing: a refusal stores none of them.
+    pub(super) async fn commit_owned(
         &mut self,
         node: Arc<dyn Ownership>,
         epoch: u64,
-        now: Millis,
-        input: Input,
-    ) -> Result<(), Refusal> {
-        self.unavailable = false;
-        if self.lost {
-            self.unavailable = true;
-            return Err(Refusal::unavailable("the room moved"));
-        }
-        let before = self.state.engine.clone();
-        let logged = LoggedInput {
-            now,
-            input: WireInput::from(&input),
-        };
-        let handled = self.state.engine.handle(now, input);
-        // A refusal that fired no timer changed nothing: nothing to make durable.
-        if handled.events.is_empty() && handled.result.is_err() {
-            return handled.result.map_err(Refusal::from);
-        }
-        let first = self.state.last_seq + 1;
-        let frames: Vec<String> = handled
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| wire::encode_event(self.id.as_str(), first + i as u64, ev.at, &ev.kind))
-            .collect();
-        let input_bytes = serde_json::to_vec(&logged).unwrap_or_default();
+        staged: &[&Staged],
+    ) -> Stored {
+        let first = staged[0].first;
         let mut epoch = epoch;
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            let payloads: Vec<Vec<u8>> = handled
-                .events
+            let batch: Vec<(&[u8], Vec<Vec<u8>>)> = staged
                 .iter()
-                .zip(&frames)
-                .enumerate()
-                .map(|(i, (ev, f))| cmsg::encode_event(first + i as u64, epoch, &ev.audience, f))
+                .map(|s| {
+                    let payloads = s
+                        .events
+                        .iter()
+                        .zip(&s.frames)
+                        .enumerate()
+                        .map(|(i, (ev, f))| {
+                            cmsg::encode_event(s.first + i as u64, epoch, &ev.audience, f)
+                        })
+                        .collect();
+                    (s.logged.as_slice(), payloads)
+                })
                 .collect();
             let res = node
                 .store()
-                .apply(self.id.as_str(), epoch, first, &input_bytes, &payloads)
+                .apply_many(self.id.as_str(), epoch, first, &batch)
                 .await;
             match res {
                 Ok(_) => break Ok(()),
                 Err(StoreError::NotOwner) if attempt == 1 => {
                     // Redis may have lost everything (restarted without persistence): put
-                    // the room back from memory, as it was before this input, and retry.
-                    match self.reseed(&node, epoch, &before).await {
+                    // the room back as it stands stored, without these inputs, and retry.
+                    let durable = match self.state.undo.rebuild() {
+                        Ok((engine, _)) => engine,
+                        Err(e) => {
+                            tracing::error!(room = %self.id, "cannot rebuild the room: {e}");
+                            break Err(true);
+                        }
+                    };
+                    match self.reseed(&node, epoch, &durable).await {
                         Some(e) => epoch = e,
                         None => break Err(true),
                     }
@@ -117,22 +111,19 @@ impl RoomActor {
                 }
             }
         };
-        if let Err(lost) = outcome {
-            self.state.engine = before;
-            self.unavailable = true;
-            if lost {
-                tracing::warn!(room = %self.id, epoch, "lost the room; stopping");
-                self.lost = true;
+        match outcome {
+            Ok(()) => {
+                self.epoch = Some(epoch);
+                Stored::All
             }
-            return Err(Refusal::unavailable("not applied"));
+            Err(lost) => {
+                if lost {
+                    tracing::warn!(room = %self.id, epoch, "lost the room; stopping");
+                    self.lost = true;
+                }
+                Stored::Prefix(0)
+            }
         }
-        self.epoch = Some(epoch);
-        self.emit(handled.events, Some(frames));
-        self.since_snapshot += 1;
-        if self.snapshot_due() {
-            let _ = self.save_owned_snapshot().await;
-        }
-        handled.result.map_err(Refusal::from)
     }
 
     /// Cluster mode: Redis no longer knows the room; put it back from memory.
@@ -162,6 +153,7 @@ impl RoomActor {
                     "redis had lost the room; restored it from this node's memory");
                 node.reowned(&self.id, e);
                 self.since_snapshot = 0;
+                self.state.undo = Undo::at(self.state.last_seq, state);
                 Some(e)
             }
             _ => None,

@@ -15,6 +15,7 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::record::Logged;
 use crate::room::host::Ownership;
+use crate::room::undo::Undo;
 use crate::room::{RoomHandle, RoomRecord};
 use crate::wire::RoomId;
 use crate::wire::{PhaseSummary, RoomSummary, SessionState};
@@ -37,6 +38,8 @@ pub struct RoomState {
     pub openings: u32,
     /// The journal holds a snapshot of this room (so it can be rebuilt without its protocol).
     pub journaled: bool,
+    /// What the room's store holds, to undo inputs it refused (`undo.rs`).
+    pub undo: Undo,
 }
 
 impl RoomState {
@@ -49,6 +52,7 @@ impl RoomState {
             groups: BTreeMap::new(),
             openings: 0,
             journaled: false,
+            undo: Undo::default(),
         }
     }
 
