@@ -38,6 +38,11 @@ pub enum JournalError {
     /// The writer thread is gone (the server is shutting down).
     #[error("the journal is closed")]
     Closed,
+    /// An append did not continue the room's stored events (`first_seq` must be the room's
+    /// stored top + 1): nothing of it was stored. A room that pipelines its appends gets
+    /// this for every append queued behind a refused or failed one, so none leaves a gap.
+    #[error("the append starts at seq {got}, the room's next is {expected}")]
+    SeqMismatch { expected: u64, got: u64 },
 }
 
 /// One engine input and the events it caused, in order.
@@ -45,7 +50,9 @@ pub enum JournalError {
 pub struct Append {
     pub event: String,
     pub room: String,
-    /// The sequence number of the first event (`events` are numbered from here).
+    /// The sequence number of the first event (`events` are numbered from here). Must be
+    /// the room's stored top + 1, also when `events` is empty (which leaves the top as it
+    /// is); the SQLite journal refuses anything else with [`JournalError::SeqMismatch`].
     pub first_seq: u64,
     /// The input as `cluster::msg::LoggedInput` JSON (with its `now`).
     pub input: Vec<u8>,

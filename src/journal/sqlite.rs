@@ -7,6 +7,15 @@
 //! it is rolled back and its writes are retried one per transaction, so one failing write
 //! (a full disk fails them all) fails alone.
 //!
+//! Sequence contiguity: an append is stored only when its `first_seq` is exactly the room's
+//! stored top + 1 (top: the highest stored event seq of the room, 0 before any); anything
+//! else is refused with [`JournalError::SeqMismatch`] and stores nothing. Rooms may then
+//! pipeline appends without awaiting each: once one is refused or fails, every append of
+//! that room queued behind it no longer matches and is refused too, so the stored events
+//! never have a gap. The writer keeps each room's top in memory (read from the database the
+//! first time a room is seen); a batch's changes to it apply only once its transaction
+//! committed, so a failed transaction leaves the tops as the database has them.
+//!
 //! Reads (start-up recovery) use a second connection; WAL lets them run beside the writer.
 //!
 //! Schema: `PRAGMA user_version` is the schema version; `MIGRATIONS[i]` takes a database
@@ -14,6 +23,7 @@
 //! refused, never rewritten; a file that is not a SQLite database (or not ours) is refused
 //! with the reason.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Mutex;
@@ -190,9 +200,70 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
     Ok(())
 }
 
-fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
+/// Each room's stored top (highest stored event seq) as of the last commit, with the room's
+/// event so a delete can drop its rooms. Rooms not in it are read from the database.
+#[derive(Default)]
+struct Tops {
+    committed: HashMap<String, (String, u64)>,
+}
+
+/// What one transaction changes of [`Tops`]; applied only once the transaction committed.
+#[derive(Default)]
+struct Staged {
+    tops: HashMap<String, (String, u64)>,
+    /// Events deleted in this transaction: their committed tops no longer hold.
+    deleted: Vec<String>,
+}
+
+impl Tops {
+    /// The room's top as this transaction sees it: staged, else committed, else (first
+    /// time seen, or its event was deleted in this transaction) read inside the transaction.
+    fn top(
+        &self,
+        conn: &Connection,
+        staged: &Staged,
+        event: &str,
+        room: &str,
+    ) -> rusqlite::Result<u64> {
+        if let Some((_, top)) = staged.tops.get(room) {
+            return Ok(*top);
+        }
+        if !staged.deleted.iter().any(|e| e == event) {
+            if let Some((_, top)) = self.committed.get(room) {
+                return Ok(*top);
+            }
+        }
+        let top: i64 = conn
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM log WHERE room = ?1")?
+            .query_row(params![room], |r| r.get(0))?;
+        Ok(u64::try_from(top).unwrap_or(0))
+    }
+
+    fn apply(&mut self, staged: Staged) {
+        for event in &staged.deleted {
+            self.committed.retain(|_, (e, _)| e != event);
+        }
+        self.committed.extend(staged.tops);
+    }
+}
+
+/// Runs one write inside the open transaction. `Err`: the database failed (the transaction
+/// must roll back); `Ok(Err)`: the write is refused, nothing of it was run.
+fn run_job(
+    conn: &Connection,
+    tops: &Tops,
+    staged: &mut Staged,
+    job: &Job,
+) -> rusqlite::Result<Result<(), JournalError>> {
     match job {
         Job::Append(a) => {
+            let top = tops.top(conn, staged, &a.event, &a.room)?;
+            if a.first_seq != top + 1 {
+                return Ok(Err(JournalError::SeqMismatch {
+                    expected: top + 1,
+                    got: a.first_seq,
+                }));
+            }
             conn.prepare_cached(
                 "INSERT INTO inputs (event, room, first_seq, input) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -208,6 +279,11 @@ fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
                     body
                 ])?;
             }
+            // An input that caused no event leaves the top where it was.
+            let new_top = top + a.events.len() as u64;
+            staged
+                .tops
+                .insert(a.room.clone(), (a.event.clone(), new_top));
         }
         Job::Snapshot(s) => {
             conn.prepare_cached(
@@ -235,13 +311,16 @@ fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
                 )?;
             }
             conn.execute("DELETE FROM events WHERE id = ?1", params![id])?;
+            staged.tops.retain(|_, (e, _)| e != id);
+            staged.deleted.push(id.clone());
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// The writer thread: one transaction (and one fsync) per batch of queued writes.
 fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Queued>) {
+    let mut tops = Tops::default();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -250,30 +329,38 @@ fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        commit_batch(&conn, &mut tops, batch);
     }
 }
 
 /// Commits the whole batch in one transaction. When any write fails the transaction is
 /// rolled back and each write is tried again alone, so one bad write fails alone and the
-/// fast path carries no per-write savepoint.
-fn commit_batch(conn: &Connection, batch: Vec<Queued>) {
+/// fast path carries no per-write savepoint. A refused write (a sequence gap) runs nothing
+/// and does not fail the others. `tops` changes only when a transaction committed.
+fn commit_batch(conn: &Connection, tops: &mut Tops, batch: Vec<Queued>) {
+    let mut staged = Staged::default();
     let all = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+        let mut answers = Vec::with_capacity(batch.len());
         for (job, _) in &batch {
-            run_job(conn, job)?;
+            answers.push(run_job(conn, tops, &mut staged, job)?);
         }
-        conn.execute_batch("COMMIT")
+        conn.execute_batch("COMMIT")?;
+        Ok(answers)
     });
     match all {
-        Ok(()) => {
-            for (_, tx) in batch {
-                let _ = tx.send(Ok(()));
+        Ok(answers) => {
+            tops.apply(staged);
+            for ((_, tx), answer) in batch.into_iter().zip(answers) {
+                if let Err(e) = &answer {
+                    tracing::warn!("journal: an append is refused, nothing of it is stored: {e}");
+                }
+                let _ = tx.send(answer);
             }
         }
         Err(_) if batch.len() > 1 => {
             let _ = conn.execute_batch("ROLLBACK");
             for q in batch {
-                commit_batch(conn, vec![q]);
+                commit_batch(conn, tops, vec![q]);
             }
         }
         Err(e) => {
@@ -435,19 +522,188 @@ mod tests {
         assert!(r3.events.windows(2).all(|w| w[1].0 == w[0].0 + 1));
     }
 
+    /// Makes every later write of a log row whose body is `poison` fail inside SQLite (as a
+    /// full disk would), until [`cure`] drops the trigger.
+    fn poison(path: &Path) {
+        Connection::open(path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON log WHEN NEW.body = CAST('poison' AS BLOB)
+                 BEGIN SELECT RAISE(ABORT, 'poisoned write'); END;",
+            )
+            .unwrap();
+    }
+
+    fn cure(path: &Path) {
+        Connection::open(path)
+            .unwrap()
+            .execute_batch("DROP TRIGGER poison")
+            .unwrap();
+    }
+
+    fn poisoned(event: &str, room: &str, first: u64) -> Append {
+        Append {
+            events: vec![b"poison".to_vec()],
+            ..append(event, room, first, 1)
+        }
+    }
+
+    /// Holds the database's write lock from another connection until the guard commits, so
+    /// writes queued meanwhile reach the writer together, as one batch.
+    fn hold_write_lock(path: &Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        c
+    }
+
     #[tokio::test]
     async fn a_failing_write_fails_alone_and_stores_nothing() {
         let path = temp_db();
         let j = SqliteJournal::open(&path).unwrap();
         wait(j.append(append("e1", "e1/hall", 1, 2))).await.unwrap();
-        // Same sequence numbers again: the primary key refuses it.
-        let dup = j.append(append("e1", "e1/hall", 2, 1));
+        poison(&path);
+        let bad = j.append(poisoned("e1", "e1/group-1", 1));
         let ok = j.append(append("e1", "e1/hall", 3, 1));
-        assert!(matches!(wait(dup).await, Err(JournalError::Unavailable(_))));
+        assert!(matches!(wait(bad).await, Err(JournalError::Unavailable(_))));
         wait(ok).await.unwrap();
         let r = j.load_room("e1/hall").unwrap();
         assert_eq!(r.inputs.len(), 2);
         assert_eq!(r.top(), 3);
+        let g = j.load_room("e1/group-1").unwrap();
+        assert!(g.inputs.is_empty() && g.events.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gap_is_refused_with_what_queued_behind_it_and_nothing_is_stored() {
+        let path = temp_db();
+        {
+            let j = SqliteJournal::open(&path).unwrap();
+            wait(j.append(append("e1", "e1/hall", 1, 2))).await.unwrap();
+            // Pipelined: a gap, then one that would follow it; a replay of stored seqs.
+            let gap = j.append(append("e1", "e1/hall", 4, 1));
+            let behind = j.append(append("e1", "e1/hall", 5, 1));
+            let replayed = j.append(append("e1", "e1/hall", 2, 1));
+            assert_eq!(
+                wait(gap).await,
+                Err(JournalError::SeqMismatch {
+                    expected: 3,
+                    got: 4
+                })
+            );
+            assert_eq!(
+                wait(behind).await,
+                Err(JournalError::SeqMismatch {
+                    expected: 3,
+                    got: 5
+                })
+            );
+            assert_eq!(
+                wait(replayed).await,
+                Err(JournalError::SeqMismatch {
+                    expected: 3,
+                    got: 2
+                })
+            );
+            let r = j.load_room("e1/hall").unwrap();
+            assert_eq!(r.inputs.len(), 1);
+            assert_eq!(r.top(), 2);
+            // An input without events carries top + 1 and leaves the top where it was.
+            wait(j.append(append("e1", "e1/hall", 3, 0))).await.unwrap();
+            wait(j.append(append("e1", "e1/hall", 3, 1))).await.unwrap();
+        }
+        // A fresh writer reads the top from the file.
+        let j = SqliteJournal::open(&path).unwrap();
+        assert_eq!(
+            wait(j.append(append("e1", "e1/hall", 3, 1))).await,
+            Err(JournalError::SeqMismatch {
+                expected: 4,
+                got: 3
+            })
+        );
+        wait(j.append(append("e1", "e1/hall", 4, 1))).await.unwrap();
+        let r = j.load_room("e1/hall").unwrap();
+        assert_eq!(r.inputs.len(), 4);
+        assert_eq!(r.top(), 4);
+        assert_eq!(
+            r.events.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_does_not_advance_the_tops() {
+        let path = temp_db();
+        let j = SqliteJournal::open(&path).unwrap();
+        wait(j.append(append("e1", "e1/hall", 1, 1))).await.unwrap();
+        poison(&path);
+        let lock = hold_write_lock(&path);
+        // One batch: the hall's next append, then the poisoned one and one pipelined
+        // behind it. The batch fails as a whole; each is retried alone.
+        let first = j.append(append("e1", "e1/hall", 2, 2));
+        let bad = j.append(poisoned("e1", "e1/hall", 4));
+        let behind = j.append(append("e1", "e1/hall", 5, 1));
+        lock.execute_batch("COMMIT").unwrap();
+        drop(lock);
+        wait(first).await.unwrap();
+        assert!(matches!(wait(bad).await, Err(JournalError::Unavailable(_))));
+        assert_eq!(
+            wait(behind).await,
+            Err(JournalError::SeqMismatch {
+                expected: 4,
+                got: 5
+            })
+        );
+        // A write failing alone leaves the top too.
+        assert!(matches!(
+            wait(j.append(poisoned("e1", "e1/hall", 4))).await,
+            Err(JournalError::Unavailable(_))
+        ));
+        cure(&path);
+        wait(j.append(append("e1", "e1/hall", 4, 1))).await.unwrap();
+        let r = j.load_room("e1/hall").unwrap();
+        assert_eq!(r.top(), 4);
+        assert_eq!(r.inputs.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn in_order_appends_of_two_rooms_interleaved_are_all_stored() {
+        let path = temp_db();
+        let j = SqliteJournal::open(&path).unwrap();
+        let mut next = [1u64, 1u64];
+        let mut acks = Vec::new();
+        for i in 0..300usize {
+            let r = i % 2;
+            let n = i % 3; // 0, 1 or 2 events
+            let room = if r == 0 { "e1/hall" } else { "e2/hall" };
+            let event = if r == 0 { "e1" } else { "e2" };
+            acks.push(j.append(append(event, room, next[r], n)));
+            next[r] += n as u64;
+        }
+        for a in acks {
+            wait(a).await.unwrap();
+        }
+        for (room, top) in [("e1/hall", next[0] - 1), ("e2/hall", next[1] - 1)] {
+            let r = j.load_room(room).unwrap();
+            assert_eq!(r.inputs.len(), 150);
+            assert_eq!(r.top(), top);
+            assert_eq!(
+                r.events.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                (1..=top).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_event_starts_again_at_seq_one() {
+        let path = temp_db();
+        let j = SqliteJournal::open(&path).unwrap();
+        wait(j.append(append("e1", "e1/hall", 1, 3))).await.unwrap();
+        // Queued behind the delete, in the same batch or the next: the room starts afresh.
+        let del = j.delete_event("e1");
+        let again = j.append(append("e1", "e1/hall", 1, 1));
+        wait(del).await.unwrap();
+        wait(again).await.unwrap();
+        assert_eq!(j.load_room("e1/hall").unwrap().top(), 1);
     }
 
     #[tokio::test]
