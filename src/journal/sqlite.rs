@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use super::{Ack, Append, Journal, JournalError, Snapshot, StoredRoom};
+use super::{Ack, Append, Journal, JournalError, LiveGroup, Snapshot, StoredRoom};
 
 /// Marks the file as ours (`PRAGMA application_id`): "CmGd".
 const APPLICATION_ID: i64 = 0x436d_4764;
@@ -53,6 +53,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE log (room TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
                        body BLOB NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID;
      CREATE INDEX log_event ON log(event);",
+    // 2: each hall's live breakout groups (index, group room, opening), for a restart.
+    "CREATE TABLE live_groups (hall TEXT NOT NULL, idx INTEGER NOT NULL, event TEXT NOT NULL,
+                               room TEXT NOT NULL, opening INTEGER NOT NULL,
+                               PRIMARY KEY (hall, idx)) WITHOUT ROWID;
+     CREATE INDEX live_groups_event ON live_groups(event);",
 ];
 
 /// The schema version this server writes.
@@ -62,6 +67,8 @@ enum Job {
     Append(Append),
     Snapshot(Snapshot),
     PutEvent(String, Vec<u8>),
+    /// Event, hall, the hall's live groups (replacing the stored ones).
+    PutGroups(String, String, Vec<LiveGroup>),
     DeleteEvent(String),
 }
 
@@ -303,8 +310,19 @@ fn run_job(
             )?
             .execute(params![id, meta])?;
         }
+        Job::PutGroups(event, hall, groups) => {
+            conn.prepare_cached("DELETE FROM live_groups WHERE hall = ?1")?
+                .execute(params![hall])?;
+            let mut ins = conn.prepare_cached(
+                "INSERT INTO live_groups (hall, idx, event, room, opening)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for g in groups {
+                ins.execute(params![hall, g.index, event, g.room, g.opening])?;
+            }
+        }
         Job::DeleteEvent(id) => {
-            for table in ["inputs", "log", "snapshots"] {
+            for table in ["inputs", "log", "snapshots", "live_groups"] {
                 conn.execute(
                     &format!("DELETE FROM {table} WHERE event = ?1"),
                     params![id],
@@ -390,6 +408,10 @@ impl Journal for SqliteJournal {
         self.send(Job::PutEvent(event.to_string(), meta))
     }
 
+    fn put_groups(&self, event: &str, hall: &str, groups: Vec<LiveGroup>) -> Ack {
+        self.send(Job::PutGroups(event.to_string(), hall.to_string(), groups))
+    }
+
     fn delete_event(&self, event: &str) -> Ack {
         self.send(Job::DeleteEvent(event.to_string()))
     }
@@ -439,6 +461,20 @@ impl Journal for SqliteJournal {
             })
         })
     }
+
+    fn load_groups(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError> {
+        self.read(|c| {
+            c.prepare("SELECT idx, room, opening FROM live_groups WHERE hall = ?1 ORDER BY idx")?
+                .query_map(params![hall], |r| {
+                    Ok(LiveGroup {
+                        index: r.get(0)?,
+                        room: r.get(1)?,
+                        opening: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+    }
 }
 
 /// Counts every row the database holds of `event` (tests: nothing survives a delete).
@@ -451,6 +487,7 @@ pub fn rows_of_event(path: &Path, event: &str) -> Result<u64, JournalError> {
         "SELECT count(*) FROM snapshots WHERE event = ?1",
         "SELECT count(*) FROM inputs WHERE event = ?1",
         "SELECT count(*) FROM log WHERE event = ?1",
+        "SELECT count(*) FROM live_groups WHERE event = ?1",
     ] {
         let k: i64 = c
             .query_row(sql, params![event], |r| r.get(0))
@@ -722,10 +759,84 @@ mod tests {
         }))
         .await
         .unwrap();
-        assert_eq!(rows_of_event(&path, "e1").unwrap(), 1 + 1 + 1 + 3);
+        let g = |i| LiveGroup {
+            index: i,
+            room: format!("e1/group-{}", i + 1),
+            opening: 1,
+        };
+        wait(j.put_groups("e1", "e1/hall", vec![g(0), g(1)]))
+            .await
+            .unwrap();
+        assert_eq!(rows_of_event(&path, "e1").unwrap(), 1 + 1 + 1 + 3 + 2);
         wait(j.delete_event("e1")).await.unwrap();
         assert_eq!(rows_of_event(&path, "e1").unwrap(), 0);
         assert_eq!(rows_of_event(&path, "e2").unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn live_groups_are_replaced_and_survive_a_reopen() {
+        let path = temp_db();
+        let g = |index, n, opening| LiveGroup {
+            index,
+            room: format!("e1/group-{n}"),
+            opening,
+        };
+        {
+            let j = SqliteJournal::open(&path).unwrap();
+            assert!(j.load_groups("e1/hall").unwrap().is_empty());
+            wait(j.put_groups("e1", "e1/hall", vec![g(1, 2, 1), g(0, 1, 1)]))
+                .await
+                .unwrap();
+            // A new opening replaces the groups; another hall's stay.
+            wait(j.put_groups("e1", "e1/hall", vec![g(0, 3, 2)]))
+                .await
+                .unwrap();
+            wait(j.put_groups("e2", "e2/hall", vec![g(0, 9, 1)]))
+                .await
+                .unwrap();
+        }
+        let j = SqliteJournal::open(&path).unwrap();
+        assert_eq!(j.load_groups("e1/hall").unwrap(), vec![g(0, 3, 2)]);
+        assert_eq!(j.load_groups("e2/hall").unwrap().len(), 1);
+        wait(j.put_groups("e1", "e1/hall", Vec::new()))
+            .await
+            .unwrap();
+        assert!(j.load_groups("e1/hall").unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated_forward_and_keeps_its_rows() {
+        let path = temp_db();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;
+                 INSERT INTO events (id, meta) VALUES ('e1', X'7B7D');
+                 INSERT INTO log (room, seq, event, body) VALUES ('e1/hall', 1, 'e1', X'01');"
+            ))
+            .unwrap();
+        }
+        let j = SqliteJournal::open(&path).unwrap();
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(j.events().unwrap(), vec![b"{}".to_vec()]);
+        assert_eq!(j.load_room("e1/hall").unwrap().top(), 1);
+        // The next append continues the stored events; the new table takes groups.
+        wait(j.append(append("e1", "e1/hall", 2, 1))).await.unwrap();
+        let g = LiveGroup {
+            index: 0,
+            room: "e1/group-1".into(),
+            opening: 1,
+        };
+        wait(j.put_groups("e1", "e1/hall", vec![g.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(j.load_groups("e1/hall").unwrap(), vec![g]);
     }
 
     #[test]
