@@ -16,6 +16,7 @@
 
 pub mod dir;
 pub mod sqlite;
+mod tops;
 
 use std::fmt;
 
