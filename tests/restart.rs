@@ -5,7 +5,8 @@
 //! before the crash still join; a turn granted before the crash ends at its announced
 //! deadline. Also a clean SIGTERM restart, a restart after the event ended, a delete that
 //! leaves no row in the database, a write the database refuses (answered `unavailable`,
-//! never stored), and a newer or foreign database refused at start.
+//! never stored), a newer or foreign database refused at start, and a live breakout that
+//! survives a SIGKILL or a SIGTERM (everyone back in the same group room, which goes on).
 //!
 //! Waits are bounded (every read has a timeout); nothing measures wall-clock time.
 
@@ -474,6 +475,18 @@ async fn group_welcome(c: &mut Client, hall: &str) -> (String, Value) {
     (room, snap)
 }
 
+/// How many live breakout groups the database records for the hall.
+fn live_group_rows(db: &Path, hall: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM live_groups WHERE hall = ?1",
+            [hall],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 /// The next group event of this type in `room`.
 async fn event_in(c: &mut Client, room: &str, ty: &str) -> Value {
     let (room, ty) = (room.to_string(), ty.to_string());
@@ -600,6 +613,9 @@ async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
             .await;
     }
 
+    let db = dir.join(commonground::journal::dir::DB_FILE);
+    assert_eq!(live_group_rows(&db, &hall), rooms.len() as i64);
+
     // Closing the breakout brings everyone back to the hall, on the same socket.
     fac.ok(json!({"type": "close_breakouts"})).await;
     fac.ok(json!({"type": "next_phase"})).await;
@@ -611,6 +627,10 @@ async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
         assert_eq!(left["reason"], "closed", "{left}");
         assert_eq!(left["hall"], hall.as_str());
     }
+    // The hall recorded that no group is live before it took its next command.
+    fac.ok(json!({"type": "broadcast", "text": "Back in the hall."}))
+        .await;
+    assert_eq!(live_group_rows(&db, &hall), 0);
     assert_eq!(
         ps[i1]
             .refused(json!({"type": "speak", "room": room, "text": "Gone?"}))
