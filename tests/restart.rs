@@ -475,6 +475,33 @@ async fn group_welcome(c: &mut Client, hall: &str) -> (String, Value) {
     (room, snap)
 }
 
+/// After a reassignment: reads until the old group's `left_room` (closed) and the new
+/// group's `welcome` and `snapshot` (two rooms, so in either order); returns the new room.
+async fn regrouped(c: &mut Client, hall: &str, old: &str) -> String {
+    let (mut left, mut new, mut snapshot) = (false, None::<String>, false);
+    // Bounded: every read has its own timeout (`common::WAIT`).
+    for _ in 0..10_000 {
+        let v = c.recv_json().await;
+        match v["type"].as_str() {
+            Some("left_room") if v["room"] == old => {
+                assert_eq!(v["reason"], "closed", "{v}");
+                left = true;
+            }
+            Some("welcome") if v["room"] != hall && v["room"] != old => {
+                new = Some(v["room"].as_str().unwrap().to_string());
+            }
+            Some("snapshot") if new.is_some() && v["room"] == new.as_deref().unwrap() => {
+                snapshot = true;
+            }
+            _ => {}
+        }
+        if let (true, Some(room), true) = (left, &new, snapshot) {
+            return room.clone();
+        }
+    }
+    panic!("no new group after leaving {old}");
+}
+
 /// How many live breakout groups the database records for the hall.
 fn live_group_rows(db: &Path, hall: &str) -> i64 {
     rusqlite::Connection::open(db)
@@ -502,8 +529,9 @@ async fn event_in(c: &mut Client, room: &str, ty: &str) -> Value {
 /// the group work; with `floor_kept` (SIGKILL: nobody could leave) the speaker still holds
 /// the floor and the go-round goes on to the next speaker. (A clean shutdown closes every
 /// socket first, and a member whose leave the room took in time has left the group, as on
-/// any disconnect.) Closing the breakout brings everyone back to the hall, and the report
-/// has every group.
+/// any disconnect.) A reassignment then opens new rooms numbered after every earlier one;
+/// closing the breakout brings everyone back to the hall, and the report has the groups of
+/// both openings. The hall's `live_groups` rows follow each change.
 async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
     let dir = data_dir();
     let protocols = common::cluster_node::protocol_dir(None);
@@ -616,11 +644,28 @@ async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
     let db = dir.join(commonground::journal::dir::DB_FILE);
     assert_eq!(live_group_rows(&db, &hall), rooms.len() as i64);
 
+    // Reassigning makes new group rooms, numbered after every one before the restart.
+    fac.ok(json!({"type": "open_breakouts", "assignment": "reshuffle"}))
+        .await;
+    let group_number = |r: &str| -> u32 { r.rsplit_once("group-").unwrap().1.parse().unwrap() };
+    let highest = rooms.values().map(|r| group_number(r)).max().unwrap();
+    let mut new_room_of = Vec::new();
+    for (i, p) in ps.iter_mut().enumerate() {
+        let r = regrouped(p, &hall, &room_of[i]).await;
+        assert!(group_number(&r) > highest, "{r} reuses a number");
+        new_room_of.push(r);
+    }
+    let new_rooms: BTreeSet<String> = new_room_of.iter().cloned().collect();
+    // The hall recorded the new groups before it took its next command.
+    fac.ok(json!({"type": "broadcast", "text": "New groups."}))
+        .await;
+    assert_eq!(live_group_rows(&db, &hall), new_rooms.len() as i64);
+
     // Closing the breakout brings everyone back to the hall, on the same socket.
     fac.ok(json!({"type": "close_breakouts"})).await;
     fac.ok(json!({"type": "next_phase"})).await;
     for (i, p) in ps.iter_mut().enumerate() {
-        let r = room_of[i].clone();
+        let r = new_room_of[i].clone();
         let left = p
             .recv_until(move |v| v["type"] == "left_room" && v["room"] == r.as_str())
             .await;
@@ -633,10 +678,11 @@ async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
     assert_eq!(live_group_rows(&db, &hall), 0);
     assert_eq!(
         ps[i1]
-            .refused(json!({"type": "speak", "room": room, "text": "Gone?"}))
+            .refused(json!({"type": "speak", "room": new_room_of[i1], "text": "Gone?"}))
             .await,
         "unknown_room"
     );
+    // The report has the groups from before the restart (opening 1) and the new ones (2).
     let (status, report) = request(
         node.addr,
         "GET",
@@ -646,15 +692,18 @@ async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
     .await;
     assert_eq!(status, 200, "{report}");
     let report: Value = serde_json::from_str(&report).unwrap();
-    for r in rooms.values() {
-        assert!(
-            report["groups"]
-                .as_array()
-                .unwrap()
+    let sections = report["groups"].as_array().unwrap();
+    for (rs, opening) in [
+        (rooms.values().cloned().collect::<Vec<_>>(), 1),
+        (new_rooms.into_iter().collect(), 2),
+    ] {
+        for r in rs {
+            let section = sections
                 .iter()
-                .any(|g| g["room"] == r.as_str()),
-            "{r} is not in the report"
-        );
+                .find(|g| g["room"] == r.as_str())
+                .unwrap_or_else(|| panic!("{r} is not in the report"));
+            assert_eq!(section["opening"], opening, "{section}");
+        }
     }
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
