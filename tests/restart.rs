@@ -5,7 +5,8 @@
 //! before the crash still join; a turn granted before the crash ends at its announced
 //! deadline. Also a clean SIGTERM restart, a restart after the event ended, a delete that
 //! leaves no row in the database, a write the database refuses (answered `unavailable`,
-//! never stored), and a newer or foreign database refused at start.
+//! never stored), a newer or foreign database refused at start, and a live breakout that
+//! survives a SIGKILL or a SIGTERM (everyone back in the same group room, which goes on).
 //!
 //! Waits are bounded (every read has a timeout); nothing measures wall-clock time.
 
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use common::cluster_node::{request, spawn_single, unique, Node};
+use common::cluster_node::{group_rooms, request, spawn_single, unique, Node};
 use common::Client;
 
 /// The test protocols plus an open floor with a short turn, for the timer check.
@@ -446,4 +447,274 @@ async fn a_write_the_database_refuses_is_answered_unavailable_and_never_stored()
     assert!(!logged.contains("refused-1"), "{logged:?}");
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The texts of a snapshot's messages, oldest first.
+fn texts(snapshot: &Value) -> Vec<String> {
+    snapshot["state"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits for a group room's `welcome` and `snapshot` on a participant's socket; returns the
+/// room and the snapshot.
+async fn group_welcome(c: &mut Client, hall: &str) -> (String, Value) {
+    let h = hall.to_string();
+    let w = c
+        .recv_until(move |v| v["type"] == "welcome" && v["room"] != h.as_str())
+        .await;
+    assert_eq!(w["member"], c.member.as_str(), "{w}");
+    let room = w["room"].as_str().unwrap().to_string();
+    let r = room.clone();
+    let snap = c
+        .recv_until(move |v| v["type"] == "snapshot" && v["room"] == r.as_str())
+        .await;
+    (room, snap)
+}
+
+/// After a reassignment: reads until the old group's `left_room` (closed) and the new
+/// group's `welcome` and `snapshot` (two rooms, so in either order); returns the new room.
+async fn regrouped(c: &mut Client, hall: &str, old: &str) -> String {
+    let (mut left, mut new, mut snapshot) = (false, None::<String>, false);
+    // Bounded: every read has its own timeout (`common::WAIT`).
+    for _ in 0..10_000 {
+        let v = c.recv_json().await;
+        match v["type"].as_str() {
+            Some("left_room") if v["room"] == old => {
+                assert_eq!(v["reason"], "closed", "{v}");
+                left = true;
+            }
+            Some("welcome") if v["room"] != hall && v["room"] != old => {
+                new = Some(v["room"].as_str().unwrap().to_string());
+            }
+            Some("snapshot") if new.is_some() && v["room"] == new.as_deref().unwrap() => {
+                snapshot = true;
+            }
+            _ => {}
+        }
+        if let (true, Some(room), true) = (left, &new, snapshot) {
+            return room.clone();
+        }
+    }
+    panic!("no new group after leaving {old}");
+}
+
+/// How many live breakout groups the database records for the hall.
+fn live_group_rows(db: &Path, hall: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM live_groups WHERE hall = ?1",
+            [hall],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// The next group event of this type in `room`.
+async fn event_in(c: &mut Client, room: &str, ty: &str) -> Value {
+    let (room, ty) = (room.to_string(), ty.to_string());
+    c.recv_until(move |v| v["type"] == "event" && v["room"] == room && v["event"]["type"] == ty)
+        .await
+}
+
+/// Issue #16: a single node's live breakout survives a restart. Groups open, the members
+/// are placed, the first speaker of one group speaks (acked); the server goes down
+/// (`restart`: SIGKILL or SIGTERM) and comes back on the same data dir. Everyone who comes
+/// back with `resume` is placed in the same group room, whose record still holds the acked
+/// message; staff learn the same group rooms, and a facilitator's drop-in and broadcast in
+/// the group work; with `floor_kept` (SIGKILL: nobody could leave) the speaker still holds
+/// the floor and the go-round goes on to the next speaker. (A clean shutdown closes every
+/// socket first, and a member whose leave the room took in time has left the group, as on
+/// any disconnect.) A reassignment then opens new rooms numbered after every earlier one;
+/// closing the breakout brings everyone back to the hall, and the report has the groups of
+/// both openings. The hall's `live_groups` rows follow each change.
+async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
+    let dir = data_dir();
+    let protocols = common::cluster_node::protocol_dir(None);
+    let mut node = spawn_single(&dir, &protocols);
+    let event = create_event(&node, "joint-town-hall").await;
+    let hall = format!("{event}/hall");
+    let fac_t = invite(&node, &event, "facilitator", "Fran", None).await;
+    let mut tokens = Vec::new();
+    for (i, city) in ["Dayton, OH", "Boulder, CO"]
+        .iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        tokens.push(invite(&node, &event, "participant", &format!("P{i}"), Some(city)).await);
+    }
+    let mut fac = node.join(&fac_t).await;
+    let mut ps = Vec::new();
+    for t in &tokens {
+        ps.push(node.join(t).await);
+    }
+    fac.ok(json!({"type": "start"})).await;
+    // Opening, the poll, its results, the open floor: the breakout opens.
+    for _ in 0..4 {
+        fac.ok(json!({"type": "next_phase"})).await;
+    }
+    let h = hall.clone();
+    let frame = fac
+        .recv_until(move |v| {
+            v["type"] == "groups" && v["room"] == h.as_str() && v["groups"] != json!([])
+        })
+        .await;
+    let rooms = group_rooms(&frame);
+    assert!(rooms.len() >= 2, "six people make two groups: {frame}");
+    let mut room_of = Vec::new();
+    for p in ps.iter_mut() {
+        room_of.push(group_welcome(p, &hall).await.0);
+    }
+    for r in &room_of {
+        assert!(rooms.values().any(|g| g == r), "{r} is not in {rooms:?}");
+    }
+    // The go-round of participant 0's group gives its first speaker the floor, who speaks.
+    let room = room_of[0].clone();
+    let granted = event_in(&mut ps[0], &room, "floor_granted").await;
+    assert_eq!(granted["event"]["turn"], "own", "{granted}");
+    let first = granted["event"]["member"].as_str().unwrap().to_string();
+    let i1 = ps.iter().position(|p| p.member == first).unwrap();
+    assert_eq!(room_of[i1], room);
+    ps[i1]
+        .ok(json!({"type": "speak", "room": room, "text": "Before the restart."}))
+        .await;
+    let last_seqs: Vec<u64> = ps.iter().map(|p| p.last_seq).collect();
+    let fac_seq = fac.last_seq;
+
+    // The sockets stay open until the server is down: a client closing first would leave.
+    restart(&mut node);
+    drop((fac, ps));
+    node = spawn_single(&dir, &protocols);
+
+    // Everyone comes back to the hall with `resume` and is placed in the same group room.
+    let mut ps = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let (mut c, _) = node.resume(t, &hall, last_seqs[i]).await;
+        let (r, snap) = group_welcome(&mut c, &hall).await;
+        assert_eq!(r, room_of[i], "participant {i} is back in another room");
+        if r == room {
+            assert_eq!(texts(&snap), ["Before the restart."], "{snap}");
+        }
+        ps.push(c);
+    }
+    let (mut fac, _) = node.resume(&fac_t, &hall, fac_seq).await;
+    let h = hall.clone();
+    let frame = fac
+        .recv_until(move |v| v["type"] == "groups" && v["room"] == h.as_str())
+        .await;
+    assert_eq!(
+        group_rooms(&frame),
+        rooms,
+        "staff learn the same group rooms"
+    );
+    // The facilitator drops in on the group and speaks to it; its members hear it there.
+    fac.ok(json!({"type": "join_room", "room": room})).await;
+    let (r, snap) = group_welcome(&mut fac, &hall).await;
+    assert_eq!(r, room);
+    assert_eq!(texts(&snap), ["Before the restart."], "{snap}");
+    fac.ok(json!({"type": "broadcast", "room": room, "text": "Still here."}))
+        .await;
+    let b = event_in(&mut ps[i1], &room, "broadcast").await;
+    assert_eq!(b["event"]["text"], "Still here.");
+    if floor_kept {
+        // The speaker still holds the floor; the go-round goes on to the next, who sums
+        // them up.
+        ps[i1]
+            .ok(json!({"type": "speak", "room": room, "text": "After the restart."}))
+            .await;
+        ps[i1]
+            .ok(json!({"type": "yield_floor", "room": room}))
+            .await;
+        let reflect = event_in(&mut ps[i1], &room, "floor_granted").await;
+        assert_eq!(reflect["event"]["turn"], "reflect", "{reflect}");
+        assert_eq!(reflect["event"]["responding_to"], first.as_str());
+        let second = reflect["event"]["member"].as_str().unwrap().to_string();
+        let i2 = ps.iter().position(|p| p.member == second).unwrap();
+        assert_eq!(room_of[i2], room);
+        ps[i2]
+            .ok(json!({"type": "speak", "room": room, "text": "You spoke before and after."}))
+            .await;
+    }
+
+    let db = dir.join(commonground::journal::dir::DB_FILE);
+    assert_eq!(live_group_rows(&db, &hall), rooms.len() as i64);
+
+    // Reassigning makes new group rooms, numbered after every one before the restart.
+    fac.ok(json!({"type": "open_breakouts", "assignment": "reshuffle"}))
+        .await;
+    let group_number = |r: &str| -> u32 { r.rsplit_once("group-").unwrap().1.parse().unwrap() };
+    let highest = rooms.values().map(|r| group_number(r)).max().unwrap();
+    let mut new_room_of = Vec::new();
+    for (i, p) in ps.iter_mut().enumerate() {
+        let r = regrouped(p, &hall, &room_of[i]).await;
+        assert!(group_number(&r) > highest, "{r} reuses a number");
+        new_room_of.push(r);
+    }
+    let new_rooms: BTreeSet<String> = new_room_of.iter().cloned().collect();
+    // The hall recorded the new groups before it took its next command.
+    fac.ok(json!({"type": "broadcast", "text": "New groups."}))
+        .await;
+    assert_eq!(live_group_rows(&db, &hall), new_rooms.len() as i64);
+
+    // Closing the breakout brings everyone back to the hall, on the same socket.
+    fac.ok(json!({"type": "close_breakouts"})).await;
+    fac.ok(json!({"type": "next_phase"})).await;
+    for (i, p) in ps.iter_mut().enumerate() {
+        let r = new_room_of[i].clone();
+        let left = p
+            .recv_until(move |v| v["type"] == "left_room" && v["room"] == r.as_str())
+            .await;
+        assert_eq!(left["reason"], "closed", "{left}");
+        assert_eq!(left["hall"], hall.as_str());
+    }
+    // The hall recorded that no group is live before it took its next command.
+    fac.ok(json!({"type": "broadcast", "text": "Back in the hall."}))
+        .await;
+    assert_eq!(live_group_rows(&db, &hall), 0);
+    assert_eq!(
+        ps[i1]
+            .refused(json!({"type": "speak", "room": new_room_of[i1], "text": "Gone?"}))
+            .await,
+        "unknown_room"
+    );
+    // The report has the groups from before the restart (opening 1) and the new ones (2).
+    let (status, report) = request(
+        node.addr,
+        "GET",
+        &format!("/api/events/{event}/report"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let sections = report["groups"].as_array().unwrap();
+    for (rs, opening) in [
+        (rooms.values().cloned().collect::<Vec<_>>(), 1),
+        (new_rooms.into_iter().collect(), 2),
+    ] {
+        for r in rs {
+            let section = sections
+                .iter()
+                .find(|g| g["room"] == r.as_str())
+                .unwrap_or_else(|| panic!("{r} is not in the report"));
+            assert_eq!(section["opening"], opening, "{section}");
+        }
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_breakout_survives_sigkill() {
+    a_live_breakout_survives(Node::kill, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_breakout_survives_a_clean_restart() {
+    a_live_breakout_survives(Node::terminate, false).await;
 }

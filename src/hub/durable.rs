@@ -1,7 +1,22 @@
 //! Single node: the journal is the store of record. A new event's metadata is stored before
-//! the API answers 201, and at start every stored event is brought back.
+//! the API answers 201, and at start every stored event is brought back, a running hall's
+//! live breakout groups with it.
 
 use super::*;
+use crate::engine::event::EventKind;
+use crate::engine::phase::PhaseState;
+use crate::journal::{JournalError, LiveGroup};
+
+/// How many times the hall's breakouts were opened, from its typed record: a rebuilt hall
+/// (`RoomState::openings` is not part of the engine) numbers its openings on from there.
+pub(super) fn openings_of(state: &RoomState) -> u32 {
+    let n = state
+        .record
+        .iter()
+        .filter(|l| matches!(l.event.kind, EventKind::BreakoutOpened { .. }))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 impl Hub {
     /// Queues the event's metadata for the journal; the returned ack resolves once stored.
@@ -28,8 +43,9 @@ impl Hub {
     /// hall is rebuilt (snapshot + inputs through the engine, checked against the last stored
     /// event) and parked, so its first join wakes it and its timers fire at their stored
     /// deadlines; an ended event keeps its final state for the report until its retention
-    /// runs out. Fails on a room whose replay does not match what is stored.
-    pub fn recover(&self) -> Result<usize, String> {
+    /// runs out. A running hall's live breakout groups start again with it
+    /// ([`Hub::recover_groups`]). Fails on a hall whose replay does not match what is stored.
+    pub fn recover(self: &Arc<Self>) -> Result<usize, String> {
         let journal = Arc::clone(&self.ctx.journal);
         let metas = journal.events().map_err(|e| e.to_string())?;
         let mut n = 0;
@@ -48,8 +64,11 @@ impl Hub {
                 .map_err(|e| e.to_string())?;
             let seed = meta.seed;
             let fresh = || Some(Engine::new(Arc::clone(&protocol), self.engine_config(seed)));
-            let state = crate::room::recover::rebuild(&hall, &stored, fresh, self.ctx.log_len)
+            let mut state = crate::room::recover::rebuild(&hall, &stored, fresh, self.ctx.log_len)
                 .map_err(|e| format!("room {hall}: {e}"))?;
+            state.openings = openings_of(&state);
+            let in_breakout = matches!(state.engine.phase(), Some(PhaseState::Breakout(_)));
+            let openings = state.openings;
             // Group numbers are never reused: continue after the highest stored one.
             let next_group = journal
                 .rooms(&event)
@@ -79,6 +98,7 @@ impl Hub {
                 Slot::Parked(Box::new(state))
             };
             let ended_at = info.ended_at;
+            let parked = matches!(slot, Slot::Parked(_));
             self.lock().insert(
                 event.clone(),
                 Entry {
@@ -94,14 +114,78 @@ impl Hub {
             if let (true, Some(at)) = (ended, ended_at) {
                 self.schedule_purge(&event, at);
             }
+            let groups = if parked && in_breakout {
+                self.recover_groups(&event, &hall, openings)
+                    .map_err(|e| format!("breakout groups of {hall}: {e}"))?
+            } else {
+                0
+            };
             tracing::info!(
                 event,
                 seq = stored.top(),
                 ended,
+                groups,
                 "event recovered from the journal"
             );
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Single node, at start: the hall's live breakout groups as it last recorded them
+    /// (`sync_groups`), each rebuilt from its own rows (the snapshot every group journals at
+    /// its start, then its inputs) and started again as a live group of the parked hall,
+    /// which holds their handles. So a member who comes back is placed in the same group
+    /// room (the hall's `place` on join), whose record, turns and queue go on and whose
+    /// timers fire at their stored deadlines. Only groups of the hall's current opening are
+    /// started (a crash between a reassignment and its record leaves the old ones behind);
+    /// a group whose rows do not rebuild is left out, logged, and its members get a new
+    /// room when they are placed. Returns how many were started.
+    fn recover_groups(
+        self: &Arc<Self>,
+        event: &str,
+        hall: &RoomId,
+        openings: u32,
+    ) -> Result<usize, JournalError> {
+        let journal = Arc::clone(&self.ctx.journal);
+        let mut started = 0;
+        for LiveGroup {
+            index,
+            room,
+            opening,
+        } in journal.load_groups(hall.as_str())?
+        {
+            if opening != openings {
+                tracing::info!(
+                    room,
+                    opening,
+                    openings,
+                    "a recorded group of an earlier opening is not started"
+                );
+                continue;
+            }
+            let Some(id) = RoomId::parse(event, &room) else {
+                tracing::error!(
+                    room,
+                    "a recorded breakout group has no room id of its event"
+                );
+                continue;
+            };
+            let stored = journal.load_room(id.as_str())?;
+            // A group is rebuilt from its snapshot alone: it has no protocol of its own here.
+            let state = match crate::room::recover::rebuild(&id, &stored, || None, self.ctx.log_len)
+            {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::error!(room = %id, "cannot rebuild a breakout group; it is not started: {e}");
+                    continue;
+                }
+            };
+            if self.spawn_group_recovered(event, hall, &id, index, opening, state) {
+                tracing::info!(room = %id, index, seq = stored.top(), "breakout group recovered from the journal");
+                started += 1;
+            }
+        }
+        Ok(started)
     }
 }

@@ -1,8 +1,10 @@
 //! Starting room actors, written once: a hall on its first join (or respawned from its
 //! parked state, or rebuilt from the journal), a hall this node took over (cluster mode),
-//! a breakout group for a hall, a group taken over with its hall.
+//! a breakout group for a hall, a group taken over with its hall (cluster mode) or brought
+//! back with its hall at start (single node).
 
 use super::*;
+use crate::room::GroupMsg;
 
 impl Hub {
     /// The live room of an event, spawning (or respawning a parked) actor when needed.
@@ -50,7 +52,10 @@ impl Hub {
                         crate::room::recover::rebuild(&hall, &stored, fresh, self.ctx.log_len)
                     });
                 match rebuilt {
-                    Ok(s) => s,
+                    Ok(mut s) => {
+                        s.openings = durable::openings_of(&s);
+                        s
+                    }
                     Err(e) => {
                         tracing::error!(room = %hall, "cannot rebuild the room from the journal: {e}");
                         return Err(HubError::Unavailable);
@@ -147,6 +152,45 @@ impl Hub {
         };
         let owned = Some((epoch, lease));
         self.launch(map.get_mut(event), event, room.clone(), place, state, owned)
+    }
+
+    /// Single node, at start: starts a breakout group rebuilt from the journal as live group
+    /// `index` of the event's parked hall, whose parked state holds its handle (as a hall
+    /// that parked with live groups does), so the hall places members in it when it wakes.
+    /// A group that had not begun before the restart (it is told to begin after its first
+    /// members' `Attach`) is told now: its members from before are in its roster. False when
+    /// the hall is not parked (nothing to start the group for).
+    pub(super) fn spawn_group_recovered(
+        self: &Arc<Self>,
+        event: &str,
+        hall: &RoomId,
+        room: &RoomId,
+        index: u32,
+        opening: u32,
+        state: RoomState,
+    ) -> bool {
+        let mut map = self.lock();
+        let Some(entry) = map.get_mut(event) else {
+            return false;
+        };
+        if !matches!(entry.slot, Slot::Parked(_)) {
+            return false;
+        }
+        let begin = state.engine.session() == Session::NotStarted;
+        let place = Place::Group {
+            hall: hall.clone(),
+            index,
+            opening,
+        };
+        let handle = self.launch(Some(&mut *entry), event, room.clone(), place, state, None);
+        if begin {
+            let _ = handle.tx.try_send(RoomMsg::Group(GroupMsg::Begin));
+        }
+        if let Slot::Parked(hall_state) = &mut entry.slot {
+            hall_state.openings = hall_state.openings.max(opening);
+            hall_state.groups.insert(index, handle);
+        }
+        true
     }
 
     /// The one place a room actor is started: its inbox, its handle entered in the

@@ -5,7 +5,8 @@
 //! on disk). After `SNAPSHOT_EVERY` inputs (or as many as the room has members, when more) the
 //! room stores its engine and the journal drops the inputs before it, so snapshot + inputs always rebuild the engine exactly (the engine
 //! is deterministic in `(now, input)`); the typed events are kept for the event's report,
-//! transcript and resume until the event is purged or deleted.
+//! transcript and resume until the event is purged or deleted. A hall also records its live
+//! breakout groups (`put_groups`, awaited before it goes on), so a restart starts them again.
 //!
 //! Two implementations: [`sqlite::SqliteJournal`] (the default, one file in the data dir,
 //! one writer thread that group-commits every queued append) and [`Ephemeral`] (`--ephemeral`
@@ -15,6 +16,7 @@
 
 pub mod dir;
 pub mod sqlite;
+mod tops;
 
 use std::fmt;
 
@@ -38,6 +40,11 @@ pub enum JournalError {
     /// The writer thread is gone (the server is shutting down).
     #[error("the journal is closed")]
     Closed,
+    /// An append did not continue the room's stored events (`first_seq` must be the room's
+    /// stored top + 1): nothing of it was stored. A room that pipelines its appends gets
+    /// this for every append queued behind a refused or failed one, so none leaves a gap.
+    #[error("the append starts at seq {got}, the room's next is {expected}")]
+    SeqMismatch { expected: u64, got: u64 },
 }
 
 /// One engine input and the events it caused, in order.
@@ -45,7 +52,9 @@ pub enum JournalError {
 pub struct Append {
     pub event: String,
     pub room: String,
-    /// The sequence number of the first event (`events` are numbered from here).
+    /// The sequence number of the first event (`events` are numbered from here). Must be
+    /// the room's stored top + 1, also when `events` is empty (which leaves the top as it
+    /// is); the SQLite journal refuses anything else with [`JournalError::SeqMismatch`].
     pub first_seq: u64,
     /// The input as `cluster::msg::LoggedInput` JSON (with its `now`).
     pub input: Vec<u8>,
@@ -81,6 +90,18 @@ impl StoredRoom {
     }
 }
 
+/// A hall's live breakout group, as the hall last recorded it: a restart starts it again
+/// (rebuilt from its own rows) as a group of that hall, so its members are placed back in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveGroup {
+    /// The engine's group index in the hall's breakout.
+    pub index: u32,
+    /// The group's room id (`{event}/group-{n}`).
+    pub room: String,
+    /// The opening of the breakouts it belongs to (the hall's `RoomState::openings`).
+    pub opening: u32,
+}
+
 /// The answer to a write: resolves once the write is durable (or failed).
 pub type Ack = oneshot::Receiver<Result<(), JournalError>>;
 
@@ -93,13 +114,17 @@ pub trait Journal: Send + Sync + fmt::Debug {
     fn snapshot(&self, s: Snapshot) -> Ack;
     /// Stores (or replaces) an event's metadata (`hub::Meta` JSON).
     fn put_event(&self, event: &str, meta: Vec<u8>) -> Ack;
-    /// Removes every row of the event: metadata, snapshots, inputs, events.
+    /// Replaces the hall's recorded live breakout groups (empty: none is live).
+    fn put_groups(&self, event: &str, hall: &str, groups: Vec<LiveGroup>) -> Ack;
+    /// Removes every row of the event: metadata, snapshots, inputs, events, live groups.
     fn delete_event(&self, event: &str) -> Ack;
     /// Every stored event's metadata.
     fn events(&self) -> Result<Vec<Vec<u8>>, JournalError>;
     /// The rooms the event has rows for.
     fn rooms(&self, event: &str) -> Result<Vec<String>, JournalError>;
     fn load_room(&self, room: &str) -> Result<StoredRoom, JournalError>;
+    /// The hall's live breakout groups as last recorded, by index.
+    fn load_groups(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError>;
 }
 
 fn ready(res: Result<(), JournalError>) -> Ack {
@@ -125,6 +150,9 @@ impl Journal for Ephemeral {
     fn put_event(&self, _: &str, _: Vec<u8>) -> Ack {
         ready(Ok(()))
     }
+    fn put_groups(&self, _: &str, _: &str, _: Vec<LiveGroup>) -> Ack {
+        ready(Ok(()))
+    }
     fn delete_event(&self, _: &str) -> Ack {
         ready(Ok(()))
     }
@@ -136,6 +164,9 @@ impl Journal for Ephemeral {
     }
     fn load_room(&self, _: &str) -> Result<StoredRoom, JournalError> {
         Ok(StoredRoom::default())
+    }
+    fn load_groups(&self, _: &str) -> Result<Vec<LiveGroup>, JournalError> {
+        Ok(Vec::new())
     }
 }
 

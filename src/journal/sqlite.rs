@@ -7,6 +7,15 @@
 //! it is rolled back and its writes are retried one per transaction, so one failing write
 //! (a full disk fails them all) fails alone.
 //!
+//! Sequence contiguity: an append is stored only when its `first_seq` is exactly the room's
+//! stored top + 1 (top: the highest stored event seq of the room, 0 before any); anything
+//! else is refused with [`JournalError::SeqMismatch`] and stores nothing. Rooms may then
+//! pipeline appends without awaiting each: once one is refused or fails, every append of
+//! that room queued behind it no longer matches and is refused too, so the stored events
+//! never have a gap. The writer keeps each room's top in memory (`tops.rs`: read from the
+//! database the first time a room is seen); a batch's changes to it apply only once its
+//! transaction committed, so a failed transaction leaves the tops as the database has them.
+//!
 //! Reads (start-up recovery) use a second connection; WAL lets them run beside the writer.
 //!
 //! Schema: `PRAGMA user_version` is the schema version; `MIGRATIONS[i]` takes a database
@@ -22,7 +31,8 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use super::{Ack, Append, Journal, JournalError, Snapshot, StoredRoom};
+use super::tops::{Staged, Tops};
+use super::{Ack, Append, Journal, JournalError, LiveGroup, Snapshot, StoredRoom};
 
 /// Marks the file as ours (`PRAGMA application_id`): "CmGd".
 const APPLICATION_ID: i64 = 0x436d_4764;
@@ -43,6 +53,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE log (room TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
                        body BLOB NOT NULL, PRIMARY KEY (room, seq)) WITHOUT ROWID;
      CREATE INDEX log_event ON log(event);",
+    // 2: each hall's live breakout groups (index, group room, opening), for a restart.
+    "CREATE TABLE live_groups (hall TEXT NOT NULL, idx INTEGER NOT NULL, event TEXT NOT NULL,
+                               room TEXT NOT NULL, opening INTEGER NOT NULL,
+                               PRIMARY KEY (hall, idx)) WITHOUT ROWID;
+     CREATE INDEX live_groups_event ON live_groups(event);",
 ];
 
 /// The schema version this server writes.
@@ -52,6 +67,8 @@ enum Job {
     Append(Append),
     Snapshot(Snapshot),
     PutEvent(String, Vec<u8>),
+    /// Event, hall, the hall's live groups (replacing the stored ones).
+    PutGroups(String, String, Vec<LiveGroup>),
     DeleteEvent(String),
 }
 
@@ -190,9 +207,23 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
     Ok(())
 }
 
-fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
+/// Runs one write inside the open transaction. `Err`: the database failed (the transaction
+/// must roll back); `Ok(Err)`: the write is refused, nothing of it was run.
+fn run_job(
+    conn: &Connection,
+    tops: &Tops,
+    staged: &mut Staged,
+    job: &Job,
+) -> rusqlite::Result<Result<(), JournalError>> {
     match job {
         Job::Append(a) => {
+            let top = tops.top(conn, staged, &a.event, &a.room)?;
+            if a.first_seq != top + 1 {
+                return Ok(Err(JournalError::SeqMismatch {
+                    expected: top + 1,
+                    got: a.first_seq,
+                }));
+            }
             conn.prepare_cached(
                 "INSERT INTO inputs (event, room, first_seq, input) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -208,6 +239,9 @@ fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
                     body
                 ])?;
             }
+            // An input that caused no event leaves the top where it was.
+            let new_top = top + a.events.len() as u64;
+            staged.set(&a.event, &a.room, new_top);
         }
         Job::Snapshot(s) => {
             conn.prepare_cached(
@@ -227,21 +261,34 @@ fn run_job(conn: &Connection, job: &Job) -> rusqlite::Result<()> {
             )?
             .execute(params![id, meta])?;
         }
+        Job::PutGroups(event, hall, groups) => {
+            conn.prepare_cached("DELETE FROM live_groups WHERE hall = ?1")?
+                .execute(params![hall])?;
+            let mut ins = conn.prepare_cached(
+                "INSERT INTO live_groups (hall, idx, event, room, opening)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for g in groups {
+                ins.execute(params![hall, g.index, event, g.room, g.opening])?;
+            }
+        }
         Job::DeleteEvent(id) => {
-            for table in ["inputs", "log", "snapshots"] {
+            for table in ["inputs", "log", "snapshots", "live_groups"] {
                 conn.execute(
                     &format!("DELETE FROM {table} WHERE event = ?1"),
                     params![id],
                 )?;
             }
             conn.execute("DELETE FROM events WHERE id = ?1", params![id])?;
+            staged.delete_event(id);
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// The writer thread: one transaction (and one fsync) per batch of queued writes.
 fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Queued>) {
+    let mut tops = Tops::default();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -250,30 +297,38 @@ fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        commit_batch(&conn, &mut tops, batch);
     }
 }
 
 /// Commits the whole batch in one transaction. When any write fails the transaction is
 /// rolled back and each write is tried again alone, so one bad write fails alone and the
-/// fast path carries no per-write savepoint.
-fn commit_batch(conn: &Connection, batch: Vec<Queued>) {
+/// fast path carries no per-write savepoint. A refused write (a sequence gap) runs nothing
+/// and does not fail the others. `tops` changes only when a transaction committed.
+fn commit_batch(conn: &Connection, tops: &mut Tops, batch: Vec<Queued>) {
+    let mut staged = Staged::default();
     let all = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+        let mut answers = Vec::with_capacity(batch.len());
         for (job, _) in &batch {
-            run_job(conn, job)?;
+            answers.push(run_job(conn, tops, &mut staged, job)?);
         }
-        conn.execute_batch("COMMIT")
+        conn.execute_batch("COMMIT")?;
+        Ok(answers)
     });
     match all {
-        Ok(()) => {
-            for (_, tx) in batch {
-                let _ = tx.send(Ok(()));
+        Ok(answers) => {
+            tops.apply(staged);
+            for ((_, tx), answer) in batch.into_iter().zip(answers) {
+                if let Err(e) = &answer {
+                    tracing::warn!("journal: an append is refused, nothing of it is stored: {e}");
+                }
+                let _ = tx.send(answer);
             }
         }
         Err(_) if batch.len() > 1 => {
             let _ = conn.execute_batch("ROLLBACK");
             for q in batch {
-                commit_batch(conn, vec![q]);
+                commit_batch(conn, tops, vec![q]);
             }
         }
         Err(e) => {
@@ -301,6 +356,10 @@ impl Journal for SqliteJournal {
 
     fn put_event(&self, event: &str, meta: Vec<u8>) -> Ack {
         self.send(Job::PutEvent(event.to_string(), meta))
+    }
+
+    fn put_groups(&self, event: &str, hall: &str, groups: Vec<LiveGroup>) -> Ack {
+        self.send(Job::PutGroups(event.to_string(), hall.to_string(), groups))
     }
 
     fn delete_event(&self, event: &str) -> Ack {
@@ -352,6 +411,20 @@ impl Journal for SqliteJournal {
             })
         })
     }
+
+    fn load_groups(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError> {
+        self.read(|c| {
+            c.prepare("SELECT idx, room, opening FROM live_groups WHERE hall = ?1 ORDER BY idx")?
+                .query_map(params![hall], |r| {
+                    Ok(LiveGroup {
+                        index: r.get(0)?,
+                        room: r.get(1)?,
+                        opening: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+    }
 }
 
 /// Counts every row the database holds of `event` (tests: nothing survives a delete).
@@ -364,6 +437,7 @@ pub fn rows_of_event(path: &Path, event: &str) -> Result<u64, JournalError> {
         "SELECT count(*) FROM snapshots WHERE event = ?1",
         "SELECT count(*) FROM inputs WHERE event = ?1",
         "SELECT count(*) FROM log WHERE event = ?1",
+        "SELECT count(*) FROM live_groups WHERE event = ?1",
     ] {
         let k: i64 = c
             .query_row(sql, params![event], |r| r.get(0))
@@ -381,127 +455,5 @@ pub fn set_schema_version(path: &Path, version: i64) -> Result<(), JournalError>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::journal::wait;
-
-    fn temp_db() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cg-journal-{}", crate::config::random_hex(6)));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("journal.db")
-    }
-
-    fn append(event: &str, room: &str, first: u64, n: usize) -> Append {
-        Append {
-            event: event.into(),
-            room: room.into(),
-            first_seq: first,
-            input: format!("input-{first}").into_bytes(),
-            events: (0..n)
-                .map(|i| format!("ev-{}", first + i as u64).into_bytes())
-                .collect(),
-        }
-    }
-
-    #[tokio::test]
-    async fn appends_from_many_rooms_survive_a_reopen_and_a_snapshot_trims() {
-        let path = temp_db();
-        {
-            let j = SqliteJournal::open(&path).unwrap();
-            let acks: Vec<Ack> = (0..200)
-                .map(|i| j.append(append("e1", &format!("e1/r{}", i % 10), 1 + i / 10 * 2, 2)))
-                .collect();
-            for a in acks {
-                wait(a).await.unwrap();
-            }
-            wait(j.snapshot(Snapshot {
-                event: "e1".into(),
-                room: "e1/r0".into(),
-                seq: 40,
-                engine: b"engine".to_vec(),
-            }))
-            .await
-            .unwrap();
-            wait(j.append(append("e1", "e1/r0", 41, 1))).await.unwrap();
-        }
-        let j = SqliteJournal::open(&path).unwrap();
-        let r0 = j.load_room("e1/r0").unwrap();
-        assert_eq!(r0.snapshot, Some((40, b"engine".to_vec())));
-        assert_eq!(r0.inputs, vec![b"input-41".to_vec()]);
-        assert_eq!(r0.top(), 41);
-        let r3 = j.load_room("e1/r3").unwrap();
-        assert_eq!(r3.inputs.len(), 20);
-        assert_eq!(r3.events.len(), 40);
-        assert!(r3.events.windows(2).all(|w| w[1].0 == w[0].0 + 1));
-    }
-
-    #[tokio::test]
-    async fn a_failing_write_fails_alone_and_stores_nothing() {
-        let path = temp_db();
-        let j = SqliteJournal::open(&path).unwrap();
-        wait(j.append(append("e1", "e1/hall", 1, 2))).await.unwrap();
-        // Same sequence numbers again: the primary key refuses it.
-        let dup = j.append(append("e1", "e1/hall", 2, 1));
-        let ok = j.append(append("e1", "e1/hall", 3, 1));
-        assert!(matches!(wait(dup).await, Err(JournalError::Unavailable(_))));
-        wait(ok).await.unwrap();
-        let r = j.load_room("e1/hall").unwrap();
-        assert_eq!(r.inputs.len(), 2);
-        assert_eq!(r.top(), 3);
-    }
-
-    #[tokio::test]
-    async fn deleting_an_event_leaves_no_row() {
-        let path = temp_db();
-        let j = SqliteJournal::open(&path).unwrap();
-        wait(j.put_event("e1", b"{}".to_vec())).await.unwrap();
-        wait(j.put_event("e2", b"{}".to_vec())).await.unwrap();
-        wait(j.append(append("e1", "e1/hall", 1, 3))).await.unwrap();
-        wait(j.append(append("e2", "e2/hall", 1, 1))).await.unwrap();
-        wait(j.snapshot(Snapshot {
-            event: "e1".into(),
-            room: "e1/group-1".into(),
-            seq: 0,
-            engine: vec![1],
-        }))
-        .await
-        .unwrap();
-        assert_eq!(rows_of_event(&path, "e1").unwrap(), 1 + 1 + 1 + 3);
-        wait(j.delete_event("e1")).await.unwrap();
-        assert_eq!(rows_of_event(&path, "e1").unwrap(), 0);
-        assert_eq!(rows_of_event(&path, "e2").unwrap(), 3);
-    }
-
-    #[test]
-    fn a_newer_schema_and_a_foreign_file_are_refused() {
-        let path = temp_db();
-        drop(SqliteJournal::open(&path).unwrap());
-        let c = Connection::open(&path).unwrap();
-        c.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
-            .unwrap();
-        drop(c);
-        let err = SqliteJournal::open(&path).unwrap_err();
-        assert!(matches!(err, JournalError::TooNew { .. }), "{err}");
-        assert!(err.to_string().contains("newer"), "{err}");
-
-        let junk = temp_db();
-        std::fs::write(
-            &junk,
-            b"this is not a database, just text that is long enough",
-        )
-        .unwrap();
-        let err = SqliteJournal::open(&junk).unwrap_err();
-        assert!(matches!(err, JournalError::Corrupt(_)), "{err}");
-
-        let other = temp_db();
-        let c = Connection::open(&other).unwrap();
-        c.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 1;")
-            .unwrap();
-        drop(c);
-        let err = SqliteJournal::open(&other).unwrap_err();
-        assert!(
-            err.to_string().contains("not a Commonground database"),
-            "{err}"
-        );
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -18,6 +18,7 @@ use crate::engine::event::{Audience, Event, EventKind};
 use crate::engine::member::MemberId;
 use crate::engine::phase::PhaseState;
 use crate::engine::Input;
+use crate::journal::{self, LiveGroup};
 use crate::room::actor::{Conn, RoomActor, RoomState};
 use crate::room::GroupMsg;
 use crate::room::{JoinRequest, RoomHandle, RoomKind, RoomMsg};
@@ -506,25 +507,48 @@ impl RoomActor {
         }
     }
 
-    // Cluster mode.
+    // The store of record.
 
-    /// Cluster mode, halls: tells Redis which group rooms are live, so a node taking the hall
-    /// over takes them over too.
+    /// Halls: records which group rooms are live, in the room's store of record (Redis in
+    /// cluster mode, so a node taking the hall over takes them over too; the journal on a
+    /// single node, so a restart starts them again), and awaits it before the hall goes on.
+    /// Without a durable store there is nothing to record.
     pub(super) async fn sync_groups(&mut self) {
         if !self.groups_dirty {
             return;
         }
-        let Some(node) = self.ctx.cluster.clone() else {
-            self.groups_dirty = false;
-            return;
+        let opening = self.state.openings;
+        let stored = if let Some(node) = self.ctx.cluster.clone() {
+            let groups: Vec<(u32, String)> = self
+                .state
+                .groups
+                .iter()
+                .map(|(i, h)| (*i, format!("{} {opening}", h.id)))
+                .collect();
+            node.store()
+                .put_groups(self.id.as_str(), &groups)
+                .await
+                .map_err(|e| e.to_string())
+        } else if self.ctx.journal.durable() {
+            let groups = self
+                .state
+                .groups
+                .iter()
+                .map(|(i, h)| LiveGroup {
+                    index: *i,
+                    room: h.id.to_string(),
+                    opening,
+                })
+                .collect();
+            let ack = self
+                .ctx
+                .journal
+                .put_groups(&self.event, self.id.as_str(), groups);
+            journal::wait(ack).await.map_err(|e| e.to_string())
+        } else {
+            Ok(())
         };
-        let groups: Vec<(u32, String)> = self
-            .state
-            .groups
-            .iter()
-            .map(|(i, h)| (*i, format!("{} {}", h.id, self.state.openings)))
-            .collect();
-        match node.store().put_groups(self.id.as_str(), &groups).await {
+        match stored {
             Ok(()) => self.groups_dirty = false,
             Err(e) => tracing::warn!(room = %self.id, "cannot record the breakout groups: {e}"),
         }
