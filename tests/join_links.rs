@@ -582,3 +582,124 @@ async fn links_their_counts_and_revocations_survive_a_restart_of_the_durable_ser
     drop(node);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Cluster mode: two nodes of the real binary on the shared Redis (a key prefix of their
+/// own). A link made on one node is redeemed on both at once and its cap still holds; a
+/// revocation on one is refused on the other; the token minted on one joins on the other as
+/// the link's community; a deleted event's links are gone everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_cluster_mode_a_cap_holds_across_nodes_and_revocations_reach_every_node() {
+    let prefix = unique("join-links");
+    let dir = cluster_node::protocol_dir(None);
+    let n1 = cluster_node::spawn_node(&prefix, "j1", &dir);
+    let n2 = cluster_node::spawn_node(&prefix, "j2", &dir);
+    let event = n1.create_event("joint-town-hall").await;
+    let links_path = format!("/api/events/{event}/links");
+    let capped = n1
+        .post(
+            &links_path,
+            json!({"community": "Dayton, OH", "max_uses": 5}),
+        )
+        .await;
+    let open = n2.post(&links_path, json!({})).await;
+    let code = capped["code"].as_str().unwrap().to_string();
+
+    let (s, info) = n2.http("GET", &format!("/api/join/{code}"), None).await;
+    assert_eq!(s, 200, "the other node knows the link: {info}");
+
+    let addrs = [n1.addr, n2.addr];
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (code, addr) = (code.clone(), addrs[i % 2]);
+            tokio::spawn(async move {
+                redeem_at(addr, &code, json!({"name": format!("Resident {i}")})).await
+            })
+        })
+        .collect();
+    let mut members = BTreeSet::new();
+    let mut full = 0;
+    for t in tasks {
+        let res = t.await.unwrap();
+        match res.status {
+            201 => {
+                members.insert(res.json()["member"].as_str().unwrap().to_string());
+            }
+            410 => {
+                assert_eq!(error_code(&res), "link_full");
+                full += 1;
+            }
+            s => panic!("unexpected {s}: {}", res.body),
+        }
+    }
+    assert_eq!(
+        (members.len(), full),
+        (5, 15),
+        "five members across both nodes"
+    );
+    for node in [&n1, &n2] {
+        let (_, body) = node.http("GET", &links_path, None).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["links"][0]["uses"], 5, "{body}");
+        assert_eq!(v["links"].as_array().unwrap().len(), 2, "{body}");
+    }
+
+    // Revoked on one node, refused on the other.
+    let (s, _) = n1
+        .http(
+            "POST",
+            &format!(
+                "/api/events/{event}/links/{}/revoke",
+                open["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let open_code = open["code"].as_str().unwrap();
+    let res = redeem_at(
+        n2.addr,
+        open_code,
+        json!({"name": "Late", "community": "Boulder, CO"}),
+    )
+    .await;
+    assert_eq!((res.status, error_code(&res)), (410, "link_revoked".into()));
+
+    // A member minted through one node joins through the other.
+    let other = n2
+        .post(&links_path, json!({"community": "Boulder, CO"}))
+        .await;
+    let res = redeem_at(
+        n2.addr,
+        other["code"].as_str().unwrap(),
+        json!({"name": "Bea"}),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let token = res.json()["token"].as_str().unwrap().to_string();
+    let mut c = n1.connect().await;
+    c.send(json!({"type": "hello", "token": token})).await;
+    let w = c.recv_json().await;
+    assert_eq!(
+        (w["type"].clone(), w["community"].clone()),
+        (json!("welcome"), json!("Boulder, CO")),
+        "{w}"
+    );
+    c.close().await;
+
+    // Deleted: the links go with the event, on every node.
+    let (s, _) = n1
+        .http("DELETE", &format!("/api/events/{event}"), None)
+        .await;
+    assert_eq!(s, 204);
+    let other_code = other["code"].as_str().unwrap();
+    for addr in addrs {
+        let res = redeem_at(addr, other_code, json!({"name": "Gone"})).await;
+        assert_eq!(
+            (res.status, error_code(&res)),
+            (404, "unknown_link".into()),
+            "{}",
+            res.body
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -7,11 +7,12 @@
 //! - Public: `GET /join/{code}` serves the join page (`web/join.html`), `GET /api/join/{code}`
 //!   says what the link is for, `POST /api/join/{code}` redeems it.
 //!
-//! The records live in the event's metadata (`EventInfo::links`), so they are stored and
-//! recovered with it; every change, a redemption's use count included, goes through
-//! `Hub::update_links`, under the registry's lock, so a cap holds however many redemptions
-//! race, and is stored before the answer. Redemptions are rate limited per address
-//! (`joins_per_minute`). The code format and the pure rules are in `token/link.rs`.
+//! Every change, a redemption's use count included, goes through `link_store::with_links`:
+//! atomic against every other change (the hub's lock on one node, compare-and-set in Redis
+//! in cluster mode), so a cap holds however many redemptions race, and durable before the
+//! answer (in the event's metadata on one node, so it is recovered with it). Redemptions are
+//! rate limited per address (`joins_per_minute`). The code format and the pure rules are in
+//! `token/link.rs`.
 
 use std::net::SocketAddr;
 
@@ -23,10 +24,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::api::events::{hub_error, mint_invite, CreateInvite, Invite, MAX_TTL_SECONDS};
+use crate::api::link_store::with_links;
 use crate::api::{ApiError, ApiJson, Organizer};
 use crate::engine::member::Role;
 use crate::hub::{EventInfo, HubError};
-use crate::journal::{self, Ack};
 use crate::state::AppState;
 use crate::time::Millis;
 use crate::token::link::{
@@ -168,15 +169,6 @@ fn view(app: &AppState, event: &str, l: &JoinLink, now: Millis) -> LinkView {
     }
 }
 
-/// Waits for the journal to store a change; a refusal is `unavailable`.
-async fn stored(ack: Option<Ack>) -> Result<(), ApiError> {
-    let Some(ack) = ack else { return Ok(()) };
-    journal::wait(ack).await.map_err(|e| {
-        tracing::error!("cannot store a join link change: {e}");
-        hub_error(HubError::Unavailable)
-    })
-}
-
 /// Text without control characters (nor the bidirectional overrides that make a name read
 /// differently from how it sorts).
 fn printable(s: &str) -> bool {
@@ -279,10 +271,11 @@ pub async fn create_link(
         // An event id the server did not generate (none exist today); no code can name it.
         return Err(hub_error(HubError::UnknownEvent(event)));
     }
-    let added = link.clone();
-    let (_, ack) = app
-        .hub
-        .update_links(&event, |info, links| {
+    let removed = link.id.clone();
+    with_links(
+        &app,
+        &event,
+        |info, links| {
             if info.ended {
                 return Err(hub_error(HubError::Ended));
             }
@@ -294,18 +287,13 @@ pub async fn create_link(
                     &format!("an event holds at most {MAX_LINKS_PER_EVENT} join links"),
                 ));
             }
-            links.push(added);
+            links.push(link.clone());
             Ok(((), true))
-        })
-        .ok_or_else(|| hub_error(HubError::UnknownEvent(event.clone())))??;
-    if let Err(e) = stored(ack).await {
+        },
         // Not stored: not created either (a link that vanishes on restart is worse).
-        let _ = app.hub.update_links(&event, |_, links| {
-            links.retain(|l| l.id != link.id);
-            Ok::<_, ApiError>(((), true))
-        });
-        return Err(e);
-    }
+        |links| links.retain(|l| l.id != removed),
+    )
+    .await?;
     tracing::info!(event, link = %link.id, role = %link.role.as_str(), "join link created");
     let v = view(&app, &event, &link, now);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -318,10 +306,7 @@ pub async fn list_links(
     Path(event): Path<String>,
 ) -> Result<Json<LinkList>, ApiError> {
     app.hub.verify_shared(&event).await;
-    let (links, _) = app
-        .hub
-        .update_links(&event, |_, links| Ok::<_, ApiError>((links.clone(), false)))
-        .ok_or_else(|| hub_error(HubError::UnknownEvent(event.clone())))??;
+    let links = with_links(&app, &event, |_, links| Ok((links.clone(), false)), |_| {}).await?;
     let now = app.clock.now();
     let links = links.iter().map(|l| view(&app, &event, l, now)).collect();
     Ok(Json(LinkList { links }))
@@ -336,9 +321,10 @@ pub async fn revoke_link(
 ) -> Result<Json<LinkView>, ApiError> {
     app.hub.verify_shared(&event).await;
     let now = app.clock.now();
-    let (link, ack) = app
-        .hub
-        .update_links(&event, |_, links| {
+    let link = with_links(
+        &app,
+        &event,
+        |_, links| {
             let l = links
                 .iter_mut()
                 .find(|l| l.id == id)
@@ -347,10 +333,19 @@ pub async fn revoke_link(
             if changed {
                 l.revoked_at = Some(now);
             }
-            Ok::<_, ApiError>((l.clone(), changed))
-        })
-        .ok_or_else(|| hub_error(HubError::UnknownEvent(event.clone())))??;
-    stored(ack).await?;
+            Ok((l.clone(), changed))
+        },
+        // Not stored: the link stays open, as the organizer is told (`unavailable`).
+        |links| {
+            if let Some(l) = links
+                .iter_mut()
+                .find(|l| l.id == id && l.revoked_at == Some(now))
+            {
+                l.revoked_at = None;
+            }
+        },
+    )
+    .await?;
     tracing::info!(event, link = %link.id, "join link revoked");
     Ok(Json(view(&app, &event, &link, now)))
 }
@@ -379,9 +374,10 @@ pub async fn join_info(
 ) -> Result<Json<JoinInfo>, ApiError> {
     let (event, id) = resolve(&app, &code).await?;
     let now = app.clock.now();
-    let (info, _) = app
-        .hub
-        .update_links(&event, |info, links| {
+    let info = with_links(
+        &app,
+        &event,
+        |info, links| {
             if info.ended {
                 return Err(hub_error(HubError::Ended));
             }
@@ -399,8 +395,10 @@ pub async fn join_info(
                 community_required: l.community.is_none() && l.role == Role::Participant,
             };
             Ok((out, false))
-        })
-        .ok_or_else(|| refusal(LinkRefusal::Unknown))??;
+        },
+        |_| {},
+    )
+    .await?;
     Ok(Json(info))
 }
 
@@ -449,9 +447,10 @@ pub async fn redeem(
     let name = display_name(&req.name)?;
     let (event, id) = resolve(&app, &code).await?;
     let now = app.clock.now();
-    let ((role, community), ack) = app
-        .hub
-        .update_links(&event, |info, links| {
+    let (role, community) = with_links(
+        &app,
+        &event,
+        |info, links| {
             if info.ended {
                 return Err(hub_error(HubError::Ended));
             }
@@ -464,33 +463,24 @@ pub async fn redeem(
             let community = community_for(info, l, req.community.as_deref())?;
             l.take(now).map_err(refusal)?;
             Ok(((l.role, community), true))
-        })
-        .ok_or_else(|| refusal(LinkRefusal::Unknown))??;
-    let give_back = || {
-        let _ = app.hub.update_links(&event, |_, links| {
+        },
+        // Not stored: the seat is given back (nobody got a token).
+        |links| {
             if let Some(l) = links.iter_mut().find(|l| l.id == id) {
                 l.give_back();
             }
-            Ok::<_, ApiError>(((), true))
-        });
-    };
-    if let Err(e) = stored(ack).await {
-        give_back();
-        return Err(e);
-    }
+        },
+    )
+    .await?;
     let invite = CreateInvite {
         role,
         name,
         community,
         ttl_seconds: Some(LINK_TOKEN_TTL_SECONDS),
     };
-    let invite = match mint_invite(&app, &event, invite) {
-        Ok(i) => i,
-        Err(e) => {
-            give_back();
-            return Err(e);
-        }
-    };
+    // Cannot fail after the checks above (same event, community and role); were it to, the
+    // seat stays taken, which errs on the side of fewer members.
+    let invite = mint_invite(&app, &event, invite)?;
     tracing::info!(event, link = %id, member = %invite.member, "member joined through a link");
     let joined = Joined { event, invite };
     Ok((StatusCode::CREATED, Json(joined)).into_response())

@@ -6,6 +6,7 @@
 //! these errors, and every request DTO has `deny_unknown_fields`.
 
 pub mod events;
+pub mod link_store;
 pub mod links;
 pub mod preview;
 pub mod public;

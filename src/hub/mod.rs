@@ -319,8 +319,8 @@ impl Hub {
     /// Runs `f` on the event's links under the registry's lock. When `f` says it changed
     /// something (`Ok((_, true))`), the metadata is queued for the journal before the lock is
     /// released, so stored copies follow the order of changes; the returned ack resolves once
-    /// it is stored (`None` when nothing was written). In cluster mode the metadata is also
-    /// written to Redis (in the background; see "Not yet" in ARCHITECTURE.md).
+    /// it is stored (`None` when nothing was written). Single node only: in cluster mode the
+    /// link table lives in Redis on its own (`api/link_store.rs`).
     pub fn update_links<R, E>(
         &self,
         event: &str,
@@ -344,8 +344,6 @@ impl Hub {
         })
         .ok();
         let ack = meta.map(|m| self.ctx.journal.put_event(event, m));
-        drop(map);
-        self.share_meta(event);
         Some(Ok((r, ack)))
     }
 }
