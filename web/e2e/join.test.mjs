@@ -2,7 +2,7 @@
 // organizer's join link on a 360 px phone, is told plainly what is wrong with an empty name,
 // enters a name with the keyboard and lands in the town hall as that member of the link's
 // community; a reload, and opening the link again later in the same browser, resume the same
-// member (no second seat is taken). A link that leaves the community open offers the choice
+// member (no second seat is taken); a stored token the server refuses is forgotten. A link that leaves the community open offers the choice
 // as a labelled radio group; a used-up link says so. The page passes axe-core and does not
 // scroll sideways at 360 px. Every assertion is on what a page shows or on the server's
 // counts.
@@ -92,6 +92,21 @@ describe('join links', () => {
     assert.equal(await token(again), first);
     assert.equal(await uses(links.dayton.id), 1, 'no second seat');
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('forgets a stored token the server refuses, so the link makes a new member next time', async () => {
+    const invite = await api(server.base, 'POST', `/api/events/${event.id}/invites`, { role: 'participant', name: 'Old', community: DAYTON });
+    const t = invite.token;
+    const forged = t.slice(0, -2) + (t.endsWith('AA') ? 'BB' : 'AA');
+    const { context, page } = await person(browser, links.dayton.url, PHONE);
+    await page.getByLabel('Your name, as others will see it').waitFor();
+    await page.evaluate(([e, tok]) => localStorage.setItem(`commonground.member.${e}`, JSON.stringify({ token: tok, name: 'Old' })), [event.id, forged]);
+    await page.goto(links.dayton.url);
+    await see(page, 'This invite link is not valid any more');
+    assert.equal(await page.evaluate((e) => localStorage.getItem(`commonground.member.${e}`), event.id), null);
+    await page.goto(links.dayton.url);
+    await page.getByLabel('Your name, as others will see it').waitFor();
     await context.close();
   });
 
