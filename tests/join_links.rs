@@ -703,3 +703,99 @@ async fn in_cluster_mode_a_cap_holds_across_nodes_and_revocations_reach_every_no
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The organizer's link endpoints need the exact key, checked before the body, like every
+/// organizer endpoint (`tests/auth_matrix.rs`); and refusals change nothing.
+#[tokio::test]
+async fn the_link_endpoints_need_the_exact_organizer_key_before_the_body() {
+    let server = start_server(config()).await;
+    let event = server.create_event("test-hall").await;
+    let link = create_link(&server, &event, json!({})).await;
+    let endpoints = [
+        (
+            "POST",
+            format!("/api/events/{event}/links"),
+            Some(json!({}).to_string()),
+        ),
+        ("GET", format!("/api/events/{event}/links"), None),
+        (
+            "POST",
+            format!(
+                "/api/events/{event}/links/{}/revoke",
+                link["id"].as_str().unwrap()
+            ),
+            None,
+        ),
+    ];
+    let wrong = [
+        None,
+        Some("Bearer not-the-organizer-key".to_string()),
+        Some("Bearer ".to_string()),
+        Some(ORG_KEY.to_string()),
+        Some(format!("bearer {ORG_KEY}")),
+        Some(format!("Bearer {}", &ORG_KEY[..ORG_KEY.len() - 1])),
+        Some(format!("Bearer {ORG_KEY}x")),
+    ];
+    for (method, path, body) in &endpoints {
+        for auth in &wrong {
+            let mut headers = vec![("Content-Type", "application/json")];
+            if let Some(a) = auth {
+                headers.push(("Authorization", a.as_str()));
+            }
+            let res = server.http(method, path, body.as_deref(), &headers).await;
+            assert_eq!(
+                res.status, 401,
+                "{method} {path} with {auth:?}: {}",
+                res.body
+            );
+            assert_eq!(error_code(&res), "unauthorized");
+        }
+    }
+    let path = format!("/api/events/{event}/links");
+    for body in ["{not json", r#"{"unknown": 1}"#] {
+        let res = server
+            .http(
+                "POST",
+                &path,
+                Some(body),
+                &[("Content-Type", "application/json")],
+            )
+            .await;
+        assert_eq!(res.status, 401, "{body}: {}", res.body);
+    }
+    let links = list(&server, &event).await;
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0]["state"], "open");
+}
+
+#[test]
+fn the_join_links_doc_lists_every_link_error_code() {
+    use commonground::wire::ErrorCode;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/join-links.md"))
+        .unwrap();
+    for c in [
+        ErrorCode::UnknownLink,
+        ErrorCode::LinkExpired,
+        ErrorCode::LinkFull,
+        ErrorCode::LinkRevoked,
+        ErrorCode::RateLimited,
+        ErrorCode::Invalid,
+        ErrorCode::Ended,
+        ErrorCode::Unavailable,
+    ] {
+        assert!(
+            doc.contains(&format!("| `{}` |", c.as_str())),
+            "docs/join-links.md's error table lacks `{}`",
+            c.as_str()
+        );
+    }
+    // HTTP only: the WebSocket's code table (docs/wire-protocol.md) does not list them.
+    for c in [
+        ErrorCode::UnknownLink,
+        ErrorCode::LinkExpired,
+        ErrorCode::LinkFull,
+        ErrorCode::LinkRevoked,
+    ] {
+        assert!(!c.on_websocket(), "{c}");
+    }
+}
