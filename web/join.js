@@ -34,7 +34,7 @@ function storedMember(event) {
   try { m = JSON.parse(localStorage.getItem(memberKey(event)) || 'null'); } catch { m = null; }
   if (!m || typeof m.token !== 'string') return null;
   if (typeof m.expires_at === 'number' && m.expires_at <= Date.now()) {
-    localStorage.removeItem(memberKey(event));
+    try { localStorage.removeItem(memberKey(event)); } catch { /* storage unavailable */ }
     return null;
   }
   return m;
@@ -90,6 +90,7 @@ function showForm(info) {
       row.append(label);
       box.append(row);
     });
+    if (!info.community_required) $('join-community').querySelector('legend').textContent = 'Your community (optional)';
     $('join-community').hidden = false;
   }
   status('');
@@ -126,9 +127,11 @@ function showForm(info) {
       });
       const data = await res.json().catch(() => ({}));
       if (res.status === 201 && data.token) {
-        localStorage.setItem(memberKey(data.event), JSON.stringify({
-          token: data.token, member: data.member, name: data.name, expires_at: data.expires_at,
-        }));
+        try {
+          localStorage.setItem(memberKey(data.event), JSON.stringify({
+            token: data.token, member: data.member, name: data.name, expires_at: data.expires_at,
+          }));
+        } catch { /* storage unavailable (a private window): the town hall tab still keeps it */ }
         status('Opening the town hall…');
         enter(data.token);
         return;

@@ -11,7 +11,9 @@
 //!   key is not the metadata record itself because other paths (ending an event, a reseed)
 //!   write that record whole from a node's own copy, which would put back stale counts. It
 //!   shares the hall's hash tag, so retention and the organizer's delete remove it with every
-//!   other key of the event.
+//!   other key of the event. Each change opens its own Redis connection (the store's shared
+//!   one is private to it): a few per resident who joins, which is far below what one Redis
+//!   serves.
 
 use std::time::Duration;
 
@@ -33,10 +35,11 @@ const CAS_ROUNDS: usize = 200;
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sets `KEYS[1]` to `ARGV[2]` if it holds `ARGV[1]` (`ARGV[1]` empty: if it is absent).
+/// `KEEPTTL`: a change after the event ended (a revocation) keeps the retention the end set.
 const CAS: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
   return 1
 end
 return 0
