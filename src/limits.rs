@@ -1,5 +1,5 @@
-//! Per-address limits: connection attempts, failed hellos (bad tokens), rehearsal previews
-//! and wrong organizer keys.
+//! Per-address limits: connection attempts, failed hellos (bad tokens), rehearsal previews,
+//! wrong organizer keys and join-link redemptions.
 //!
 //! All are governor keyed limiters (GCRA, one atomic per address). An address whose failed
 //! hellos exceed the quota has its failed hellos answered `rate_limited` for a minute; an
@@ -35,6 +35,8 @@ pub struct Limits {
     /// Commands per member (event, member id), shared by all of the member's sockets.
     commands: DefaultKeyedRateLimiter<(String, String)>,
     key_failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Join-link redemptions (each mints a member).
+    joins: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses refused until the given time. A std mutex: lookups only, no await.
     blocked: Mutex<HashMap<IpAddr, Millis>>,
     /// Addresses refused organizer requests until the given time.
@@ -65,6 +67,10 @@ impl Limits {
                 Quota::per_minute(nz(config.key_failures_per_minute))
                     .allow_burst(nz(config.key_failures_per_minute)),
             ),
+            joins: RateLimiter::keyed(
+                Quota::per_minute(nz(config.joins_per_minute))
+                    .allow_burst(nz(config.joins_per_minute)),
+            ),
             blocked: Mutex::new(HashMap::new()),
             key_blocked: Mutex::new(HashMap::new()),
         }
@@ -74,6 +80,11 @@ impl Limits {
     /// member's sockets share it, so opening more of them buys no more commands.
     pub fn allow_command(&self, key: &(String, String)) -> bool {
         self.commands.check_key(key).is_ok()
+    }
+
+    /// Takes one join-link redemption from the address's quota (`joins_per_minute`).
+    pub fn allow_join(&self, ip: IpAddr) -> bool {
+        self.joins.check_key(&ip).is_ok()
     }
 
     /// Takes one rehearsal preview from the address's quota.
@@ -129,6 +140,8 @@ impl Limits {
         self.commands.retain_recent();
         self.commands.shrink_to_fit();
         self.key_failures.retain_recent();
+        self.joins.retain_recent();
+        self.joins.shrink_to_fit();
         self.connect.shrink_to_fit();
         self.hello_failures.shrink_to_fit();
         self.previews.shrink_to_fit();

@@ -3,6 +3,11 @@
 //! Format: `base64url(json claims) + "." + base64url(HMAC-SHA256(secret, first part))`, no
 //! padding. The server mints them (organizer API) and verifies them on `hello`; nothing is
 //! stored, so a token works until it expires or the secret changes.
+//!
+//! `link.rs`: join links, the multi-use links residents open to get a token of their own
+//! (their records and their codes, MACed with the same secret).
+
+pub mod link;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -74,6 +74,25 @@ function readToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
+/**
+ * A token the server refused for good (expired, or signed with another secret) is forgotten
+ * by the join page too (web/join.js keeps one per event in localStorage), so opening the join
+ * link again makes a new member instead of coming back here. Not for a removed member: the
+ * link would only bring them back as someone new.
+ */
+function forgetJoined(token) {
+  if (!token) return;
+  let event = null;
+  try {
+    // The claims are readable (only the signature is secret): `{"event": ...}`.
+    event = JSON.parse(atob(token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/'))).event;
+  } catch { return; }
+  const key = `commonground.member.${event}`;
+  try {
+    if (JSON.parse(localStorage.getItem(key) || 'null')?.token === token) localStorage.removeItem(key);
+  } catch { /* storage unavailable: nothing kept */ }
+}
+
 function showGate(html) {
   $('gate-body').innerHTML = html;
   $('gate').hidden = false;
@@ -294,6 +313,7 @@ function setConn(s) {
     everOnline = true;
   }
   if (s.state === 'stopped' && s.reason && s.reason !== 'ended') {
+    if (s.reason === 'bad_link') forgetJoined(sessionStorage.getItem(TOKEN_KEY));
     if (s.reason === 'bad_link' || s.reason === 'removed') sessionStorage.removeItem(TOKEN_KEY);
     showGate(`<p class="big" role="alert">${esc(s.text)}</p>`);
     // Stale controls would only mislead: the room is gone for this person.

@@ -173,7 +173,11 @@ pub async fn list_events(
             )
         })?),
     };
-    let (events, more) = app.hub.events_page(after, limit);
+    let (mut events, more) = app.hub.events_page(after, limit);
+    // Join links have their own endpoint (`api/links.rs`).
+    for e in &mut events {
+        e.links.clear();
+    }
     let next = if more {
         events.last().map(cursor)
     } else {
@@ -193,6 +197,7 @@ pub async fn end_event(
         .event(&id)
         .ok_or_else(|| hub_error(HubError::UnknownEvent(id.clone())))?;
     info.ended = true;
+    info.links.clear();
     Ok(Json(info))
 }
 

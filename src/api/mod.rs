@@ -1,11 +1,13 @@
 //! The HTTP API: organizer endpoints (Bearer organizer key), public protocol and event
-//! summaries, health, readiness and metrics.
+//! summaries, join links (`links.rs`), health, readiness and metrics.
 //!
 //! Every error is JSON `{"error": {"code", "message"}}` with a 4xx status for client mistakes.
 //! Request bodies go through [`ApiJson`], which turns axum's plain-text JSON rejections into
 //! these errors, and every request DTO has `deny_unknown_fields`.
 
 pub mod events;
+pub mod link_store;
+pub mod links;
 pub mod preview;
 pub mod public;
 pub mod report;

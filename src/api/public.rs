@@ -76,10 +76,12 @@ pub async fn show_event(
         // Deleted (or expired) in the shared registry: drop our copy.
         app.hub.verify_shared(&id).await;
     }
-    let info = app.hub.event(&id).ok_or_else(|| {
+    let mut info = app.hub.event(&id).ok_or_else(|| {
         ApiError::not_found(ErrorCode::UnknownEvent, format!("there is no event `{id}`"))
     })?;
     let room = app.hub.summary(&id).await.map_err(hub_error)?;
+    // Public: the join links (their ids, roles, counts) are the organizer's.
+    info.links.clear();
     Ok(Json(EventDetail { info, room }))
 }
 

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// [default: 10].
     #[arg(long, env = "COMMONGROUND_KEY_FAILURES_PER_MINUTE")]
     pub key_failures_per_minute: Option<u32>,
+    /// Join-link redemptions (new members) per minute per client address; beyond it
+    /// `POST /api/join/{code}` is `429 rate_limited` [default: 30].
+    #[arg(long, env = "COMMONGROUND_JOINS_PER_MINUTE")]
+    pub joins_per_minute: Option<u32>,
     /// Most events this server holds, running or ended and not yet purged; beyond it
     /// `POST /api/events` is `409 too_many_events` [default: 10000].
     #[arg(long, env = "COMMONGROUND_MAX_EVENTS")]
@@ -185,6 +189,7 @@ pub(super) struct FileConfig {
     pub(super) connect_burst: Option<u32>,
     pub(super) hello_failures_per_minute: Option<u32>,
     pub(super) key_failures_per_minute: Option<u32>,
+    pub(super) joins_per_minute: Option<u32>,
     pub(super) max_events: Option<usize>,
     pub(super) room_idle: Option<String>,
     pub(super) header_timeout: Option<String>,

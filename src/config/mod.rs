@@ -26,6 +26,10 @@ pub const MAX_RETENTION_SECS: u64 = 365 * 24 * 3600;
 /// handful of times; 128-bit keys make guessing hopeless anyway. Owned here, with the
 /// setting, so the configuration does not reach up into `limits`.
 pub const KEY_FAILURES_PER_MINUTE: u32 = 10;
+/// Default join-link redemptions per address per minute (`joins_per_minute`): a household or
+/// a library's Wi-Fi signs a few people up at once; a script minting members from one
+/// address gets 30 a minute, and each link's own cap bounds it further.
+pub const JOINS_PER_MINUTE: u32 = 30;
 /// Default most events one server holds (`max_events`): running, or ended and kept for their
 /// retention. An organization running a town hall a day with the default 30-day retention
 /// holds about 30; 10,000 is far past any real use, and bounds the registry, the journal's
@@ -74,6 +78,8 @@ pub struct Config {
     pub hello_failures_per_minute: u32,
     /// Wrong organizer keys per minute per address before further wrong keys get 429.
     pub key_failures_per_minute: u32,
+    /// Join-link redemptions per minute per address before further ones get 429.
+    pub joins_per_minute: u32,
     /// Most events held (running, or ended and not purged yet).
     pub max_events: usize,
     pub room_idle: Duration,
@@ -308,6 +314,10 @@ impl Config {
                 .key_failures_per_minute
                 .or(file.key_failures_per_minute)
                 .unwrap_or(KEY_FAILURES_PER_MINUTE),
+            joins_per_minute: args
+                .joins_per_minute
+                .or(file.joins_per_minute)
+                .unwrap_or(JOINS_PER_MINUTE),
             max_events: args
                 .max_events
                 .or(file.max_events)
@@ -438,6 +448,7 @@ impl Config {
                 "key_failures_per_minute",
                 self.key_failures_per_minute as usize,
             ),
+            ("joins_per_minute", self.joins_per_minute as usize),
             ("max_events", self.max_events),
             ("event_log_len", self.event_log_len),
             ("room_inbox", self.room_inbox),

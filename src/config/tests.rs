@@ -204,6 +204,7 @@ fn organizer_keys_need_128_bits_and_the_new_limits_have_defaults() {
         "generated keys pass"
     );
     assert_eq!((c.key_failures_per_minute, c.max_events), (10, 10_000));
+    assert_eq!(c.joins_per_minute, 30);
     for (key, ok) in [
         ("0123456789abcdef0123456789abcdef", true),
         ("AbC-_0123456789xyzXYZ0", true),

@@ -72,6 +72,7 @@ impl Hub {
             retention_secs,
             ended_at: None,
             purge_at: None,
+            links: Vec::new(),
         };
         let mut map = self.lock();
         let max = self.max_events();

@@ -55,6 +55,7 @@ use crate::room::actor::{RoomActor, RoomCtx};
 use crate::room::host::{BoxFuture, RoomHost, SpawnError};
 use crate::room::{RoomHandle, RoomKind, RoomMsg, RoomRecord, RoomState, RoomSummary};
 use crate::time::Millis;
+use crate::token::link::JoinLink;
 use crate::wire::RoomId;
 // Owned by the config, which validates `--retention` against them.
 use crate::config::{DEFAULT_RETENTION_SECS, MAX_RETENTION_SECS, MIN_RETENTION_SECS};
@@ -96,6 +97,10 @@ pub struct EventInfo {
     /// When the event's data will be purged (Unix ms): `ended_at` + retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_at: Option<Millis>,
+    /// The event's join links (`api/links.rs`). Here, inside the metadata, so they are stored
+    /// (journal, Redis) and recovered with it; the API leaves them out of event responses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<JoinLink>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -306,5 +311,39 @@ impl Hub {
             Some(Group::Live { handle, .. }) if !handle.tx.is_closed() => Some(handle.clone()),
             _ => None,
         }
+    }
+}
+
+/// Join links: changed only here, under the registry's lock, and stored with the metadata.
+impl Hub {
+    /// Runs `f` on the event's links under the registry's lock. When `f` says it changed
+    /// something (`Ok((_, true))`), the metadata is queued for the journal before the lock is
+    /// released, so stored copies follow the order of changes; the returned ack resolves once
+    /// it is stored (`None` when nothing was written). Single node only: in cluster mode the
+    /// link table lives in Redis on its own (`api/link_store.rs`).
+    pub fn update_links<R, E>(
+        &self,
+        event: &str,
+        f: impl FnOnce(&EventInfo, &mut Vec<JoinLink>) -> Result<(R, bool), E>,
+    ) -> Option<Result<(R, Option<Ack>), E>> {
+        let mut map = self.lock();
+        let entry = map.get_mut(event)?;
+        let mut links = std::mem::take(&mut entry.info.links);
+        let out = f(&entry.info, &mut links);
+        entry.info.links = links;
+        let (r, changed) = match out {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        if !changed {
+            return Some(Ok((r, None)));
+        }
+        let meta = serde_json::to_vec(&Meta {
+            info: entry.info.clone(),
+            seed: entry.seed,
+        })
+        .ok();
+        let ack = meta.map(|m| self.ctx.journal.put_event(event, m));
+        Some(Ok((r, ack)))
     }
 }

@@ -341,6 +341,7 @@ pub fn app(state: AppState) -> Router {
             "/api/events/{id}/transcript",
             get(api::report::get_transcript),
         )
+        .merge(api::links::router())
         .merge(crate::web::router())
         .fallback(public::not_found)
         .method_not_allowed_fallback(public::method_not_allowed)

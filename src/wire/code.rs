@@ -63,11 +63,19 @@ pub enum ErrorCode {
     Busy,
     /// HTTP: the server holds `max_events` events already.
     TooManyEvents,
+    /// HTTP: a join link this server did not make, or one of a deleted event.
+    UnknownLink,
+    /// HTTP: the join link's expiry has passed.
+    LinkExpired,
+    /// HTTP: as many members joined through the link as its cap allows.
+    LinkFull,
+    /// HTTP: the organizer revoked the join link.
+    LinkRevoked,
 }
 
 impl ErrorCode {
     /// Every code, for the documentation check.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::Unavailable,
         ErrorCode::Invalid,
         ErrorCode::TooLarge,
@@ -91,6 +99,10 @@ impl ErrorCode {
         ErrorCode::TooCostly,
         ErrorCode::Busy,
         ErrorCode::TooManyEvents,
+        ErrorCode::UnknownLink,
+        ErrorCode::LinkExpired,
+        ErrorCode::LinkFull,
+        ErrorCode::LinkRevoked,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -118,6 +130,10 @@ impl ErrorCode {
             ErrorCode::TooCostly => "too_costly",
             ErrorCode::Busy => "busy",
             ErrorCode::TooManyEvents => "too_many_events",
+            ErrorCode::UnknownLink => "unknown_link",
+            ErrorCode::LinkExpired => "link_expired",
+            ErrorCode::LinkFull => "link_full",
+            ErrorCode::LinkRevoked => "link_revoked",
         }
     }
 
@@ -137,6 +153,10 @@ impl ErrorCode {
                 | ErrorCode::TooCostly
                 | ErrorCode::Busy
                 | ErrorCode::TooManyEvents
+                | ErrorCode::UnknownLink
+                | ErrorCode::LinkExpired
+                | ErrorCode::LinkFull
+                | ErrorCode::LinkRevoked
         )
     }
 }
