@@ -6,6 +6,8 @@
 //! over real WebSockets on loopback. Run it in release:
 //!
 //! `cargo run --release --example journal_bench -- 10 2000`  (room counts; 10 s per run)
+//! `cargo run --release --example journal_bench -- 2000@2`  (2,000 rooms, each paced at 2
+//! commands/s: the added ack latency at a load the writer can carry, not its ceiling)
 //! `cargo run --release --example journal_bench -- hall:2000`  (joins into one hall)
 
 // A benchmark measures wall-clock time; the server under test still reads only its Clock.
@@ -73,7 +75,9 @@ async fn cmd(ws: &mut Ws, id: &mut u64, mut v: Value) -> Option<Duration> {
     None
 }
 
-async fn run(rooms: usize, data_dir: Option<PathBuf>) -> (f64, u64, u64, u64) {
+/// `rate`: commands per second per room (each room's sends spread over the second); `None`:
+/// a closed loop, as fast as acks come back.
+async fn run(rooms: usize, rate: Option<f64>, data_dir: Option<PathBuf>) -> (f64, u64, u64, u64) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = Server::start(listener, config(data_dir)).await.unwrap();
@@ -111,7 +115,7 @@ async fn run(rooms: usize, data_dir: Option<PathBuf>) -> (f64, u64, u64, u64) {
     let lat: Arc<Mutex<Vec<u32>>> = Arc::default();
     let go = Instant::now() + Duration::from_secs(3);
     let mut tasks = Vec::new();
-    for token in tokens {
+    for (room, token) in tokens.into_iter().enumerate() {
         let lat = Arc::clone(&lat);
         tasks.push(tokio::spawn(async move {
             let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
@@ -126,7 +130,18 @@ async fn run(rooms: usize, data_dir: Option<PathBuf>) -> (f64, u64, u64, u64) {
             let mut mine = Vec::new();
             let end = go + RUN;
             let mut n = 0u64;
+            let period = rate.map(|r| Duration::from_secs_f64(1.0 / r));
+            // Rooms start spread over one period, so a paced load is not a burst per tick.
+            let mut slot =
+                go + period.map_or(Duration::ZERO, |p| p.mul_f64(room as f64 / rooms as f64));
             while Instant::now() < end {
+                if let Some(p) = period {
+                    tokio::time::sleep_until(slot.into()).await;
+                    slot += p;
+                    if slot >= end {
+                        break;
+                    }
+                }
                 n += 1;
                 let v = json!({"type": "broadcast", "text": format!("m{n}")});
                 if let Some(d) = cmd(&mut ws, &mut id, v).await {
@@ -217,6 +232,10 @@ async fn hall(n: usize, data_dir: Option<PathBuf>) -> f64 {
     rate
 }
 
+fn halls_given() -> bool {
+    std::env::args().skip(1).any(|a| a.starts_with("hall:"))
+}
+
 #[tokio::main]
 async fn main() {
     let halls: Vec<usize> = std::env::args()
@@ -240,26 +259,36 @@ async fn main() {
             }
         }
     }
-    let counts: Vec<usize> = std::env::args()
+    let counts: Vec<(usize, Option<f64>)> = std::env::args()
         .skip(1)
-        .filter_map(|a| a.parse().ok())
+        .filter(|a| !a.starts_with("hall:"))
+        .filter_map(|a| match a.split_once('@') {
+            Some((n, r)) => Some((n.parse().ok()?, Some(r.parse().ok()?))),
+            None => Some((a.parse().ok()?, None)),
+        })
         .collect();
-    let counts = if counts.is_empty() {
-        vec![10, 2000]
+    let counts = if counts.is_empty() && halls_given() {
+        Vec::new()
+    } else if counts.is_empty() {
+        vec![(10, None), (2000, None)]
     } else {
         counts
     };
     println!("| busy rooms | journal | commands/s | ack p50 | ack p99 |");
     println!("|---:|---|---:|---:|---:|");
-    for rooms in counts {
+    for (rooms, rate) in counts {
         for durable in [false, true] {
             let dir = durable.then(|| {
                 std::env::temp_dir()
                     .join(format!("cg-bench-{}", commonground::config::random_hex(6)))
             });
-            let (rate, p50, p99, _) = run(rooms, dir.clone()).await;
+            let (done, p50, p99, _) = run(rooms, rate, dir.clone()).await;
+            let busy = match rate {
+                Some(r) => format!("{rooms} × {r}/s"),
+                None => format!("{rooms} (closed loop)"),
+            };
             println!(
-                "| {rooms} | {} | {rate:.0} | {:.2} ms | {:.2} ms |",
+                "| {busy} | {} | {done:.0} | {:.2} ms | {:.2} ms |",
                 if durable {
                     "SQLite (FULL, group commit)"
                 } else {

@@ -12,7 +12,8 @@
 //! one writer thread that group-commits every queued append) and [`Ephemeral`] (`--ephemeral`
 //! and in-process tests: acknowledges at once and keeps nothing, so a restart loses
 //! everything, as it says). Cluster mode keeps its own store of record, Redis
-//! (`cluster/store.rs`), reached through the cluster owner's code path.
+//! (`cluster/store.rs`); a room reaches either through one seam (`room/store.rs`), and
+//! several inputs of one room share one commit (`room/batch.rs`).
 
 pub mod dir;
 pub mod sqlite;

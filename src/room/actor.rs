@@ -14,10 +14,13 @@
 //! queues `left_room`, and it never parks (it lives until the hall ends it). That breakout
 //! handling lives in `groups.rs`, as more methods of the same actor.
 //!
-//! Every input is made durable before anyone hears of it (`apply`): on a single node in the
-//! journal (`journaled.rs`), in cluster mode (`RoomCtx::cluster`, on the room's owner) in
-//! Redis in one fenced step (`owner.rs`). A refused write answers `unavailable`; in cluster
-//! mode a lost lease stops the actor at once, without applying anything further.
+//! Every input is made durable before anyone hears of it, through one seam whatever the
+//! mode (`store.rs`: stage on the engine, commit, publish): nothing in memory, the journal
+//! on a single node (`journaled.rs`), Redis in one fenced step on a cluster room's owner
+//! (`owner.rs`). Joins and commands waiting together share one commit (`batch.rs`). A
+//! refused write answers `unavailable` and the engine is rebuilt from what the store holds
+//! (`undo.rs`); in cluster mode a lost lease stops the actor at once, without applying
+//! anything further.
 
 use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
