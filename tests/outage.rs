@@ -137,3 +137,117 @@ async fn after_a_restart_past_a_deadline_the_next_speaker_gets_the_full_turn() {
     node.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- cluster: the owner is killed during a turn ----
+
+/// A cluster node on `redis` like `cluster_node::spawn_node_on`, but with a 4 s lease: the
+/// room then stays without an owner for seconds after a kill, so a 2 s turn's deadline falls
+/// inside the outage whatever the timing of the renewals.
+fn spawn_slow_lease_node(redis: &str, prefix: &str, id: &str, protocols: &std::path::Path) -> Node {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
+        .args(["--redis", redis, "--redis-prefix", prefix, "--node-id", id])
+        .args(["--lease", "4s", "--shutdown-grace", "3s"])
+        .args(["--organizer-key", common::cluster_node::ORG_KEY])
+        .args(["--token-secret", common::cluster_node::SECRET])
+        .arg("--protocols")
+        .arg(protocols)
+        .env_remove("COMMONGROUND_CONFIG")
+        .env(
+            "RUST_LOG",
+            std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the commonground binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("Commonground is listening on http://") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(common::WAIT)
+        .expect("the node prints its address")
+        .parse()
+        .unwrap();
+    Node { child, addr }
+}
+
+/// The protocols with a 2 s turn, for the cluster variant.
+fn cluster_protocols() -> PathBuf {
+    let dir = protocols();
+    let text = std::fs::read_to_string(dir.join("outage-floor.toml")).unwrap();
+    std::fs::write(
+        dir.join("outage-floor.toml"),
+        text.replace("turn = \"3s\"", "turn = \"2s\""),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_takeover_past_a_deadline_the_next_speaker_gets_the_full_turn() {
+    const CLUSTER_TURN_MS: u64 = 2_000;
+    let redis = common::cluster_node::OwnRedis::start();
+    let prefix = unique("outage-takeover");
+    let protocols = cluster_protocols();
+    let mut k1 = spawn_slow_lease_node(&redis.url(), &prefix, "o1", &protocols);
+    let k2 = spawn_slow_lease_node(&redis.url(), &prefix, "o2", &protocols);
+    let event = k1.create_event("outage-floor").await;
+    let ana_t = k1
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let ben_t = k1
+        .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+        .await;
+    let fac_t = k1.invite(&event, "facilitator", "Fran", None).await;
+    // The first join makes k1 the owner; Ben and the facilitator are on k2.
+    let mut ana = k1.join(&ana_t).await;
+    let mut fac = k2.join(&fac_t).await;
+    let mut ben = k2.join(&ben_t).await;
+    fac.ok(json!({"type": "start"})).await;
+    ana.ok(json!({"type": "raise_hand"})).await;
+    let granted = ana.event("floor_granted").await;
+    let ana_deadline = granted["event"]["deadline"].as_u64().expect("a deadline");
+    assert_eq!(ana_deadline, at(&granted) + CLUSTER_TURN_MS);
+    ben.ok(json!({"type": "raise_hand"})).await;
+    k1.kill();
+    drop(ana);
+    // k2 takes the room over once k1's lease runs out, after Ana's deadline.
+    let ben_member = ben.member.clone();
+    let ana_end = ben
+        .recv_until(|v| {
+            v["type"] == "event"
+                && v["event"]["type"] == "floor_released"
+                && v["event"]["member"] != ben_member.as_str()
+        })
+        .await;
+    assert_eq!(ana_end["event"]["reason"], "expired", "{ana_end}");
+    assert_eq!(at(&ana_end), ana_deadline, "{ana_end}");
+    assert_eq!(ana_end["event"]["held_ms"], CLUSTER_TURN_MS, "{ana_end}");
+    let ben_grant = ben.event("floor_granted").await;
+    assert_eq!(ben_grant["event"]["member"], ben_member.as_str());
+    let ben_deadline = ben_grant["event"]["deadline"].as_u64().unwrap();
+    assert!(
+        at(&ben_grant) > ana_deadline,
+        "ben's turn starts at the takeover, not at ana's deadline: {ben_grant}"
+    );
+    assert_eq!(ben_deadline, at(&ben_grant) + CLUSTER_TURN_MS, "{ben_grant}");
+    let ben_end = ben.event("floor_released").await;
+    assert_eq!(ben_end["event"]["member"], ben_member.as_str(), "{ben_end}");
+    assert_eq!(ben_end["event"]["reason"], "expired", "{ben_end}");
+    assert_eq!(at(&ben_end), ben_deadline, "{ben_end}");
+    assert_eq!(ben_end["event"]["held_ms"], CLUSTER_TURN_MS, "{ben_end}");
+    drop((fac, ben, k2));
+}
