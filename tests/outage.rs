@@ -1,10 +1,12 @@
 //! A turn is never eaten by an outage (#21 finding 6), on the real binary: a deadline that
 //! passed while no node ran the room ends its turn at that deadline, with its own
 //! accounting, and the next speaker's turn starts when the room runs again, with its full
-//! length. Single node: SIGKILL during a turn, down past its deadline, restart on the same
-//! SQLite data dir.
+//! length. Three outages: a single node SIGKILLed during a turn and restarted on the same
+//! SQLite data dir past its deadline; a cluster owner SIGKILLed during a turn whose lease runs
+//! out after the deadline (the other node takes over); and a Redis that is away when the
+//! deadline comes (the owner's tick is refused until it is back).
 //!
-//! Waits are bounded (every read has a timeout). The only sleep keeps the server down past a
+//! Waits are bounded (every read has a timeout). The sleeps only keep something down past a
 //! deadline; no assertion depends on how fast anything is: they compare the server's own
 //! timestamps with each other.
 
@@ -243,11 +245,76 @@ async fn after_a_takeover_past_a_deadline_the_next_speaker_gets_the_full_turn() 
         at(&ben_grant) > ana_deadline,
         "ben's turn starts at the takeover, not at ana's deadline: {ben_grant}"
     );
-    assert_eq!(ben_deadline, at(&ben_grant) + CLUSTER_TURN_MS, "{ben_grant}");
+    assert_eq!(
+        ben_deadline,
+        at(&ben_grant) + CLUSTER_TURN_MS,
+        "{ben_grant}"
+    );
     let ben_end = ben.event("floor_released").await;
     assert_eq!(ben_end["event"]["member"], ben_member.as_str(), "{ben_end}");
     assert_eq!(ben_end["event"]["reason"], "expired", "{ben_end}");
     assert_eq!(at(&ben_end), ben_deadline, "{ben_end}");
     assert_eq!(ben_end["event"]["held_ms"], CLUSTER_TURN_MS, "{ben_end}");
     drop((fac, ben, k2));
+}
+
+// ---- cluster: Redis is away when the deadline comes ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_outage_past_a_deadline_the_next_speaker_gets_the_full_turn() {
+    const CLUSTER_TURN_MS: u64 = 2_000;
+    let redis = common::cluster_node::OwnRedis::start();
+    let port = redis.port;
+    let prefix = unique("outage-redis");
+    let protocols = cluster_protocols();
+    let node = spawn_slow_lease_node(&redis.url(), &prefix, "r1", &protocols);
+    let event = node.create_event("outage-floor").await;
+    let ana_t = node
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let ben_t = node
+        .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+        .await;
+    let fac_t = node.invite(&event, "facilitator", "Fran", None).await;
+    let mut fac = node.join(&fac_t).await;
+    let mut ana = node.join(&ana_t).await;
+    let mut ben = node.join(&ben_t).await;
+    fac.ok(json!({"type": "start"})).await;
+    ana.ok(json!({"type": "raise_hand"})).await;
+    let granted = ana.event("floor_granted").await;
+    let ana_deadline = granted["event"]["deadline"].as_u64().expect("a deadline");
+    ben.ok(json!({"type": "raise_hand"})).await;
+    // Redis goes away before Ana's deadline: the owner's tick is refused and retried.
+    drop(redis);
+    tokio::time::sleep(Duration::from_millis(2 * CLUSTER_TURN_MS + 500)).await;
+    // An empty Redis at the same address: the owner puts the room back from memory.
+    let _redis = common::cluster_node::OwnRedis::start_on(port);
+    let ben_member = ben.member.clone();
+    let ana_end = ben
+        .recv_until(|v| {
+            v["type"] == "event"
+                && v["event"]["type"] == "floor_released"
+                && v["event"]["member"] != ben_member.as_str()
+        })
+        .await;
+    assert_eq!(ana_end["event"]["reason"], "expired", "{ana_end}");
+    assert_eq!(at(&ana_end), ana_deadline, "{ana_end}");
+    assert_eq!(ana_end["event"]["held_ms"], CLUSTER_TURN_MS, "{ana_end}");
+    let ben_grant = ben.event("floor_granted").await;
+    assert_eq!(ben_grant["event"]["member"], ben_member.as_str());
+    let ben_deadline = ben_grant["event"]["deadline"].as_u64().unwrap();
+    assert!(
+        at(&ben_grant) > ana_deadline + CLUSTER_TURN_MS,
+        "ben's turn starts once Redis is back, not at ana's deadline: {ben_grant}"
+    );
+    assert_eq!(
+        ben_deadline,
+        at(&ben_grant) + CLUSTER_TURN_MS,
+        "{ben_grant}"
+    );
+    let ben_end = ben.event("floor_released").await;
+    assert_eq!(ben_end["event"]["member"], ben_member.as_str(), "{ben_end}");
+    assert_eq!(at(&ben_end), ben_deadline, "{ben_end}");
+    assert_eq!(ben_end["event"]["held_ms"], CLUSTER_TURN_MS, "{ben_end}");
+    drop((fac, ana, ben, node));
 }
