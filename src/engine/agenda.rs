@@ -90,6 +90,10 @@ impl Engine {
             self.follow(at, flow);
             return;
         }
+        if self.next_grace_end() == Some(due) {
+            self.fire_grace(due, at);
+            return;
+        }
         self.fire_phase_timer(at);
     }
 

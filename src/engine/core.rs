@@ -110,6 +110,11 @@ pub struct EngineConfig {
     /// breakdown of its own (see `phase::poll`).
     #[serde(default = "default_poll_min_voters")]
     pub poll_min_voters: u32,
+    /// How long a member whose last connection dropped keeps their place in line and the
+    /// floor (`--reconnect-grace`). Zero leaves at once, as a snapshot from before the grace
+    /// existed did, so its replay is unchanged.
+    #[serde(default)]
+    pub reconnect_grace_ms: u64,
 }
 
 /// Three voters: with one or two, a community's counts reveal how each of them voted.
@@ -126,6 +131,15 @@ impl EngineConfig {
             max_text_chars: 2_000,
             word_list: Arc::default(),
             poll_min_voters: DEFAULT_POLL_MIN_VOTERS,
+            reconnect_grace_ms: 0,
+        }
+    }
+
+    /// The same settings with a reconnect grace (the server passes `--reconnect-grace`).
+    pub fn with_reconnect_grace(self, reconnect_grace_ms: u64) -> EngineConfig {
+        EngineConfig {
+            reconnect_grace_ms,
+            ..self
         }
     }
 
@@ -179,6 +193,10 @@ pub struct Core {
     /// Bytes members' texts added to the room's record (`engine::budget`).
     #[serde(default)]
     pub record_bytes: u64,
+    /// Members whose last connection dropped, with the end of their reconnect grace, in the
+    /// order they dropped (`admission.rs`). Still present until then.
+    #[serde(default)]
+    pub reconnecting: Vec<(MemberId, Millis)>,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
@@ -218,6 +236,7 @@ impl Core {
             recent: VecDeque::new(),
             interjecting: Vec::new(),
             record_bytes: 0,
+            reconnecting: Vec::new(),
             out: Vec::new(),
             resumed_at: None,
         }
@@ -438,6 +457,9 @@ impl Core {
         }
         if let Some(t) = self.phase_timer.as_mut() {
             t.shift(shift_ms);
+        }
+        for (_, until) in &mut self.reconnecting {
+            *until = *until + shift_ms;
         }
     }
 

@@ -36,6 +36,8 @@ pub mod view;
 #[cfg(test)]
 mod flood_tests;
 #[cfg(test)]
+mod grace_tests;
+#[cfg(test)]
 pub(crate) mod harness;
 #[cfg(test)]
 mod interject_tests;
@@ -218,7 +220,11 @@ impl Engine {
             .phase
             .as_ref()
             .and_then(|p| p.rules_ref().next_deadline());
-        [floor, internal, phase_timer].into_iter().flatten().min()
+        let grace = self.next_grace_end();
+        [floor, internal, grace, phase_timer]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // Inputs.

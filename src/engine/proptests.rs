@@ -229,10 +229,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_input_sequence_breaks_an_invariant(ops in proptest::collection::vec(op(), 1..160), seed in 0u64..4, skip in 0usize..11) {
+    fn no_input_sequence_breaks_an_invariant(ops in proptest::collection::vec(op(), 1..160), seed in 0u64..4, skip in 0usize..11, grace in prop_oneof![Just(0u64), Just(30_000u64)]) {
         let mut engine = Engine::new(std::sync::Arc::new(Protocol {
             name: "p".into(), title: "p".into(), description: String::new(), group_size: None, phases: protocol(),
-        }), crate::engine::EngineConfig::with_seed(seed));
+        }), crate::engine::EngineConfig::with_seed(seed).with_reconnect_grace(grace));
         let mut now = T0;
         let mut last_at = T0;
         let mut held_total = 0u64;
