@@ -4,7 +4,9 @@
 //! length. Three outages: a single node SIGKILLed during a turn and restarted on the same
 //! SQLite data dir past its deadline; a cluster owner SIGKILLed during a turn whose lease runs
 //! out after the deadline (the other node takes over); and a Redis that is away when the
-//! deadline comes (the owner's tick is refused until it is back).
+//! deadline comes (the owner's tick is refused until it is back). Also the reconnect grace
+//! (#18): a floor holder whose socket drops keeps the floor when they come back within it, and
+//! a member who stays away leaves the line when it ends.
 //!
 //! Waits are bounded (every read has a timeout). The sleeps only keep something down past a
 //! deadline; no assertion depends on how fast anything is: they compare the server's own
@@ -91,8 +93,9 @@ async fn after_a_restart_past_a_deadline_the_next_speaker_gets_the_full_turn() {
     let ana_deadline = granted["event"]["deadline"].as_u64().expect("a deadline");
     assert_eq!(ana_deadline, at(&granted) + TURN_MS);
     ben.ok(json!({"type": "raise_hand"})).await;
-    drop((fac, ana, ben));
+    // Killed with the sockets open: nobody leaves, the server is just gone.
     node.kill();
+    drop((fac, ana, ben));
     // Down past Ana's deadline (and past all of what would have been Ben's turn before).
     tokio::time::sleep(Duration::from_millis(2 * TURN_MS + 500)).await;
     node = spawn_single(&dir, &protocols);
@@ -317,4 +320,103 @@ async fn after_a_redis_outage_past_a_deadline_the_next_speaker_gets_the_full_tur
     assert_eq!(at(&ben_end), ben_deadline, "{ben_end}");
     assert_eq!(ben_end["event"]["held_ms"], CLUSTER_TURN_MS, "{ben_end}");
     drop((fac, ana, ben, node));
+}
+
+// ---- the reconnect grace (#18) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_floor_holder_keeps_the_floor_within_the_grace_and_a_member_gone_leaves_after_it()
+{
+    let mut config = common::test_config();
+    config.reconnect_grace = Duration::from_secs(6);
+    std::fs::write(
+        config.protocols_dir.join("grace-floor.toml"),
+        r#"name = "grace-floor"
+title = "Open floor, long turns"
+description = "An open floor whose turns outlast the test."
+
+[[phase]]
+id = "open"
+kind = "queue"
+title = "Open floor"
+prompt = "What matters to you?"
+ordering = "fifo"
+turn = "10m"
+"#,
+    )
+    .unwrap();
+    let server = common::start_server(config).await;
+    let event = server.create_event("grace-floor").await;
+    let fac_t = server.invite(&event, "facilitator", "Fran", None).await;
+    let ana_t = server
+        .invite(&event, "participant", "Ana", Some("Dayton, OH"))
+        .await;
+    let ben_t = server
+        .invite(&event, "participant", "Ben", Some("Boulder, CO"))
+        .await;
+    let cid_t = server
+        .invite(&event, "participant", "Cid", Some("Dayton, OH"))
+        .await;
+    let mut fac = server.join(&fac_t).await;
+    let mut ana = server.join(&ana_t).await;
+    let mut ben = server.join(&ben_t).await;
+    let mut cid = server.join(&cid_t).await;
+    fac.ok(json!({"type": "start"})).await;
+    for c in [&mut ana, &mut ben, &mut cid] {
+        c.ok(json!({"type": "raise_hand"})).await;
+    }
+    let granted = ana.event("floor_granted").await;
+    let deadline = granted["event"]["deadline"].clone();
+    let (ana_m, ben_m) = (ana.member.clone(), ben.member.clone());
+
+    // Ana's socket drops without a close handshake; staff see her reconnecting.
+    drop(ana);
+    let reconnecting = fac.event("member_reconnecting").await;
+    assert_eq!(reconnecting["event"]["member"], ana_m.as_str());
+    assert_eq!(
+        reconnecting["event"]["until"].as_u64(),
+        Some(at(&reconnecting) + 6_000),
+        "{reconnecting}"
+    );
+    // She comes back with the same link, within the grace: still on the floor, same turn.
+    let mut ana = server.join(&ana_t).await;
+    let back = fac.event("member_reconnected").await;
+    assert_eq!(back["event"]["member"], ana_m.as_str());
+    ana.ok(json!({"type": "speak", "text": "as I was saying"}))
+        .await;
+    let state = &ana.snapshot.as_ref().unwrap()["state"];
+    assert_eq!(state["floor"]["member"], ana_m.as_str(), "{state}");
+    assert_eq!(state["floor"]["deadline"], deadline, "{state}");
+
+    // Ben drops and stays away: he keeps his place until the grace ends, then leaves the line.
+    drop(ben);
+    let reconnecting = fac
+        .recv_until(|v| {
+            v["event"]["type"] == "member_reconnecting" && v["event"]["member"] == ben_m.as_str()
+        })
+        .await;
+    let until = reconnecting["event"]["until"].as_u64().unwrap();
+    let left = fac
+        .recv_until(|v| {
+            v["event"]["type"] == "member_left" && v["event"]["member"] == ben_m.as_str()
+        })
+        .await;
+    assert_eq!(at(&left), until, "{left}");
+    let lowered = fac.event("hand_lowered").await;
+    assert_eq!(lowered["event"]["member"], ben_m.as_str(), "{lowered}");
+    assert_eq!(at(&lowered), until, "{lowered}");
+    // Back after the grace, Ben is a newcomer to the line: only Cid waits in it.
+    let ben = server.join(&ben_t).await;
+    let state = &ben.snapshot.as_ref().unwrap()["state"];
+    let queue: Vec<&str> = state["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(queue, [cid.member.as_str()], "{state}");
+    // Ana never left and still holds the floor.
+    ana.ok(json!({"type": "speak", "text": "still here"})).await;
+    drop((ben, cid, fac, ana));
+    server.stop().await.unwrap();
 }
