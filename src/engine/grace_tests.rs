@@ -56,6 +56,19 @@ fn a_floor_holder_who_reconnects_within_the_grace_still_holds_the_floor() {
     assert_eq!(reconnecting.audience, Audience::Staff);
     assert_eq!(h.holder().as_deref(), Some("a"), "the floor is kept");
     assert_eq!(h.engine.next_deadline(), Some(T0 + 1_000 + GRACE));
+    let staff = h.engine.view(h.now, &id("f"), Role::Facilitator);
+    assert_eq!(
+        staff.reconnecting,
+        [crate::engine::view::Reconnecting {
+            member: id("a"),
+            until: T0 + 1_000 + GRACE
+        }]
+    );
+    assert!(h
+        .engine
+        .view(h.now, &id("b"), Role::Participant)
+        .reconnecting
+        .is_empty());
     h.advance(GRACE - 1);
     rejoin(&mut h, "a");
     assert!(matches!(
@@ -63,6 +76,11 @@ fn a_floor_holder_who_reconnects_within_the_grace_still_holds_the_floor() {
         EventKind::MemberReconnected { .. }
     ));
     assert_eq!(h.holder().as_deref(), Some("a"));
+    assert!(h
+        .engine
+        .view(h.now, &id("f"), Role::Facilitator)
+        .reconnecting
+        .is_empty());
     assert_eq!(h.queue(), ["b", "c"], "nobody lost their place");
     assert!(left_at(&h, "a").is_empty());
     // The turn's own timer kept running all along.
