@@ -124,7 +124,7 @@ mod events {
     use commonground::time::Millis;
 
     /// How many `EventKind` variants there are: the match in [`index`] has one arm each.
-    pub const VARIANTS: usize = 57;
+    pub const VARIANTS: usize = 59;
 
     /// Each variant's position. The match has no wildcard, so a new variant does not compile
     /// until it gets an arm here, and then [`samples`] must have one of it too.
@@ -187,6 +187,8 @@ mod events {
             EventKind::MessageFlagged { .. } => 54,
             EventKind::PollResults { .. } => 55,
             EventKind::BudgetWarning { .. } => 56,
+            EventKind::MemberReconnecting { .. } => 57,
+            EventKind::MemberReconnected { .. } => 58,
         }
     }
 
@@ -196,6 +198,11 @@ mod events {
         let t = Millis(1_764_345_600_000);
         let s = |x: &str| x.to_string();
         vec![
+            EventKind::MemberReconnecting {
+                member: m(),
+                until: t,
+            },
+            EventKind::MemberReconnected { member: m() },
             EventKind::MemberJoined {
                 member: m(),
                 name: s("Ana"),

@@ -146,6 +146,10 @@ pub enum WireInput {
         command: Command,
     },
     Tick,
+    /// The room was down from `since` to the logged `now` (`Input::Outage`).
+    Outage {
+        since: Millis,
+    },
     Start,
     HallModeration {
         member: MemberId,
@@ -174,6 +178,7 @@ impl From<&Input> for WireInput {
             Input::Leave { member } => WireInput::Leave { member },
             Input::Command { from, command } => WireInput::Command { from, command },
             Input::Tick => WireInput::Tick,
+            Input::Outage { since } => WireInput::Outage { since },
             Input::Start => WireInput::Start,
             Input::HallModeration { member, muted, by } => {
                 WireInput::HallModeration { member, muted, by }
@@ -200,6 +205,7 @@ impl From<WireInput> for Input {
             WireInput::Leave { member } => Input::Leave { member },
             WireInput::Command { from, command } => Input::Command { from, command },
             WireInput::Tick => Input::Tick,
+            WireInput::Outage { since } => Input::Outage { since },
             WireInput::Start => Input::Start,
             WireInput::HallModeration { member, muted, by } => {
                 Input::HallModeration { member, muted, by }
@@ -244,6 +250,25 @@ pub fn rejection(code: Code, message: String) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outage_is_logged_and_read_back_with_its_window() {
+        let logged = LoggedInput {
+            now: Millis(10_000),
+            input: WireInput::from(&Input::Outage {
+                since: Millis(4_000),
+            }),
+        };
+        let json = serde_json::to_string(&logged).unwrap();
+        assert_eq!(json, r#"{"now":10000,"input":{"k":"outage","since":4000}}"#);
+        let back: LoggedInput = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            Input::from(back.input),
+            Input::Outage {
+                since: Millis(4_000)
+            }
+        );
+    }
 
     #[test]
     fn event_payload_round_trips() {

@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// A room with nobody connected for this long is parked (its task ends) [default: 10m].
     #[arg(long, env = "COMMONGROUND_ROOM_IDLE", value_parser = parse_duration)]
     pub room_idle: Option<Duration>,
+    /// How long a member whose last connection dropped keeps their place in line and the
+    /// floor (the turn's own timer keeps running); `0s` leaves at once [default: 30s].
+    #[arg(long, env = "COMMONGROUND_RECONNECT_GRACE", value_parser = parse_duration)]
+    pub reconnect_grace: Option<Duration>,
     /// Time a new HTTP connection has to send its request headers (slowloris) [default: 10s].
     #[arg(long, env = "COMMONGROUND_HEADER_TIMEOUT", value_parser = parse_duration)]
     pub header_timeout: Option<Duration>,
@@ -192,6 +196,7 @@ pub(super) struct FileConfig {
     pub(super) joins_per_minute: Option<u32>,
     pub(super) max_events: Option<usize>,
     pub(super) room_idle: Option<String>,
+    pub(super) reconnect_grace: Option<String>,
     pub(super) header_timeout: Option<String>,
     pub(super) max_connections_per_address: Option<usize>,
     pub(super) event_log_len: Option<usize>,

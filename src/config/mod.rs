@@ -35,6 +35,9 @@ pub const JOINS_PER_MINUTE: u32 = 30;
 /// holds about 30; 10,000 is far past any real use, and bounds the registry, the journal's
 /// recovery at start and `GET /api/events` against a script creating events in a loop.
 pub const DEFAULT_MAX_EVENTS: usize = 10_000;
+/// A dropped phone or a Wi-Fi hiccup reconnects in seconds; half a minute keeps the speaker's
+/// floor and everyone's place through that without holding a line for someone who is gone.
+pub const DEFAULT_RECONNECT_GRACE_MS: u64 = 30_000;
 
 /// Largest word-list file read. A list is for a few hundred terms; a file far larger is
 /// almost certainly the wrong file, and the list travels with every engine snapshot in
@@ -83,6 +86,8 @@ pub struct Config {
     /// Most events held (running, or ended and not purged yet).
     pub max_events: usize,
     pub room_idle: Duration,
+    /// How long a member whose last connection dropped keeps their place and the floor.
+    pub reconnect_grace: Duration,
     /// A connection that has not sent whole request headers this long after it opened (or
     /// after its last response) is dropped.
     pub header_timeout: Duration,
@@ -323,6 +328,11 @@ impl Config {
                 .or(file.max_events)
                 .unwrap_or(DEFAULT_MAX_EVENTS),
             room_idle: pick(args.room_idle, dur("room_idle", file.room_idle)?, 600_000),
+            reconnect_grace: pick(
+                args.reconnect_grace,
+                dur("reconnect_grace", file.reconnect_grace)?,
+                DEFAULT_RECONNECT_GRACE_MS,
+            ),
             header_timeout: pick(
                 args.header_timeout,
                 dur("header_timeout", file.header_timeout)?,

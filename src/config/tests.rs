@@ -236,3 +236,40 @@ fn durations_parse() {
     assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
     assert!(parse_duration("5w").is_err());
 }
+
+#[test]
+fn the_reconnect_grace_defaults_to_30s_and_comes_from_a_flag_or_the_file() {
+    let c = Config::resolve(ServeArgs::default()).unwrap();
+    assert_eq!(c.reconnect_grace, Duration::from_secs(30));
+    let args = ServeArgs {
+        reconnect_grace: Some(Duration::ZERO),
+        ..ServeArgs::default()
+    };
+    assert_eq!(
+        Config::resolve(args).unwrap().reconnect_grace,
+        Duration::ZERO,
+        "0s leaves at once"
+    );
+    let dir = std::env::temp_dir().join(format!("cg-config-{}", random_hex(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, "reconnect_grace = \"5s\"\n").unwrap();
+    let args = ServeArgs {
+        config: Some(path.clone()),
+        ..ServeArgs::default()
+    };
+    assert_eq!(
+        Config::resolve(args).unwrap().reconnect_grace,
+        Duration::from_secs(5)
+    );
+    std::fs::write(&path, "reconnect_grace = \"soon\"\n").unwrap();
+    let args = ServeArgs {
+        config: Some(path),
+        ..ServeArgs::default()
+    };
+    match Config::resolve(args) {
+        Err(e) => assert!(e.to_string().contains("reconnect_grace"), "{e}"),
+        Ok(_) => panic!("a bad grace was accepted"),
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

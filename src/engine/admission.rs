@@ -36,6 +36,17 @@ impl Engine {
             );
         }
         if self.core.roster.is_present(&member) {
+            // Back within the reconnect grace: nothing was given up, staff hear they are back.
+            if let Some(i) = self
+                .core
+                .reconnecting
+                .iter()
+                .position(|(m, _)| *m == member)
+            {
+                self.core.reconnecting.remove(i);
+                self.core
+                    .emit_to(at, Audience::Staff, EventKind::MemberReconnected { member });
+            }
             return Ok(());
         }
         self.core.roster.join(member.clone(), name, role, community);
@@ -63,7 +74,55 @@ impl Engine {
         Ok(())
     }
 
+    /// The member's last connection dropped. While the session runs (or is paused) they keep
+    /// their place and the floor for the reconnect grace; a join within it cancels the
+    /// leave. Otherwise, or with no grace, they leave at once.
     pub(super) fn leave(&mut self, at: Millis, member: &MemberId) {
+        if !self.core.roster.is_present(member)
+            || self.core.reconnecting.iter().any(|(m, _)| m == member)
+        {
+            return;
+        }
+        let grace = self.core.config.reconnect_grace_ms;
+        let live = self.core.session == Session::Running || self.core.is_paused();
+        if grace > 0 && live {
+            let until = at + grace;
+            self.core.reconnecting.push((member.clone(), until));
+            self.core.emit_to(
+                at,
+                Audience::Staff,
+                EventKind::MemberReconnecting {
+                    member: member.clone(),
+                    until,
+                },
+            );
+            return;
+        }
+        self.depart(at, member);
+    }
+
+    /// When the earliest reconnect grace ends.
+    pub(super) fn next_grace_end(&self) -> Option<Millis> {
+        self.core.reconnecting.iter().map(|(_, t)| *t).min()
+    }
+
+    /// The reconnect grace that ends at `due` ended (fired at `at`): that member leaves now (a
+    /// floor holder's turn ends as `left`).
+    pub(super) fn fire_grace(&mut self, due: Millis, at: Millis) {
+        let Some(i) = self
+            .core
+            .reconnecting
+            .iter()
+            .position(|(_, until)| *until == due)
+        else {
+            return;
+        };
+        let (member, _) = self.core.reconnecting.remove(i);
+        self.depart(at, &member);
+    }
+
+    /// The member leaves the room: out of line and off the floor.
+    fn depart(&mut self, at: Millis, member: &MemberId) {
         if !self.core.roster.is_present(member) {
             return;
         }

@@ -21,7 +21,7 @@ impl Engine {
         for _ in 0..MAX_FIRES_PER_CALL {
             match self.next_deadline() {
                 Some(d) if d <= now => {
-                    self.fire_one(d);
+                    self.fire_one(d, d);
                     self.settle(d);
                 }
                 _ => return,
@@ -30,8 +30,43 @@ impl Engine {
         debug_assert!(false, "timer loop did not converge");
     }
 
-    /// Fires the earliest due timer, at its own deadline `at`.
-    pub(super) fn fire_one(&mut self, at: Millis) {
+    /// Fires what fell due while no node ran the room, `since` to `now` (`Input::Outage`).
+    ///
+    /// Deadlines before `since` chain as a tick's do. Every due deadline from `since` on fires at
+    /// its own instant, so the turn, phase or window it ends is accounted exactly as if the
+    /// room had run; but whatever that starts goes through [`Core::start_at`] and starts at
+    /// `now`. Without this the next turn would start at the old deadline: a 3 s turn could
+    /// expire before any client heard of it, or a speaker lose the length of the outage.
+    ///
+    /// [`Core::start_at`]: crate::engine::core::Core::start_at
+    ///
+    /// Once something has started at `now`, a deadline still due (one that was running
+    /// before the outage, such as the phase's own timer after a turn's) fires at `now` too:
+    /// the room's events never go back in time, and a turn that it ends at once was never
+    /// heard of, so it leaves no trace ([`Core::release`]).
+    ///
+    /// [`Core::release`]: crate::engine::core::Core::release
+    pub(super) fn fire_after_outage(&mut self, since: Millis, now: Millis) {
+        self.fire_due(Millis(since.0.saturating_sub(1)).min(now));
+        self.core.resumed_at = Some(now);
+        let mut resumed = false;
+        for _ in 0..MAX_FIRES_PER_CALL {
+            match self.next_deadline() {
+                Some(d) if d <= now => {
+                    let at = if resumed { now } else { d };
+                    self.fire_one(d, at);
+                    self.settle(at);
+                    resumed = resumed || self.core.out.iter().any(|e| e.at > d);
+                }
+                _ => break,
+            }
+        }
+        self.core.resumed_at = None;
+    }
+
+    /// Fires the earliest due timer, the one due at `due`, at `at` (its own deadline, except
+    /// late in an outage).
+    pub(super) fn fire_one(&mut self, due: Millis, at: Millis) {
         // The floor's timer first: a turn that ends with its phase is accounted as a turn.
         let floor_next = self
             .core
@@ -39,7 +74,7 @@ impl Engine {
             .as_ref()
             .and_then(|f| f.timer)
             .map(|t| t.next());
-        if floor_next == Some(at) {
+        if floor_next == Some(due) {
             self.fire_floor(at);
             return;
         }
@@ -47,12 +82,16 @@ impl Engine {
             .phase
             .as_ref()
             .and_then(|p| p.rules_ref().next_deadline());
-        if internal == Some(at) {
+        if internal == Some(due) {
             let flow = match self.phase.as_mut() {
                 Some(p) => p.rules().fire(&mut self.core, at),
                 None => Flow::Continue,
             };
             self.follow(at, flow);
+            return;
+        }
+        if self.next_grace_end() == Some(due) {
+            self.fire_grace(due, at);
             return;
         }
         self.fire_phase_timer(at);
@@ -154,6 +193,7 @@ impl Engine {
     }
 
     pub(super) fn start_phase(&mut self, idx: usize, at: Millis) {
+        let at = self.core.start_at(at);
         let spec = self.core.protocol.phases[idx].clone();
         self.core.phase_idx = Some(idx);
         self.core.phase_timer =

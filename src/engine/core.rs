@@ -110,6 +110,11 @@ pub struct EngineConfig {
     /// breakdown of its own (see `phase::poll`).
     #[serde(default = "default_poll_min_voters")]
     pub poll_min_voters: u32,
+    /// How long a member whose last connection dropped keeps their place in line and the
+    /// floor (`--reconnect-grace`). Zero leaves at once, as a snapshot from before the grace
+    /// existed did, so its replay is unchanged.
+    #[serde(default)]
+    pub reconnect_grace_ms: u64,
 }
 
 /// Three voters: with one or two, a community's counts reveal how each of them voted.
@@ -126,6 +131,15 @@ impl EngineConfig {
             max_text_chars: 2_000,
             word_list: Arc::default(),
             poll_min_voters: DEFAULT_POLL_MIN_VOTERS,
+            reconnect_grace_ms: 0,
+        }
+    }
+
+    /// The same settings with a reconnect grace (the server passes `--reconnect-grace`).
+    pub fn with_reconnect_grace(self, reconnect_grace_ms: u64) -> EngineConfig {
+        EngineConfig {
+            reconnect_grace_ms,
+            ..self
         }
     }
 
@@ -179,9 +193,19 @@ pub struct Core {
     /// Bytes members' texts added to the room's record (`engine::budget`).
     #[serde(default)]
     pub record_bytes: u64,
+    /// Members whose last connection dropped, with the end of their reconnect grace, in the
+    /// order they dropped (`admission.rs`). Still present until then.
+    #[serde(default)]
+    pub reconnecting: Vec<(MemberId, Millis)>,
     /// Events produced by the input being handled, drained by the engine.
     #[serde(skip)]
     pub out: Vec<Event>,
+    /// Set only while an [`Input::Outage`](crate::engine::Input::Outage) fires what fell due
+    /// while the room was down: the instant it runs again. Whatever starts before it (a turn,
+    /// a phase, a pause between speakers) starts at it instead, see [`Core::start_at`]. Never
+    /// stored: it is set and cleared inside one `handle`.
+    #[serde(skip)]
+    pub resumed_at: Option<Millis>,
 }
 
 fn first_id() -> u64 {
@@ -212,8 +236,19 @@ impl Core {
             recent: VecDeque::new(),
             interjecting: Vec::new(),
             record_bytes: 0,
+            reconnecting: Vec::new(),
             out: Vec::new(),
+            resumed_at: None,
         }
+    }
+
+    /// The instant something that would start at `at` starts: `at` itself, except while an
+    /// outage is handled, when nothing starts before the room runs again. A turn that would
+    /// have started (and maybe ended) while no node ran the room was never heard by anyone,
+    /// so it starts when clients can hear it and gets its full length from there. Endings
+    /// never go through here: an expired turn ends at its own deadline.
+    pub fn start_at(&self, at: Millis) -> Millis {
+        self.resumed_at.map_or(at, |r| r.max(at))
     }
 
     pub fn emit(&mut self, at: Millis, kind: EventKind) {
@@ -298,6 +333,7 @@ impl Core {
         on_timeout: OnTimeout,
     ) {
         debug_assert!(self.floor.is_none(), "grant while the floor is held");
+        let at = self.start_at(at);
         debug_assert!(
             self.roster
                 .get(&member)
@@ -342,6 +378,17 @@ impl Core {
     /// Takes the floor back, credits the time held and reports who had it.
     pub fn release(&mut self, at: Millis, reason: ReleaseReason) -> Option<Released> {
         let floor = self.floor.take()?;
+        if self.resumed_at == Some(at) && floor.granted_at == at {
+            // A turn an outage started at `at` and a deadline that was due in the same
+            // outage ends at once (the phase ran out too): nobody heard of it, so it never
+            // happened. Its grant is taken back out of this input's events; nothing is
+            // credited or counted.
+            self.out.retain(|e| {
+                !(e.at == at
+                    && matches!(&e.kind, EventKind::FloorGranted { member, .. } if *member == floor.member))
+            });
+            return None;
+        }
         let held_ms = floor.held_ms(at);
         // A pass is not speaking: the time held before passing is credited to nobody, so
         // time and turns agree (docs/fairness.md). `held_ms` still reports what happened.
@@ -410,6 +457,9 @@ impl Core {
         }
         if let Some(t) = self.phase_timer.as_mut() {
             t.shift(shift_ms);
+        }
+        for (_, until) in &mut self.reconnecting {
+            *until = *until + shift_ms;
         }
     }
 

@@ -94,6 +94,17 @@ pub enum EventKind {
     MemberLeft {
         member: MemberId,
     },
+    /// Staff only: `member`'s last connection dropped. They keep their place in line (and the
+    /// floor, whose own timer keeps running) until `until`, the end of the reconnect grace;
+    /// `member_left` follows then unless they come back first.
+    MemberReconnecting {
+        member: MemberId,
+        until: Millis,
+    },
+    /// Staff only: a reconnecting member came back within the grace, with their place.
+    MemberReconnected {
+        member: MemberId,
+    },
     MemberRemoved {
         member: MemberId,
         by: MemberId,

@@ -9,7 +9,8 @@
 //!
 //! Order of work inside one `handle` call:
 //! 1. timers due at or before `now` fire, each at its own deadline (so late ticks do not
-//!    stretch turns or skew accounting);
+//!    stretch turns or skew accounting); after an outage (`Input::Outage`) whatever they
+//!    start inside the dead window starts at `now` instead (see `agenda::fire_after_outage`);
 //! 2. the input is applied (a refusal changes nothing);
 //! 3. the phase fills an empty floor if its rules say so (`settle`).
 
@@ -35,11 +36,15 @@ pub mod view;
 #[cfg(test)]
 mod flood_tests;
 #[cfg(test)]
+mod grace_tests;
+#[cfg(test)]
 pub(crate) mod harness;
 #[cfg(test)]
 mod interject_tests;
 #[cfg(test)]
 mod moderation_tests;
+#[cfg(test)]
+mod outage_tests;
 #[cfg(test)]
 mod poll_tests;
 #[cfg(test)]
@@ -84,6 +89,17 @@ pub enum Input {
     },
     /// Time passed; fire whatever is due.
     Tick,
+    /// No node ran the room from `since` until this input's `now`: the server was restarted
+    /// from its journal, another node took the room over after its owner died, or the store
+    /// refused the timer's tick. Timers due by then fire as with [`Input::Tick`], each at its
+    /// own deadline (an expired turn ends there, with its own accounting), but whatever they
+    /// start after `since` (the next turn, phase, pause or reflection window) starts at
+    /// `now`, the moment clients can hear it, and gets its full length from there. Timers
+    /// due before `since` chain exactly as a tick would. Journaled like every input, so a
+    /// replay gives the same engine.
+    Outage {
+        since: Millis,
+    },
     /// The shell starts a room that runs itself (a breakout group without a facilitator):
     /// the same as a facilitator's `start`, with no member behind it.
     Start,
@@ -204,13 +220,20 @@ impl Engine {
             .phase
             .as_ref()
             .and_then(|p| p.rules_ref().next_deadline());
-        [floor, internal, phase_timer].into_iter().flatten().min()
+        let grace = self.next_grace_end();
+        [floor, internal, grace, phase_timer]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // Inputs.
 
     pub fn handle(&mut self, now: Millis, input: Input) -> Handled {
-        self.fire_due(now);
+        match input {
+            Input::Outage { since } => self.fire_after_outage(since, now),
+            _ => self.fire_due(now),
+        }
         let mark = self.core.out.len();
         let result = match input {
             Input::Join {
@@ -224,7 +247,7 @@ impl Engine {
                 Ok(())
             }
             Input::Command { from, command } => self.command(now, &from, &command),
-            Input::Tick => Ok(()),
+            Input::Tick | Input::Outage { .. } => Ok(()),
             Input::Start => match self.core.session {
                 Session::NotStarted => self.start(now),
                 _ => reject(RejectCode::AlreadyStarted, "the session already started"),

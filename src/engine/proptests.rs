@@ -33,6 +33,8 @@ enum Op {
     Leave(usize),
     Cmd(usize, Command),
     Advance(u64),
+    /// The room is down for this long, then told so (`Input::Outage`).
+    Outage(u64),
 }
 
 fn member() -> impl Strategy<Value = MemberId> {
@@ -94,6 +96,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (2..6usize).prop_map(Op::Leave),
         10 => (actor, command()).prop_map(|(i, c)| Op::Cmd(i, c)),
         5 => prop_oneof![0u64..2_000, 2_000u64..200_000].prop_map(Op::Advance),
+        1 => (1u64..300_000).prop_map(Op::Outage),
     ]
 }
 
@@ -226,10 +229,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_input_sequence_breaks_an_invariant(ops in proptest::collection::vec(op(), 1..160), seed in 0u64..4, skip in 0usize..11) {
+    fn no_input_sequence_breaks_an_invariant(ops in proptest::collection::vec(op(), 1..160), seed in 0u64..4, skip in 0usize..11, grace in prop_oneof![Just(0u64), Just(30_000u64)]) {
         let mut engine = Engine::new(std::sync::Arc::new(Protocol {
             name: "p".into(), title: "p".into(), description: String::new(), group_size: None, phases: protocol(),
-        }), crate::engine::EngineConfig::with_seed(seed));
+        }), crate::engine::EngineConfig::with_seed(seed).with_reconnect_grace(grace));
         let mut now = T0;
         let mut last_at = T0;
         let mut held_total = 0u64;
@@ -252,10 +255,19 @@ proptest! {
         }
         for op in ops {
             // Fire timers first, so a refusal can be checked against the state it saw.
-            if let Op::Advance(ms) = op {
-                now = now + ms;
-            }
-            let tick = engine.handle(now, Input::Tick);
+            let since = now;
+            let timers = match op {
+                Op::Advance(ms) => {
+                    now = now + ms;
+                    Input::Tick
+                }
+                Op::Outage(ms) => {
+                    now = now + ms;
+                    Input::Outage { since }
+                }
+                _ => Input::Tick,
+            };
+            let tick = engine.handle(now, timers);
             let floor_before = engine.floor().map(|f| (f.member.clone(), f.granted_at, f.timer.map(|t| t.deadline)));
             let phase_before = (engine.phase_index(), engine.phase_timer().map(|t| t.deadline));
             let by_facilitator = matches!(&op, Op::Cmd(i, _) if PEOPLE[*i].1 == Role::Facilitator);
@@ -268,7 +280,7 @@ proptest! {
                 }),
                 Op::Leave(i) => Some(Input::Leave { member: id(PEOPLE[i].0) }),
                 Op::Cmd(i, c) => Some(Input::Command { from: id(PEOPLE[i].0), command: c }),
-                Op::Advance(_) => None,
+                Op::Advance(_) | Op::Outage(_) => None,
             };
             if let Some(input) = input {
                 let h = engine.handle(now, input);

@@ -71,6 +71,16 @@ pub struct RoomView {
     /// Staff: every member with an open help request, oldest first; others: themselves when
     /// theirs is open.
     pub help: Vec<MemberId>,
+    /// Staff only: members whose last connection dropped and who keep their place until the
+    /// reconnect grace ends (`member_reconnecting`), in the order they dropped.
+    pub reconnecting: Vec<Reconnecting>,
+}
+
+/// A member in their reconnect grace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reconnecting {
+    pub member: MemberId,
+    pub until: Millis,
 }
 
 /// Most queue entries a snapshot lists: a hall with thousands of raised hands must not make
@@ -355,6 +365,16 @@ impl Engine {
                 .filter(|m| staff || *m == viewer)
                 .take(VIEW_REPORTS)
                 .cloned()
+                .collect(),
+            reconnecting: core
+                .reconnecting
+                .iter()
+                .filter(|_| staff)
+                .take(VIEW_REPORTS)
+                .map(|(member, until)| Reconnecting {
+                    member: member.clone(),
+                    until: *until,
+                })
                 .collect(),
         }
     }

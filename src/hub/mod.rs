@@ -245,10 +245,13 @@ impl Hub {
         &self.library
     }
 
-    /// The configuration of every engine this node builds: the event's seed and the node's
-    /// word list.
+    /// The configuration of every engine this node builds: the event's seed, the node's
+    /// word list and reconnect grace.
     pub fn engine_config(&self, seed: u64) -> EngineConfig {
-        EngineConfig::with_seed(seed).with_word_list(Arc::clone(&self.ctx.word_list))
+        let grace = u64::try_from(self.ctx.reconnect_grace.as_millis()).unwrap_or(u64::MAX);
+        EngineConfig::with_seed(seed)
+            .with_word_list(Arc::clone(&self.ctx.word_list))
+            .with_reconnect_grace(grace)
     }
 
     /// The protocol and seed an event's hall starts from.

@@ -121,7 +121,10 @@ impl Hub {
         let seed = entry
             .seed
             .wrapping_add(u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let state = RoomState::new(Engine::new(p, self.engine_config(seed)));
+        // No reconnect grace in a group: its `Leave` also means "moved to another group"; the
+        // hall keeps a dropped member's place and puts them back in their group on return.
+        let config = self.engine_config(seed).with_reconnect_grace(0);
+        let state = RoomState::new(Engine::new(p, config));
         let place = Place::Group {
             hall: hall.clone(),
             index,

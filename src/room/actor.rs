@@ -228,8 +228,23 @@ impl RoomActor {
         self.know_the_store();
         Metrics::inc_gauge(&self.ctx.metrics.rooms_live, 1);
         tracing::debug!(room = %self.id, "room started");
-        // Timers that fell due while the room was parked fire at their own deadlines.
-        let _ = self.apply(Input::Tick).await;
+        // Timers that fell due while no node ran the room (parked, restarted from the journal,
+        // taken over from a dead owner) fire at their own deadlines, and whatever they start
+        // gets its full length from now (`Input::Outage`): the room last ran at its last event.
+        let now = self.ctx.clock.now();
+        let wake = match self.state.engine.next_deadline() {
+            Some(due) if due <= now => Input::Outage {
+                since: self
+                    .state
+                    .record
+                    .last()
+                    .map_or(due, |l| l.event.at.min(due)),
+            },
+            _ => Input::Tick,
+        };
+        let _ = self.apply(wake).await;
+        // Set while the store refuses a due timer's tick: from the deadline it missed.
+        let mut down_since: Option<crate::time::Millis> = None;
         self.reconcile_groups();
         let mut release = true;
         loop {
@@ -248,14 +263,30 @@ impl RoomActor {
                     self.close_group();
                     break;
                 }
-                Next::Msg(msg) => self.handle(msg).await,
+                Next::Msg(msg) => {
+                    // The store is back after a refused tick: the outage goes in first.
+                    if let Some(since) = down_since.take() {
+                        let _ = self.apply(Input::Outage { since }).await;
+                        down_since = self.unavailable.then_some(since);
+                    }
+                    self.handle(msg).await;
+                }
                 Next::Voiced => self.flush_voiced().await,
                 Next::Deadline => {
-                    let _ = self.apply(Input::Tick).await;
+                    let due = self.state.engine.next_deadline();
+                    let input = match down_since {
+                        Some(since) => Input::Outage { since },
+                        None => Input::Tick,
+                    };
+                    let _ = self.apply(input).await;
                     self.reconcile_groups();
                     if self.unavailable && !self.lost {
-                        // The store is away: the timer stays due; do not spin on it.
+                        // The store is away: the timer stays due; do not spin on it. Once a
+                        // write works again, what the deadline starts gets its full length.
+                        down_since = down_since.or(due);
                         tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+                    } else {
+                        down_since = None;
                     }
                 }
                 Next::Idle if self.ctx.cluster.is_some() => {

@@ -108,6 +108,8 @@ pub struct RoomCtx {
     /// Words and phrases that flag messages for moderators (`--word-list`), shared by every
     /// engine this node builds.
     pub word_list: Arc<crate::engine::moderation::WordList>,
+    /// `--reconnect-grace`, for every engine this node builds.
+    pub reconnect_grace: Duration,
     /// The audio gates; `emit` feeds them every event (the media layer only follows).
     pub media: Arc<crate::media::Gates>,
 }

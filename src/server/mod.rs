@@ -208,6 +208,7 @@ impl AppState {
                 .map(|n| n as Arc<dyn crate::room::Ownership>),
             journal,
             word_list: Arc::clone(&config.word_list),
+            reconnect_grace: config.reconnect_grace,
             media: Arc::clone(&gates),
         };
         let hub = Hub::new(

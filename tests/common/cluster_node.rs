@@ -61,7 +61,14 @@ pub fn spawn_node_on(redis: &str, bind: &str, prefix: &str, id: &str, protocols:
     let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
         .args(["serve", "--bind", bind, "--demo", "false"])
         .args(["--redis", redis, "--redis-prefix", prefix, "--node-id", id])
-        .args(["--lease", "1s", "--shutdown-grace", "3s"])
+        .args([
+            "--lease",
+            "1s",
+            "--shutdown-grace",
+            "3s",
+            "--reconnect-grace",
+            "0s",
+        ])
         .args(["--organizer-key", ORG_KEY, "--token-secret", SECRET])
         .arg("--protocols")
         .arg(protocols)
@@ -91,6 +98,7 @@ pub fn spawn_single(data_dir: &Path, protocols: &Path) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_commonground"))
         .args(["serve", "--bind", "127.0.0.1:0", "--demo", "false"])
         .args(["--organizer-key", ORG_KEY, "--shutdown-grace", "3s"])
+        .args(["--reconnect-grace", "0s"])
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--protocols")

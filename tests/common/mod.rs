@@ -100,6 +100,9 @@ pub fn test_config() -> Config {
         // The suite sends many wrong keys from 127.0.0.1 on purpose (`tests/auth_matrix.rs`);
         // `tests/api_limits.rs` tests the quota itself.
         key_failures_per_minute: Some(100_000),
+        // The suites assert that a closed connection leaves at once; `tests/outage.rs` tests
+        // the reconnect grace itself.
+        reconnect_grace: Some(Duration::ZERO),
         ..ServeArgs::default()
     };
     Config::resolve(args).unwrap()

@@ -126,9 +126,11 @@ impl Rules for Fishbowl {
             return Flow::Done;
         }
         self.stint += 1;
-        self.until = swap_at + self.spec.swap_after_ms;
+        // The new side's stint starts when people can hear it (after an outage).
+        let starts = core.start_at(swap_at);
+        self.until = starts + self.spec.swap_after_ms;
         core.emit(
-            swap_at,
+            starts,
             EventKind::SideChanged {
                 side: self.side().to_string(),
                 until: self.until,

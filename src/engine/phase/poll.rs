@@ -155,6 +155,8 @@ impl Rules for Poll {
         if self.spec.held_ms() == 0 || self.showing() {
             return false;
         }
+        // Shown for its full time from when people can see it (after an outage).
+        let at = core.start_at(at);
         self.shown_until = Some(at + self.spec.held_ms());
         let results = self.results(core, true);
         core.emit(at, results);

@@ -65,7 +65,8 @@ impl Pulse {
     pub fn fire(&mut self, core: &mut Core, open: &OpenFloor, at: Millis) {
         if self.next_nudge.is_some_and(|n| n <= at) {
             self.nudge(core, open, at);
-            self.next_nudge = self.nudge_after_ms.map(|ms| at + ms);
+            let from = core.start_at(at);
+            self.next_nudge = self.nudge_after_ms.map(|ms| from + ms);
         }
         if self.offer_at().is_some_and(|o| o <= at) {
             self.offered = true;

@@ -394,6 +394,8 @@ impl Rules for Qa {
         let Some(q) = self.questions.iter().find(|q| q.id == id).cloned() else {
             return Flow::Continue;
         };
+        // The answer's time runs from when people can hear it (after an outage).
+        let at = core.start_at(at);
         core.emit(
             at,
             EventKind::QuestionOnFloor {

@@ -104,6 +104,8 @@ impl Looping {
             } if r.member == listener => match r.reason {
                 ReleaseReason::Yielded | ReleaseReason::Expired => {
                     if core.roster.is_present(&speaker) {
+                        // The window opens when people can hear it (after an outage).
+                        let at = core.start_at(at);
                         let until = at + self.spec.confirm_ms;
                         core.emit(
                             at,

@@ -111,6 +111,8 @@ impl Round {
         let more = self.order.iter().any(|m| core.can_speak(m))
             || (self.spec.second_chance && !self.second_chance_used && !self.passed.is_empty());
         if self.spec.pause_between_ms > 0 && more {
+            // After an outage the pause starts when people can hear it, like a turn.
+            let at = core.start_at(at);
             let until = at + self.spec.pause_between_ms;
             self.stage = RoundStage::Gap { until };
             core.emit(
