@@ -101,6 +101,11 @@ impl Engine {
         self.depart(at, member);
     }
 
+    /// Whether `member` left and is still within their reconnect grace (a join cancels it).
+    pub fn is_reconnecting(&self, member: &MemberId) -> bool {
+        self.core.reconnecting.iter().any(|(m, _)| m == member)
+    }
+
     /// When the earliest reconnect grace ends.
     pub(super) fn next_grace_end(&self) -> Option<Millis> {
         self.core.reconnecting.iter().map(|(_, t)| *t).min()

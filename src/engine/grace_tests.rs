@@ -228,3 +228,14 @@ fn a_replay_of_the_inputs_gives_the_same_engine() {
     assert!(live.engine.roster().is_present(&id("a")));
     assert!(!live.engine.roster().is_present(&id("b")));
 }
+
+#[test]
+fn a_member_in_their_grace_is_present_and_reconnecting_until_they_join() {
+    let mut h = open_floor();
+    h.leave("b");
+    assert!(h.engine.roster().is_present(&id("b")));
+    assert!(h.engine.is_reconnecting(&id("b")));
+    assert!(!h.engine.is_reconnecting(&id("a")));
+    rejoin(&mut h, "b");
+    assert!(!h.engine.is_reconnecting(&id("b")));
+}

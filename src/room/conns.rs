@@ -190,7 +190,9 @@ impl RoomActor {
     /// already receiving events; only the room's record of it is rebuilt.
     pub(super) async fn adopt(&mut self, req: JoinRequest) {
         let JoinRequest { sub, claims, .. } = req;
-        if !self.state.engine.roster().is_present(&claims.member) {
+        // A member in their reconnect grace is still present; the join ends the grace.
+        let engine = &self.state.engine;
+        if !engine.roster().is_present(&claims.member) || engine.is_reconnecting(&claims.member) {
             let joined = self
                 .apply(Input::Join {
                     member: claims.member.clone(),
