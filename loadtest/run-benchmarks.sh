@@ -4,11 +4,12 @@
 # and flags. Results (one JSON + SVG per run, and summary.txt with every table) go to $OUT.
 #
 #   loadtest/run-benchmarks.sh [SUITE...]
-#       SUITE: unsat sat storm breakouts cluster-unsat cluster-sat (default: all)
+#       SUITE: unsat sat storm breakouts cluster-unsat cluster-sat (default: these)
+#              cluster-hall (a 10,000-member hall on two and on three nodes; on request)
 #   TARGETS="bare socketio commonground" DURATION=20 loadtest/run-benchmarks.sh unsat
 #
 # The cluster suites run Commonground only: one node without Redis, one node with Redis, and
-# two nodes over Redis, with the same townhall. Only two cores: every server process (both
+# two nodes over Redis, with the same townhall (cluster-hall: two and three nodes). Only two cores: every server process (both
 # nodes and a Redis started for the run on port $REDIS_PORT) shares core 0 and the generator
 # keeps core 1, so "per core used" is deliveries per CPU-second of all server processes
 # together, and a saturated run's deliveries/s compare directly (one core either way).
@@ -155,9 +156,15 @@ cluster_run() {
 
 for suite in $SUITES; do
   case $suite in
-    cluster-unsat|cluster-sat)
+    cluster-unsat|cluster-sat|cluster-hall)
+      node_counts="0 1 2"
       if [[ $suite == cluster-unsat ]]; then
         args=(--listeners 2000 --rate 20 --duration "$DURATION")
+      elif [[ $suite == cluster-hall ]]; then
+        # A 10,000-member hall on two and on three nodes: does it fill, and what does the
+        # fan-out cost per server CPU-second when it has.
+        args=(--listeners 10000 --rate 20 --duration 5 --drain 30)
+        node_counts="2 3"
       else
         # 200,000 deliveries/s offered like `sat`, but over 4,000 listeners: a cluster hall
         # takes joins far more slowly than one node (BENCHMARKS.md, "What limits us"), and
@@ -167,7 +174,7 @@ for suite in $SUITES; do
       # A listener the owner could not take in time is told `unavailable` and retries, as a
       # client does (the retries are reported).
       args+=(--join-retries 4)
-      for nodes in 0 1 2; do cluster_run "$nodes" "${args[@]}"; done
+      for nodes in $node_counts; do cluster_run "$nodes" "${args[@]}"; done
       continue ;;
   esac
   for t in $TARGETS; do

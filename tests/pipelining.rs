@@ -199,3 +199,28 @@ async fn a_refused_run_of_pipelined_inputs_is_undone_and_never_stored() {
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_member_s_pipelined_commands_share_commits_in_order() {
+    let dir = data_dir();
+    let protocols = common::protocol_dir();
+    let node = spawn_single(&dir, &protocols);
+    let event = node.create_event("test-open").await;
+    let t = node.invite(&event, "facilitator", "Fac", None).await;
+    let mut fac = node.join(&t).await;
+    fac.ok(json!({"type": "start"})).await;
+    let commits_before = metric(&node, "commonground_store_commits_total").await;
+    let inputs_before = metric(&node, "commonground_store_inputs_total").await;
+    // The gateway lets a few of one connection's commands wait in the room at once, so a
+    // member who does not wait for each ack does not wait for each commit either.
+    let answers = pipeline(&mut fac, "solo", 30).await;
+    let ids: Vec<u64> = answers.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (1..=30).collect::<Vec<_>>(), "answers in order");
+    assert!(answers.iter().all(|(_, a)| a["type"] == "ack"), "{answers:?}");
+    let commits = metric(&node, "commonground_store_commits_total").await - commits_before;
+    let inputs = metric(&node, "commonground_store_inputs_total").await - inputs_before;
+    assert_eq!(inputs, 30, "one input per command");
+    assert!(commits < inputs, "30 pipelined commands in {commits} commits");
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}

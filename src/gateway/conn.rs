@@ -45,6 +45,11 @@ pub(super) const JOIN_ATTEMPTS: usize = 3;
 pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long the reader waits for the client's close reply after the server's close frame.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
+/// Single node: how many of one connection's commands may wait in their room at once. More
+/// than one lets a member's pipelined commands share a commit; few enough that a flooding
+/// connection holds only a handful of the room's inbox slots (1,024 by default), never the
+/// room.
+pub(super) const COMMANDS_IN_FLIGHT: usize = 4;
 /// Cluster mode: how long a command forwarded to another node may take.
 pub(super) const FORWARD_WAIT: Duration = Duration::from_secs(5);
 
@@ -62,6 +67,7 @@ pub async fn run(socket: WebSocket, app: AppState, conn: ConnId, ip: IpAddr) {
         joined: None,
         bad: VecDeque::new(),
         last_heard: app.clock.instant(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(COMMANDS_IN_FLIGHT)),
     };
     // The writer is a task of its own: every frame a room pushes wakes only it, where one task
     // running both halves would poll the reader's whole `select!` for each frame too. It ends
@@ -101,6 +107,8 @@ pub(super) struct Reader {
     /// Arrival times of recent bad frames.
     pub(super) bad: VecDeque<Instant>,
     pub(super) last_heard: Instant,
+    /// Single node: permits for the commands waiting in their room ([`COMMANDS_IN_FLIGHT`]).
+    pub(super) in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Reader {
@@ -472,6 +480,17 @@ impl Reader {
                 return Flow::Continue;
             }
         };
+        // Single node: wait while this connection already has its share of commands in the
+        // room (the connection reads no further frame meanwhile: that is the backpressure).
+        let permit = if self.app.cluster.is_none() {
+            let acquire = Arc::clone(&self.in_flight).acquire_owned();
+            tokio::select! {
+                p = acquire => p.ok(),
+                () = self.out.closed() => return Flow::Stop,
+            }
+        } else {
+            None
+        };
         let started = self.app.clock.instant();
         let (reply, rx) = oneshot::channel();
         let msg = RoomMsg::Conn(ConnMsg::Command {
@@ -490,11 +509,37 @@ impl Reader {
             self.send(&ServerMsg::error(id, ErrorCode::Unavailable, text));
             return Flow::Continue;
         }
-        let wait = if self.app.cluster.is_some() {
-            FORWARD_WAIT
-        } else {
-            Duration::MAX
-        };
+        if self.app.cluster.is_none() {
+            // A room on this node answers on the connection's queue itself, in order with
+            // its events: the connection reads its next frame at once, so a member's
+            // pipelined commands reach the room together and share one commit
+            // (`room/batch.rs`) where each used to wait out the one before it.
+            let (metrics, clock, out) = (
+                Arc::clone(&self.app.metrics),
+                Arc::clone(&self.app.clock),
+                Arc::clone(&self.out),
+            );
+            tokio::spawn(async move {
+                let answered = rx.await;
+                drop(permit);
+                match answered {
+                    Ok(res) => {
+                        metrics.command_latency(clock.instant() - started);
+                        if let Err(rej) = res {
+                            metrics.refused(rej.code.as_str());
+                        }
+                    }
+                    Err(_) => {
+                        metrics.refused(ErrorCode::Unavailable);
+                        let msg =
+                            ServerMsg::error(id, ErrorCode::Unavailable, "the room is closed");
+                        let _ = out.push(Utf8Bytes::from(msg.to_json()));
+                    }
+                }
+            });
+            return Flow::Continue;
+        }
+        let wait = FORWARD_WAIT;
         let res = tokio::select! {
             r = tokio::time::timeout(wait, rx) => match r {
                 Ok(r) => r,
