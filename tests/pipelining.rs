@@ -216,11 +216,17 @@ async fn one_member_s_pipelined_commands_share_commits_in_order() {
     let answers = pipeline(&mut fac, "solo", 30).await;
     let ids: Vec<u64> = answers.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, (1..=30).collect::<Vec<_>>(), "answers in order");
-    assert!(answers.iter().all(|(_, a)| a["type"] == "ack"), "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, a)| a["type"] == "ack"),
+        "{answers:?}"
+    );
     let commits = metric(&node, "commonground_store_commits_total").await - commits_before;
     let inputs = metric(&node, "commonground_store_inputs_total").await - inputs_before;
     assert_eq!(inputs, 30, "one input per command");
-    assert!(commits < inputs, "30 pipelined commands in {commits} commits");
+    assert!(
+        commits < inputs,
+        "30 pipelined commands in {commits} commits"
+    );
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }
