@@ -682,29 +682,41 @@ async fn a_live_breakout_survives(restart: fn(&mut Node), floor_kept: bool) {
             .await,
         "unknown_room"
     );
-    // The report has the groups from before the restart (opening 1) and the new ones (2).
-    let (status, report) = request(
-        node.addr,
-        "GET",
-        &format!("/api/events/{event}/report"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{report}");
-    let report: Value = serde_json::from_str(&report).unwrap();
-    let sections = report["groups"].as_array().unwrap();
-    for (rs, opening) in [
+    // The report has the groups from before the restart (opening 1) and the new ones (2),
+    // and still has them after another restart, when none of them is live any more.
+    let openings = [
         (rooms.values().cloned().collect::<Vec<_>>(), 1),
-        (new_rooms.into_iter().collect(), 2),
-    ] {
-        for r in rs {
-            let section = sections
-                .iter()
-                .find(|g| g["room"] == r.as_str())
-                .unwrap_or_else(|| panic!("{r} is not in the report"));
-            assert_eq!(section["opening"], opening, "{section}");
+        (new_rooms.into_iter().collect::<Vec<_>>(), 2),
+    ];
+    let check_report = |report: String| {
+        let report: Value = serde_json::from_str(&report).unwrap();
+        let sections = report["groups"].as_array().unwrap().clone();
+        for (rs, opening) in &openings {
+            for r in rs {
+                let section = sections
+                    .iter()
+                    .find(|g| g["room"] == r.as_str())
+                    .unwrap_or_else(|| panic!("{r} is not in the report"));
+                assert_eq!(section["opening"], *opening, "{section}");
+            }
         }
-    }
+        sections
+    };
+    let report_path = format!("/api/events/{event}/report");
+    let (status, report) = request(node.addr, "GET", &report_path, None).await;
+    assert_eq!(status, 200, "{report}");
+    let before = check_report(report);
+    drop(ps);
+    drop(fac);
+    restart(&mut node);
+    let node = spawn_single(&dir, &protocols);
+    let (status, report) = request(node.addr, "GET", &report_path, None).await;
+    assert_eq!(status, 200, "{report}");
+    let after = check_report(report);
+    assert_eq!(
+        after, before,
+        "the report after a restart is the report before it"
+    );
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -120,14 +120,69 @@ impl Hub {
             } else {
                 0
             };
+            let ended_groups = self
+                .recover_ended_groups(&event, &hall)
+                .map_err(|e| format!("ended breakout groups of {hall}: {e}"))?;
             tracing::info!(
                 event,
                 seq = stored.top(),
                 ended,
                 groups,
+                ended_groups,
                 "event recovered from the journal"
             );
             n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Single node, at start: every group room the hall had that is not live again (closed
+    /// before the restart, or of an event that ended), rebuilt from its own rows as an ended
+    /// group, so the report and the transcript after a restart still cover it. A group whose
+    /// rows do not rebuild is left out and logged. Returns how many.
+    fn recover_ended_groups(&self, event: &str, hall: &RoomId) -> Result<usize, JournalError> {
+        let journal = Arc::clone(&self.ctx.journal);
+        let mut n = 0;
+        for LiveGroup {
+            index,
+            room,
+            opening,
+        } in journal.group_rooms(hall.as_str())?
+        {
+            let Some(id) = RoomId::parse(event, &room) else {
+                tracing::error!(
+                    room,
+                    "a recorded breakout group has no room id of its event"
+                );
+                continue;
+            };
+            let live = self
+                .lock()
+                .get(event)
+                .is_some_and(|e| e.groups.contains_key(&id));
+            if live {
+                continue;
+            }
+            let stored = journal.load_room(id.as_str())?;
+            let state = match crate::room::recover::rebuild(&id, &stored, || None, self.ctx.log_len)
+            {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::error!(room = %id, "cannot rebuild an ended breakout group for the report: {e}");
+                    continue;
+                }
+            };
+            if let Some(entry) = self.lock().get_mut(event) {
+                entry.groups.insert(
+                    id,
+                    Group::Ended {
+                        index,
+                        opening,
+                        state: Arc::new(state),
+                    },
+                );
+                n += 1;
+            }
         }
         Ok(n)
     }

@@ -117,7 +117,7 @@ pub trait Journal: Send + Sync + fmt::Debug {
     fn put_event(&self, event: &str, meta: Vec<u8>) -> Ack;
     /// Replaces the hall's recorded live breakout groups (empty: none is live).
     fn put_groups(&self, event: &str, hall: &str, groups: Vec<LiveGroup>) -> Ack;
-    /// Removes every row of the event: metadata, snapshots, inputs, events, live groups.
+    /// Removes every row of the event: metadata, snapshots, inputs, events, groups.
     fn delete_event(&self, event: &str) -> Ack;
     /// Every stored event's metadata.
     fn events(&self) -> Result<Vec<Vec<u8>>, JournalError>;
@@ -126,6 +126,9 @@ pub trait Journal: Send + Sync + fmt::Debug {
     fn load_room(&self, room: &str) -> Result<StoredRoom, JournalError>;
     /// The hall's live breakout groups as last recorded, by index.
     fn load_groups(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError>;
+    /// Every group room the hall ever recorded as live (closed ones too), by opening and
+    /// index: what a report after a restart must still cover.
+    fn group_rooms(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError>;
 }
 
 fn ready(res: Result<(), JournalError>) -> Ack {
@@ -165,6 +168,9 @@ impl Journal for Ephemeral {
     }
     fn load_room(&self, _: &str) -> Result<StoredRoom, JournalError> {
         Ok(StoredRoom::default())
+    }
+    fn group_rooms(&self, _: &str) -> Result<Vec<LiveGroup>, JournalError> {
+        Ok(Vec::new())
     }
     fn load_groups(&self, _: &str) -> Result<Vec<LiveGroup>, JournalError> {
         Ok(Vec::new())

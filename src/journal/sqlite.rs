@@ -58,6 +58,14 @@ const MIGRATIONS: &[&str] = &[
                                room TEXT NOT NULL, opening INTEGER NOT NULL,
                                PRIMARY KEY (hall, idx)) WITHOUT ROWID;
      CREATE INDEX live_groups_event ON live_groups(event);",
+    // 3: every group room a hall ever had (index, opening), kept after it closed, so the
+    // report after a restart still has the groups that ended before it.
+    "CREATE TABLE group_rooms (room TEXT PRIMARY KEY, hall TEXT NOT NULL, event TEXT NOT NULL,
+                               idx INTEGER NOT NULL, opening INTEGER NOT NULL) WITHOUT ROWID;
+     CREATE INDEX group_rooms_hall ON group_rooms(hall);
+     CREATE INDEX group_rooms_event ON group_rooms(event);
+     INSERT OR IGNORE INTO group_rooms (room, hall, event, idx, opening)
+       SELECT room, hall, event, idx, opening FROM live_groups;",
 ];
 
 /// The schema version this server writes.
@@ -268,12 +276,17 @@ fn run_job(
                 "INSERT INTO live_groups (hall, idx, event, room, opening)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            let mut ever = conn.prepare_cached(
+                "INSERT OR IGNORE INTO group_rooms (room, hall, event, idx, opening)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
             for g in groups {
                 ins.execute(params![hall, g.index, event, g.room, g.opening])?;
+                ever.execute(params![g.room, hall, event, g.index, g.opening])?;
             }
         }
         Job::DeleteEvent(id) => {
-            for table in ["inputs", "log", "snapshots", "live_groups"] {
+            for table in ["inputs", "log", "snapshots", "live_groups", "group_rooms"] {
                 conn.execute(
                     &format!("DELETE FROM {table} WHERE event = ?1"),
                     params![id],
@@ -412,6 +425,22 @@ impl Journal for SqliteJournal {
         })
     }
 
+    fn group_rooms(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError> {
+        self.read(|c| {
+            c.prepare(
+                "SELECT idx, room, opening FROM group_rooms WHERE hall = ?1 ORDER BY opening, idx",
+            )?
+            .query_map(params![hall], |r| {
+                Ok(LiveGroup {
+                    index: r.get(0)?,
+                    room: r.get(1)?,
+                    opening: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
     fn load_groups(&self, hall: &str) -> Result<Vec<LiveGroup>, JournalError> {
         self.read(|c| {
             c.prepare("SELECT idx, room, opening FROM live_groups WHERE hall = ?1 ORDER BY idx")?
@@ -438,6 +467,7 @@ pub fn rows_of_event(path: &Path, event: &str) -> Result<u64, JournalError> {
         "SELECT count(*) FROM inputs WHERE event = ?1",
         "SELECT count(*) FROM log WHERE event = ?1",
         "SELECT count(*) FROM live_groups WHERE event = ?1",
+        "SELECT count(*) FROM group_rooms WHERE event = ?1",
     ] {
         let k: i64 = c
             .query_row(sql, params![event], |r| r.get(0))

@@ -261,7 +261,8 @@ async fn deleting_an_event_leaves_no_row() {
     wait(j.put_groups("e1", "e1/hall", vec![g(0), g(1)]))
         .await
         .unwrap();
-    assert_eq!(rows_of_event(&path, "e1").unwrap(), 1 + 1 + 1 + 3 + 2);
+    // events, snapshot, input, 3 log rows, 2 live groups, the same 2 in group_rooms.
+    assert_eq!(rows_of_event(&path, "e1").unwrap(), 1 + 1 + 1 + 3 + 2 + 2);
     wait(j.delete_event("e1")).await.unwrap();
     assert_eq!(rows_of_event(&path, "e1").unwrap(), 0);
     assert_eq!(rows_of_event(&path, "e2").unwrap(), 3);
@@ -317,7 +318,7 @@ async fn a_version_1_database_is_migrated_forward_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(j.events().unwrap(), vec![b"{}".to_vec()]);
     assert_eq!(j.load_room("e1/hall").unwrap().top(), 1);
     // The next append continues the stored events; the new table takes groups.
@@ -364,4 +365,32 @@ fn a_newer_schema_and_a_foreign_file_are_refused() {
         err.to_string().contains("not a Commonground database"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn every_group_room_is_kept_after_it_closes_until_its_event_is_deleted() {
+    let path = temp_db();
+    let g = |index, n, opening| LiveGroup {
+        index,
+        room: format!("e1/group-{n}"),
+        opening,
+    };
+    let j = SqliteJournal::open(&path).unwrap();
+    wait(j.put_groups("e1", "e1/hall", vec![g(0, 1, 1), g(1, 2, 1)]))
+        .await
+        .unwrap();
+    // A reshuffle, then the breakout closes: no group is live, every one is kept.
+    wait(j.put_groups("e1", "e1/hall", vec![g(0, 3, 2), g(1, 4, 2)]))
+        .await
+        .unwrap();
+    wait(j.put_groups("e1", "e1/hall", Vec::new()))
+        .await
+        .unwrap();
+    assert!(j.load_groups("e1/hall").unwrap().is_empty());
+    assert_eq!(
+        j.group_rooms("e1/hall").unwrap(),
+        vec![g(0, 1, 1), g(1, 2, 1), g(0, 3, 2), g(1, 4, 2)]
+    );
+    wait(j.delete_event("e1")).await.unwrap();
+    assert!(j.group_rooms("e1/hall").unwrap().is_empty());
 }
