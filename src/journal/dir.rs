@@ -39,11 +39,27 @@ pub fn prepare(config: &mut Config) -> Result<Option<PathBuf>, DataDirError> {
     if !dir.is_dir() {
         return Err(unusable(&dir, "not a directory"));
     }
+    probe_writable(&dir)?;
     if config.token_secret_generated {
         config.token_secret = load_or_create_secret(&dir.join(SECRET_FILE))?;
         config.token_secret_generated = false;
     }
     Ok(Some(dir.join(DB_FILE)))
+}
+
+/// The journal reads a read-only database fine and would fail only at the first command:
+/// find out before the server binds, and say so.
+fn probe_writable(dir: &Path) -> Result<(), DataDirError> {
+    let probe = dir.join(".write-probe");
+    let written = std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(b"ok").and_then(|()| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| {
+        unusable(
+            dir,
+            format!("cannot write there ({e}); the server needs to store every command before it acknowledges it"),
+        )
+    })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), DataDirError> {
