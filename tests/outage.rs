@@ -28,22 +28,7 @@ const TURN_MS: u64 = 3_000;
 /// An open floor with short turns that end on their own.
 fn protocols() -> PathBuf {
     let dir = common::protocol_dir();
-    std::fs::write(
-        dir.join("outage-floor.toml"),
-        r#"name = "outage-floor"
-title = "Open floor, short turns"
-description = "An open floor whose turns end on their own after a few seconds."
-
-[[phase]]
-id = "open"
-kind = "queue"
-title = "Open floor"
-prompt = "What matters to you?"
-ordering = "fifo"
-turn = "3s"
-"#,
-    )
-    .unwrap();
+    common::write_open_floor(&dir, "outage-floor", "3s");
     dir
 }
 
@@ -191,13 +176,8 @@ fn spawn_slow_lease_node(redis: &str, prefix: &str, id: &str, protocols: &std::p
 
 /// The protocols with a 2 s turn, for the cluster variant.
 fn cluster_protocols() -> PathBuf {
-    let dir = protocols();
-    let text = std::fs::read_to_string(dir.join("outage-floor.toml")).unwrap();
-    std::fs::write(
-        dir.join("outage-floor.toml"),
-        text.replace("turn = \"3s\"", "turn = \"2s\""),
-    )
-    .unwrap();
+    let dir = common::protocol_dir();
+    common::write_open_floor(&dir, "outage-floor", "2s");
     dir
 }
 
@@ -329,24 +309,9 @@ async fn a_dropped_floor_holder_keeps_the_floor_within_the_grace_and_a_member_go
 {
     let mut config = common::test_config();
     config.reconnect_grace = Duration::from_secs(6);
-    std::fs::write(
-        config.protocols_dir.join("grace-floor.toml"),
-        r#"name = "grace-floor"
-title = "Open floor, long turns"
-description = "An open floor whose turns outlast the test."
-
-[[phase]]
-id = "open"
-kind = "queue"
-title = "Open floor"
-prompt = "What matters to you?"
-ordering = "fifo"
-turn = "10m"
-"#,
-    )
-    .unwrap();
     let server = common::start_server(config).await;
-    let event = server.create_event("grace-floor").await;
+    // `test-open`: an open floor whose turns outlast the test.
+    let event = server.create_event("test-open").await;
     let fac_t = server.invite(&event, "facilitator", "Fran", None).await;
     let ana_t = server
         .invite(&event, "participant", "Ana", Some("Dayton, OH"))

@@ -23,22 +23,7 @@ use common::Client;
 /// The test protocols plus an open floor with a short turn, for the timer check.
 fn protocols() -> PathBuf {
     let dir = common::protocol_dir();
-    std::fs::write(
-        dir.join("restart-floor.toml"),
-        r#"name = "restart-floor"
-title = "Open floor, short turns"
-description = "An open floor whose turns end on their own after a few seconds."
-
-[[phase]]
-id = "open"
-kind = "queue"
-title = "Open floor"
-prompt = "What matters to you?"
-ordering = "fifo"
-turn = "4s"
-"#,
-    )
-    .unwrap();
+    common::write_open_floor(&dir, "restart-floor", "4s");
     dir
 }
 

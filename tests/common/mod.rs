@@ -11,7 +11,7 @@ pub mod cluster_node;
 pub mod http;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use commonground::config::{Config, ServeArgs};
@@ -87,6 +87,29 @@ turn = "10m"
 }
 
 /// A config for tests: port 0, a known organizer key, no demo, the test protocols.
+/// Writes protocol `name` into `dir`: one open floor (a FIFO queue) whose turns end on their
+/// own after `turn` (e.g. `"3s"`), for the tests that watch a turn's timer across a fault.
+pub fn write_open_floor(dir: &Path, name: &str, turn: &str) {
+    std::fs::write(
+        dir.join(format!("{name}.toml")),
+        format!(
+            r#"name = "{name}"
+title = "Open floor, short turns"
+description = "An open floor whose turns end on their own after {turn}."
+
+[[phase]]
+id = "open"
+kind = "queue"
+title = "Open floor"
+prompt = "What matters to you?"
+ordering = "fifo"
+turn = "{turn}"
+"#
+        ),
+    )
+    .unwrap();
+}
+
 pub fn test_config() -> Config {
     let args = ServeArgs {
         bind: Some("127.0.0.1:0".parse().unwrap()),
